@@ -1,0 +1,195 @@
+/**
+ * IPv4/IPv6 address lists (relayclients, norelayclients, dnsbl_allow, …) without dependencies.
+ *
+ * Accepted entries: `1.2.3.4`, `1.2.3.0/24`, `2001:db8::/32`, `::ffff:1.2.3.4[/n]` (becomes an IPv4
+ * rule), and qpsmtpd's relayclients prefixes: `192.168.` (whole dotted octets) and `2001:db8:`
+ * (whole hextets of the EXPANDED address, so `2001:db8:` is 2001:db8::/32 however the client's
+ * address is compressed; qpsmtpd compared the text as written). Host bits after the prefix are
+ * ignored. Octets with leading zeros are refused (inet_aton reads them as octal).
+ * Client addresses in ::ffff:0:0/96 are matched against IPv4 rules only; other IPv6 rules (even
+ * ::/0) match only real IPv6 clients, so an IPv6 catch-all never opens relaying to all of IPv4.
+ */
+import type { ConfigLine } from './config-dir.ts'
+import { ConfigError, ConfigErrorCode } from './config-error.ts'
+
+export type Cidr =
+  | { readonly family: 4; readonly first: number; readonly last: number; readonly prefix: number }
+  | { readonly family: 6; readonly first: bigint; readonly last: bigint; readonly prefix: number }
+
+const OCTET = /^(?:0|[1-9]\d{0,2})$/
+const HEXTET = /^[0-9a-fA-F]{1,4}$/
+const V4_PREFIX_FORM = /^(?:\d{1,3}\.){1,3}$/
+
+/** Parses one list entry; undefined when it is not a valid address, CIDR or prefix. */
+export function parseCidr(text: string): Cidr | undefined {
+  if (V4_PREFIX_FORM.test(text)) {
+    const octets = text.slice(0, -1).split('.')
+    const addr = parseIPv4([...octets, ...Array<string>(4 - octets.length).fill('0')].join('.'))
+    return addr === undefined ? undefined : v4(addr, octets.length * 8)
+  }
+  if (text.endsWith(':') && !text.includes('::') && !text.includes('/')) {
+    const hextets = text.slice(0, -1).split(':')
+    if (hextets.length > 7 || !hextets.every((h) => HEXTET.test(h))) return undefined
+    return v6(parseIPv6(`${hextets.join(':')}::`) ?? 0n, hextets.length * 16)
+  }
+  const slash = text.indexOf('/')
+  const addrText = slash < 0 ? text : text.slice(0, slash)
+  const lenText = slash < 0 ? undefined : text.slice(slash + 1)
+  if (lenText !== undefined && !/^\d{1,3}$/.test(lenText)) return undefined
+  const a4 = parseIPv4(addrText)
+  if (a4 !== undefined) {
+    const len = lenText === undefined ? 32 : Number(lenText)
+    return len > 32 ? undefined : v4(a4, len)
+  }
+  const a6 = parseIPv6(addrText)
+  if (a6 === undefined) return undefined
+  const len = lenText === undefined ? 128 : Number(lenText)
+  if (len > 128) return undefined
+  if (len >= 96 && a6 >> 32n === 0xffffn) return v4(Number(a6 & 0xffffffffn), len - 96)
+  return v6(a6, len)
+}
+
+function v4(addr: number, prefix: number): Cidr {
+  const size = 2 ** (32 - prefix)
+  const first = addr - (addr % size)
+  return { family: 4, first, last: first + size - 1, prefix }
+}
+
+function v6(addr: bigint, prefix: number): Cidr {
+  const hostBits = BigInt(128 - prefix)
+  const first = (addr >> hostBits) << hostBits
+  return { family: 6, first, last: first + (1n << hostBits) - 1n, prefix }
+}
+
+/** Dotted quad, decimal octets without leading zeros, as an unsigned number. */
+export function parseIPv4(s: string): number | undefined {
+  const parts = s.split('.')
+  if (parts.length !== 4) return undefined
+  let n = 0
+  for (const p of parts) {
+    if (!OCTET.test(p)) return undefined
+    const o = Number(p)
+    if (o > 255) return undefined
+    n = n * 256 + o
+  }
+  return n
+}
+
+/** RFC 4291 §2.2 text forms (with `::` and a trailing dotted quad) as a 128-bit BigInt. */
+export function parseIPv6(s: string): bigint | undefined {
+  if (s.length > 45 || !s.includes(':')) return undefined
+  const halves = s.split('::')
+  if (halves.length > 2) return undefined
+  const groups = (h: string | undefined): number[] | undefined => {
+    if (h === undefined || h === '') return []
+    const parts = h.split(':')
+    const out: number[] = []
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i] ?? ''
+      if (i === parts.length - 1 && p.includes('.')) {
+        const a = parseIPv4(p)
+        if (a === undefined) return undefined
+        out.push(a >>> 16, a & 0xffff)
+      } else if (HEXTET.test(p)) out.push(Number.parseInt(p, 16))
+      else return undefined
+    }
+    return out
+  }
+  const head = groups(halves[0])
+  const tail = halves.length === 2 ? groups(halves[1]) : []
+  if (head === undefined || tail === undefined) return undefined
+  // A dotted quad may only end the address: not before `::`.
+  if (halves.length === 2 && halves[0]?.includes('.')) return undefined
+  const missing = 8 - head.length - tail.length
+  if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined
+  let n = 0n
+  for (const g of [...head, ...Array<number>(missing).fill(0), ...tail]) n = (n << 16n) | BigInt(g)
+  return n
+}
+
+type Ranges<T> = { readonly first: T[]; readonly last: T[] }
+
+function merge<T extends number | bigint>(cidrs: { first: T; last: T }[], next: (x: T) => T): Ranges<T> {
+  const sorted = [...cidrs].sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0))
+  const first: T[] = []
+  const last: T[] = []
+  for (const c of sorted) {
+    const i = last.length - 1
+    const prevLast = last[i]
+    if (prevLast !== undefined && c.first <= next(prevLast)) {
+      if (c.last > prevLast) last[i] = c.last
+    } else {
+      first.push(c.first)
+      last.push(c.last)
+    }
+  }
+  return { first, last }
+}
+
+function inRanges<T extends number | bigint>(r: Ranges<T>, x: T): boolean {
+  // Binary search for the last range starting at or below x.
+  let lo = 0
+  let hi = r.first.length - 1
+  let found = -1
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1
+    if ((r.first[mid] as T) <= x) {
+      found = mid
+      lo = mid + 1
+    } else hi = mid - 1
+  }
+  return found >= 0 && x <= (r.last[found] as T)
+}
+
+/**
+ * A parsed address list with O(log n) lookups over merged ranges.
+ *
+ * @example
+ * const relay = CidrList.parse(config.lines('relayclients') ?? [])
+ * relay.contains('::ffff:192.168.1.9') // true when 192.168. is listed
+ */
+export class CidrList {
+  readonly entries: readonly Cidr[]
+  readonly #v4: Ranges<number>
+  readonly #v6: Ranges<bigint>
+
+  private constructor(entries: readonly Cidr[]) {
+    this.entries = entries
+    this.#v4 = merge(
+      entries.flatMap((c) => (c.family === 4 ? [c] : [])),
+      (x) => x + 1,
+    )
+    this.#v6 = merge(
+      entries.flatMap((c) => (c.family === 6 ? [c] : [])),
+      (x) => x + 1n,
+    )
+  }
+
+  /** Parses config lines; a bad entry is a ConfigError at its file:line. */
+  static parse(lines: readonly ConfigLine[]): CidrList {
+    const entries = lines.map((l) => {
+      const c = parseCidr(l.text)
+      if (c === undefined) {
+        throw new ConfigError(
+          ConfigErrorCode.Syntax,
+          l.file,
+          l.line,
+          `not an IP address, CIDR or prefix: ${JSON.stringify(l.text)}`,
+        )
+      }
+      return c
+    })
+    return new CidrList(entries)
+  }
+
+  /** Whether a client address (IPv4, IPv6, IPv4-mapped IPv6, optional %zone) is in the list. */
+  contains(ip: string): boolean {
+    const a4 = parseIPv4(ip)
+    if (a4 !== undefined) return inRanges(this.#v4, a4)
+    const pct = ip.indexOf('%')
+    const a6 = parseIPv6(pct < 0 ? ip : ip.slice(0, pct))
+    if (a6 === undefined) return false
+    if (a6 >> 32n === 0xffffn) return inRanges(this.#v4, Number(a6 & 0xffffffffn))
+    return inRanges(this.#v6, a6)
+  }
+}
