@@ -72,7 +72,8 @@ export class SpoolFile {
     this.#removed ??= (async () => {
       await this.#opened
       const s = this.#stream
-      if (s !== undefined && !s.closed) {
+      if (s === undefined) return // never opened: no file
+      if (!s.closed) {
         const closed = new Promise<void>((resolve) => s.once('close', () => resolve()))
         s.destroy()
         await closed
