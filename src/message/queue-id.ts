@@ -1,5 +1,5 @@
 /**
- * Queue ids: 22 characters of lowercase Crockford base32, e.g. `01k9x3v7qz0h2k7000a4r2x`.
+ * Queue ids: 22 characters of lowercase Crockford base32, e.g. `01m89t005k00ajd6jnmj3z`.
  *
  * Layout: 10 chars of Unix time in ms (sortable until the year 10889), 5 of pid, 3 of a
  * per-process counter, 4 random. Fixed width, so string order is time order. Unique across
