@@ -179,6 +179,21 @@ describe('SmtpCodec DATA mode', () => {
     assert.equal(codec.inContent(), false)
   })
 
+  it('the same buffer object pushed twice is scanned twice', () => {
+    const codec = new SmtpCodec()
+    const piece = bytes('a\nb\r\n')
+    codec.beginMessage(defaultScan)
+    codec.startData()
+    codec.push(piece)
+    codec.push(piece)
+    codec.push(bytes('.\r\n'))
+    const events = [codec.next(), codec.next(), codec.next()]
+    assert.deepEqual(events.at(-1), {
+      type: 'data-end',
+      result: { size: 10, overSize: false, bareLf: 2, bareCr: 0, longLine: false },
+    })
+  })
+
   it('oversize: counts to the real end, emits only up to the limit, then reads commands', () => {
     const body = `${'0123456789'.repeat(3)}\r\n\r\n.\r\n`
     const recs = run(`DATA\r\n${body}QUIT\r\n`, scanWith({ maxMessageSize: 10 }))

@@ -10,28 +10,9 @@
  * never ends a line or starts one. Command lines are bounded, so no input can grow memory without limit.
  */
 
-export type BareLineEndingPolicy = 'reject' | 'normalize'
+import { type ContentResult, ContentScanner, type MessageScanOptions } from './content-scanner.ts'
 
-export interface MessageScanOptions {
-  /** Bytes of unstuffed content; beyond it content is counted but no longer emitted. */
-  readonly maxMessageSize: number
-  /** Longest content line (bytes, without its line end) before `longLine` is flagged. */
-  readonly maxLineLength: number
-  readonly bareLineEndings: BareLineEndingPolicy
-  /** BDAT with BODY=BINARYMIME: no line checks at all. */
-  readonly binary: boolean
-}
-
-export interface ContentResult {
-  /** Content bytes seen for the whole message so far (after unstuffing and normalising), even beyond the limit. */
-  readonly size: number
-  readonly overSize: boolean
-  /** LF not preceded by CR. */
-  readonly bareLf: number
-  /** CR not followed by LF. */
-  readonly bareCr: number
-  readonly longLine: boolean
-}
+export type { BareLineEndingPolicy, ContentResult, MessageScanOptions } from './content-scanner.ts'
 
 export type CommandError = 'too-long' | 'bare-lf' | 'bare-cr' | 'nul'
 
@@ -45,8 +26,6 @@ const CR = 0x0d
 const LF = 0x0a
 const DOT = 0x2e
 const NUL = 0x00
-const CRLF_BYTES = Buffer.from('\r\n')
-const LF_BYTES = Buffer.from('\n')
 
 const commandError = (error: CommandError): CodecEvent => Object.freeze({ type: 'command-error', error })
 const TOO_LONG = commandError('too-long')
@@ -54,23 +33,10 @@ const BARE_LF = commandError('bare-lf')
 const BARE_CR = commandError('bare-cr')
 const NUL_BYTE = commandError('nul')
 
-/** Used when the session starts content without beginMessage(): no size limit, RFC 5321 §4.5.3.1.6 lines. */
-const DEFAULT_SCAN: MessageScanOptions = {
-  maxMessageSize: Number.POSITIVE_INFINITY,
-  maxLineLength: 998,
-  bareLineEndings: 'reject',
-  binary: false,
-}
-
 type Mode = 'command' | 'data' | 'bdat'
 
 /** `next()` steps return null when they made progress without an event to report. */
 type Step = CodecEvent | undefined | null
-
-const indexOrLength = (b: Buffer, byte: number, from: number): number => {
-  const i = b.indexOf(byte, from)
-  return i < 0 ? b.length : i
-}
 
 /**
  * Incremental SMTP framer. Pushed buffers are kept by reference and `data` chunks are slices of them,
@@ -98,22 +64,9 @@ export class SmtpCodec {
   #scanRel = 0
 
   // Content mode.
-  #opts: MessageScanOptions = DEFAULT_SCAN
+  #content = new ContentScanner()
   #remaining = 0 // BDAT bytes still to read
   #last = false
-  #lineStart = false // right after a real CRLF (or at the start of DATA)
-  #prevCr = false // the last content byte was a CR whose successor has not been seen yet
-  #pendingOut: Buffer | undefined // a normalising CRLF or LF still to emit
-  #nextCr = -1 // cached positions in #chunks[#head] (its length when there is none)
-  #nextLf = -1
-
-  // Per message.
-  #size = 0
-  #overSize = false
-  #bareLf = 0
-  #bareCr = 0
-  #longLine = false
-  #lineLen = 0
 
   constructor(opts?: { maxCommandLine?: number }) {
     this.#limit = opts?.maxCommandLine ?? 512
@@ -141,22 +94,13 @@ export class SmtpCodec {
 
   /** Resets the per-message counters for a new transaction. */
   beginMessage(opts: MessageScanOptions): void {
-    this.#opts = opts
-    this.#size = 0
-    this.#overSize = false
-    this.#bareLf = 0
-    this.#bareCr = 0
-    this.#longLine = false
-    this.#lineLen = 0
-    this.#prevCr = false
-    this.#pendingOut = undefined
+    this.#content.begin(opts)
   }
 
   /** Switches to DATA mode at the current position (after the DATA command line). */
   startData(): void {
     this.#mode = 'data'
-    this.#lineStart = true
-    this.#prevCr = false
+    this.#content.lineStart = true
     this.#discarding = false
   }
 
@@ -169,7 +113,7 @@ export class SmtpCodec {
     this.#mode = 'bdat'
     this.#remaining = size
     this.#last = last
-    this.#lineStart = false
+    this.#content.lineStart = false
     this.#discarding = false
   }
 
@@ -186,7 +130,6 @@ export class SmtpCodec {
     this.#buffered = 0
     this.#discarding = false
     this.#scanIdx = -1
-    this.#nextCr = this.#nextLf = -1
   }
 
   /** True while in DATA or BDAT mode. */
@@ -226,150 +169,54 @@ export class SmtpCodec {
   }
 
   #nextContent(): Step {
-    if (this.#pendingOut !== undefined) {
-      const out = this.#pendingOut
-      this.#pendingOut = undefined
-      return this.#emit(out)
+    const content = this.#content
+    if (content.pendingOut !== undefined) {
+      const out = content.pendingOut
+      content.pendingOut = undefined
+      return this.#data(content.emit(out))
     }
-    if (this.#mode === 'bdat' && this.#remaining === 0) return this.#endBdat()
+    if (this.#mode === 'bdat' && this.#remaining === 0) {
+      content.endChunk(this.#last)
+      if (content.pendingOut !== undefined) return null
+      this.#mode = 'command'
+      return { type: 'data-end', result: content.result() }
+    }
     if (this.#buffered === 0) return undefined
-    if (this.#lineStart && this.#mode === 'data') return this.#dataLineStart()
-    if (this.#mode === 'bdat' && this.#opts.binary) {
-      const n = Math.min(this.#chunks[this.#head]!.length - this.#pos, this.#remaining)
-      return this.#advance(this.#pos, this.#pos + n, this.#pos + n)
+    const data = this.#mode === 'data'
+    if (data && content.lineStart) return this.#dataLineStart()
+    const b = this.#chunks[this.#head]!
+    const start = this.#pos
+    const end = data ? b.length : Math.min(b.length, start + this.#remaining)
+    let to = end
+    let emitTo = end
+    if (data || !content.opts.binary) {
+      to = content.scan(b, start, end, data)
+      emitTo = content.emitTo
     }
-    return this.#scanText()
+    if (!data) this.#remaining -= to - start
+    this.#consume(to - start)
+    return this.#data(content.emit(b.subarray(start, emitTo)))
+  }
+
+  #data(chunk: Buffer | undefined): Step {
+    return chunk === undefined ? null : { type: 'data', chunk }
   }
 
   /** At a DATA line start: CRLF "." CRLF ends the message, any other leading dot is unstuffed. */
   #dataLineStart(): Step {
-    if (this.#peek(0) !== DOT) {
-      this.#lineStart = false
-      return null
+    this.#content.lineStart = false
+    if (this.#peek(0) !== DOT) return null
+    if (this.#buffered < 2 || (this.#peek(1) === CR && this.#buffered < 3)) {
+      this.#content.lineStart = true
+      return undefined
     }
-    if (this.#buffered < 2) return undefined
-    if (this.#peek(1) === CR) {
-      if (this.#buffered < 3) return undefined
-      if (this.#peek(2) === LF) {
-        this.#consume(3)
-        this.#lineStart = false
-        this.#mode = 'command'
-        return { type: 'data-end', result: this.#result() }
-      }
+    if (this.#peek(1) === CR && this.#peek(2) === LF) {
+      this.#consume(3)
+      this.#mode = 'command'
+      return { type: 'data-end', result: this.#content.result() }
     }
     this.#consume(1)
-    this.#lineStart = false
     return null
-  }
-
-  #endBdat(): Step {
-    if (this.#last && this.#prevCr) {
-      this.#prevCr = false
-      this.#bareCr++
-      if (this.#opts.bareLineEndings === 'normalize') {
-        this.#pendingOut = LF_BYTES
-        return null
-      }
-    }
-    this.#mode = 'command'
-    return { type: 'data-end', result: this.#result() }
-  }
-
-  /**
-   * Emits the longest run of the head buffer that needs no change, counting line ends on the way. Only a
-   * DATA line start with a dot, or a bare CR/LF under 'normalize', cuts the run short.
-   */
-  #scanText(): Step {
-    const b = this.#chunks[this.#head]!
-    const start = this.#pos
-    const bdat = this.#mode === 'bdat'
-    const end = bdat ? Math.min(b.length, start + this.#remaining) : b.length
-    const normalize = this.#opts.bareLineEndings === 'normalize'
-    let p = start
-    if (this.#prevCr) {
-      this.#prevCr = false
-      if (b[p] === LF) {
-        p++
-        this.#lineStart = !bdat
-      } else {
-        this.#bareCr++
-        if (normalize) return this.#emit(LF_BYTES)
-      }
-    }
-    while (p < end) {
-      if (this.#lineStart) {
-        if (b[p] === DOT) break
-        this.#lineStart = false
-      }
-      let cr = this.#nextCr
-      if (cr < p) cr = this.#nextCr = indexOrLength(b, CR, p)
-      let lf = this.#nextLf
-      if (lf < p) lf = this.#nextLf = indexOrLength(b, LF, p)
-      const k = Math.min(cr, lf)
-      if (k >= end) {
-        this.#addLine(end - p)
-        p = end
-        break
-      }
-      this.#addLine(k - p)
-      this.#lineLen = 0
-      if (k === lf) {
-        // A CRLF is found at its CR, so this LF is bare.
-        this.#bareLf++
-        if (normalize) {
-          this.#pendingOut = CRLF_BYTES
-          return this.#advance(start, k, k + 1)
-        }
-        p = k + 1
-      } else if (k + 1 === end) {
-        this.#prevCr = true // settled by the next byte, which may arrive in a later push or BDAT chunk
-        p = end
-      } else if (b[k + 1] === LF) {
-        p = k + 2
-        this.#lineStart = !bdat
-      } else {
-        this.#bareCr++
-        p = k + 1
-        if (normalize) {
-          this.#pendingOut = LF_BYTES
-          return this.#advance(start, p, p)
-        }
-      }
-    }
-    return this.#advance(start, p, p)
-  }
-
-  #addLine(n: number): void {
-    this.#lineLen += n
-    if (this.#lineLen > this.#opts.maxLineLength) this.#longLine = true
-  }
-
-  /** Consumes the head buffer up to `to` and emits its bytes `from`..`emitTo`. */
-  #advance(from: number, emitTo: number, to: number): Step {
-    const seg = this.#chunks[this.#head]!.subarray(from, emitTo)
-    if (this.#mode === 'bdat') this.#remaining -= to - from
-    this.#consume(to - from)
-    return this.#emit(seg)
-  }
-
-  #emit(seg: Buffer): Step {
-    const n = seg.length
-    if (n === 0) return null
-    const room = this.#opts.maxMessageSize - this.#size
-    this.#size += n
-    if (room < n) this.#overSize = true
-    if (room <= 0) return null
-    return { type: 'data', chunk: room < n ? seg.subarray(0, room) : seg }
-  }
-
-  #result(): ContentResult {
-    return {
-      size: this.#size,
-      overSize: this.#overSize,
-      bareLf: this.#bareLf,
-      bareCr: this.#bareCr,
-      longLine: this.#longLine,
-    }
   }
 
   /** Offset of the first LF from the current position, or -1. */
@@ -431,7 +278,6 @@ export class SmtpCodec {
       if (c === undefined || pos < c.length) break
       pos -= c.length
       this.#head++
-      this.#nextCr = this.#nextLf = -1
     }
     this.#pos = pos
     if (this.#head === this.#chunks.length) {
