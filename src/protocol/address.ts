@@ -8,7 +8,7 @@
  * so they never reach spool, logs or milters; `a%b@c`, `b!a@c` and `"a@b"@c` are never split.
  */
 import { isIPv4, isIPv6 } from 'node:net'
-import { domainToASCII } from 'node:url'
+import { domainToASCII, domainToUnicode } from 'node:url'
 import { asciiLowerCase, asciiUpperCase } from './command-line.ts'
 import type { Address } from './envelope.ts'
 import { type ParseResult, parsed, parseError } from './parse-result.ts'
@@ -137,8 +137,9 @@ function domainProblem(s: string, start: number, end: number): string | undefine
   const unicode = s.slice(start, end)
   const ascii = domainToASCII(unicode)
   if (ascii === '') return 'invalid internationalized domain name'
-  // UTS #46 maps U+3002 and friends to ".": the labels we checked must be the labels that get routed.
-  if (ascii.split('.').length !== unicode.split('.').length) return 'non-ASCII label separator in domain'
+  // RFC 6531 §3.2 wants U-labels, not text that UTS #46 would map (fullwidth letters, U+3002 as a dot,
+  // soft hyphens): the labels we checked must be the labels that get routed.
+  if (domainToUnicode(ascii) !== unicode.toLowerCase()) return 'internationalized domain is not in U-label form'
   const again = domainProblem(ascii, 0, ascii.length)
   return again === undefined ? undefined : `internationalized domain: ${again}`
 }

@@ -1,0 +1,266 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { splitPathAndParams } from './address.ts'
+import type { MailParams, RcptParams } from './envelope.ts'
+import { type ExtensionSet, parseMailParams, parseRcptParams } from './mail-params.ts'
+import type { ParseResult } from './parse-result.ts'
+
+const ALL: ExtensionSet = {
+  size: true,
+  eightBitMime: true,
+  binaryMime: true,
+  smtputf8: true,
+  dsn: true,
+  requireTls: true,
+  auth: true,
+}
+const NONE: ExtensionSet = {
+  size: false,
+  eightBitMime: false,
+  binaryMime: false,
+  smtputf8: false,
+  dsn: false,
+  requireTls: false,
+  auth: false,
+}
+
+const E501 = { code: 501, enhanced: '5.5.4' } as const
+const E555 = { code: 555, enhanced: '5.5.4' } as const
+type Failure = typeof E501 | typeof E555
+
+const MAIL_DEFAULTS: MailParams = {
+  size: undefined,
+  body: undefined,
+  smtputf8: false,
+  requireTls: false,
+  ret: undefined,
+  envid: undefined,
+  auth: undefined,
+  other: new Map(),
+}
+const RCPT_DEFAULTS: RcptParams = { notify: undefined, orcpt: undefined, other: new Map() }
+
+function expect<T>(r: ParseResult<T>, want: T | Failure, message?: RegExp): void {
+  if (want === E501 || want === E555) {
+    assert.equal(r.ok, false, `expected failure, got ${JSON.stringify(r)}`)
+    if (r.ok) return
+    assert.deepEqual({ code: r.code, enhanced: r.enhanced }, want, r.message)
+    if (message) assert.match(r.message, message)
+  } else {
+    assert.deepEqual(r, { ok: true, value: want })
+  }
+}
+
+interface MailCase {
+  readonly name: string
+  readonly params: string
+  readonly want: Partial<MailParams> | Failure
+  readonly ext?: ExtensionSet
+  readonly message?: RegExp
+}
+
+const mailCases: MailCase[] = [
+  { name: 'none', params: '', want: {} },
+  { name: 'SIZE', params: 'SIZE=1000', want: { size: 1000 } },
+  { name: 'size lower-case, zero', params: 'size=0', want: { size: 0 } },
+  { name: 'SIZE 20 digits with zeros', params: 'SIZE=00000000000000000001', want: { size: 1 } },
+  { name: 'SIZE max safe integer', params: 'SIZE=9007199254740991', want: { size: 9007199254740991 } },
+  // security.md §1.10.
+  { name: 'SIZE past 2^53', params: 'SIZE=9007199254740992', want: E501, message: /too large/ },
+  { name: 'SIZE=-1', params: 'SIZE=-1', want: E501 },
+  { name: 'SIZE=abc', params: 'SIZE=abc', want: E501 },
+  { name: 'SIZE=', params: 'SIZE=', want: E501 },
+  { name: 'SIZE without value', params: 'SIZE', want: E501 },
+  { name: 'SIZE overflow (23 digits)', params: 'SIZE=99999999999999999999999', want: E501 },
+  { name: 'SIZE 21 digits', params: 'SIZE=000000000000000000001', want: E501 },
+  { name: 'SIZE=1e3', params: 'SIZE=1e3', want: E501 },
+  { name: 'SIZE=+1', params: 'SIZE=+1', want: E501 },
+  { name: 'SIZE=0x10', params: 'SIZE=0x10', want: E501 },
+  { name: 'SIZE fullwidth digit', params: 'SIZE=１', want: E501, message: /printable ASCII/ },
+  { name: 'SIZE not advertised', params: 'SIZE=1', ext: NONE, want: E555, message: /SIZE/ },
+  { name: 'duplicate SIZE', params: 'SIZE=1 SIZE=2', want: E501, message: /Duplicate/ },
+  { name: 'duplicate SIZE, other case', params: 'SIZE=1 size=1', want: E501 },
+  { name: 'BODY=7BIT', params: 'BODY=7BIT', want: { body: '7BIT' } },
+  { name: 'BODY=8bitmime', params: 'BODY=8bitmime', want: { body: '8BITMIME' } },
+  { name: 'BODY=BINARYMIME', params: 'BODY=BINARYMIME', want: { body: 'BINARYMIME' } },
+  { name: 'BINARYMIME not advertised', params: 'BODY=BINARYMIME', ext: { ...ALL, binaryMime: false }, want: E555 },
+  { name: '8BITMIME not advertised', params: 'BODY=8BITMIME', ext: { ...ALL, eightBitMime: false }, want: E555 },
+  { name: 'BODY not advertised', params: 'BODY=7BIT', ext: NONE, want: E555 },
+  { name: 'BODY=8BIT', params: 'BODY=8BIT', want: E501 },
+  { name: 'BODY without value', params: 'BODY', want: E501 },
+  { name: 'SMTPUTF8', params: 'SMTPUTF8', want: { smtputf8: true } },
+  { name: 'SMTPUTF8 with value', params: 'SMTPUTF8=yes', want: E501, message: /no value/ },
+  { name: 'SMTPUTF8 not advertised', params: 'SMTPUTF8', ext: NONE, want: E555 },
+  { name: 'REQUIRETLS', params: 'REQUIRETLS', want: { requireTls: true } },
+  { name: 'REQUIRETLS with value', params: 'REQUIRETLS=1', want: E501 },
+  { name: 'REQUIRETLS not advertised', params: 'REQUIRETLS', ext: NONE, want: E555 },
+  { name: 'RET=FULL', params: 'RET=FULL', want: { ret: 'FULL' } },
+  { name: 'RET=hdrs', params: 'RET=hdrs', want: { ret: 'HDRS' } },
+  { name: 'RET=PARTIAL', params: 'RET=PARTIAL', want: E501 },
+  { name: 'RET without value', params: 'RET', want: E501 },
+  { name: 'RET without DSN', params: 'RET=FULL', ext: NONE, want: E555 },
+  { name: 'ENVID', params: 'ENVID=abc+2Bdef', want: { envid: 'abc+def' } },
+  { name: 'ENVID with encoded space', params: 'ENVID=a+20b', want: { envid: 'a b' } },
+  { name: 'ENVID 100 decoded', params: `ENVID=${'a+41'.repeat(50)}`, want: { envid: 'aA'.repeat(50) } },
+  { name: 'ENVID 101 decoded', params: `ENVID=${'a'.repeat(101)}`, want: E501, message: /100/ },
+  // security.md §1.5.
+  { name: 'ENVID LF . LF', params: 'ENVID=x+0A+2E+0A', want: E501, message: /control/ },
+  { name: 'ENVID lower-case hex', params: 'ENVID=x+0d', want: E501 },
+  { name: 'ENVID non-ASCII', params: 'ENVID=+C3+A9', want: E501, message: /not ASCII/ },
+  { name: 'ENVID empty', params: 'ENVID=', want: E501 },
+  { name: 'ENVID without DSN', params: 'ENVID=a', ext: NONE, want: E555 },
+  { name: 'AUTH=<>', params: 'AUTH=<>', want: { auth: '<>' } },
+  { name: 'AUTH mailbox', params: 'AUTH=a+2Bb@c.test', want: { auth: 'a+b@c.test' } },
+  { name: 'AUTH UTF-8 mailbox', params: 'AUTH=j+C3+B6rg@t.test', want: { auth: 'jörg@t.test' } },
+  { name: 'AUTH CR LF injection', params: 'AUTH=x+0D+0AX-Inj:+201', want: E501, message: /AUTH.*control/ },
+  { name: 'AUTH NUL', params: 'AUTH=+00', want: E501 },
+  { name: 'AUTH C1', params: 'AUTH=x+C2+85', want: E501 },
+  { name: 'AUTH invalid UTF-8', params: 'AUTH=+FF', want: E501 },
+  { name: 'AUTH 257 octets', params: `AUTH=${'a'.repeat(257)}`, want: E501 },
+  { name: 'AUTH not advertised', params: 'AUTH=<>', ext: NONE, want: E555 },
+  { name: 'unknown', params: 'FOO=bar', want: E555, message: /FOO/ },
+  { name: 'unknown without value', params: 'X-FOO', want: E555 },
+  { name: 'junk after path (security.md §1.13)', params: 'junk', want: E555 },
+  { name: 'RCPT parameter on MAIL', params: 'NOTIFY=NEVER', want: E555 },
+  {
+    name: 'plugin keyword',
+    params: 'X-FOO',
+    ext: { ...ALL, otherKeywords: ['x-foo'] },
+    want: { other: new Map([['X-FOO', undefined]]) },
+  },
+  {
+    name: 'plugin keyword with value',
+    params: 'xfoo=1',
+    ext: { ...ALL, otherKeywords: ['XFOO'] },
+    want: { other: new Map([['XFOO', '1']]) },
+  },
+  { name: 'missing keyword', params: '=1', want: E501 },
+  { name: 'keyword starts with -', params: '-A=1', want: E501 },
+  { name: 'underscore in keyword', params: 'A_B=1', want: E501 },
+  { name: 'equals in value', params: 'SIZE=1=2', want: E501 },
+  { name: 'control char in value', params: 'FOO=\x01', want: E501 },
+  { name: 'NUL in keyword', params: 'SIZE\x00=1', want: E501 },
+  { name: 'tab separator', params: 'SIZE=1\tBODY=7BIT', want: E501 },
+  { name: 'non-ASCII value', params: 'FOO=é', want: E501 },
+  {
+    name: 'several',
+    params: 'SIZE=10 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=x AUTH=<> REQUIRETLS',
+    want: { size: 10, body: '8BITMIME', smtputf8: true, ret: 'HDRS', envid: 'x', auth: '<>', requireTls: true },
+  },
+  { name: 'several spaces', params: 'SIZE=1   BODY=7BIT ', want: { size: 1, body: '7BIT' } },
+]
+
+describe('parseMailParams', () => {
+  for (const c of mailCases) {
+    it(c.name, () => {
+      const want = c.want === E501 || c.want === E555 ? c.want : { ...MAIL_DEFAULTS, ...c.want }
+      expect(parseMailParams(c.params, c.ext ?? ALL), want, c.message)
+    })
+  }
+})
+
+interface RcptCase {
+  readonly name: string
+  readonly params: string
+  readonly want: Partial<RcptParams> | Failure
+  readonly ext?: ExtensionSet
+  readonly message?: RegExp
+}
+
+const rcptCases: RcptCase[] = [
+  { name: 'none', params: '', want: {} },
+  { name: 'NOTIFY=NEVER', params: 'NOTIFY=NEVER', want: { notify: ['NEVER'] } },
+  {
+    name: 'NOTIFY list, any case',
+    params: 'NOTIFY=success,Failure,DELAY',
+    want: { notify: ['SUCCESS', 'FAILURE', 'DELAY'] },
+  },
+  { name: 'NOTIFY repeated item', params: 'NOTIFY=SUCCESS,SUCCESS', want: { notify: ['SUCCESS'] } },
+  { name: 'NOTIFY NEVER with others', params: 'NOTIFY=NEVER,SUCCESS', want: E501, message: /alone/ },
+  { name: 'NOTIFY trailing comma', params: 'NOTIFY=SUCCESS,', want: E501 },
+  { name: 'NOTIFY leading comma', params: 'NOTIFY=,SUCCESS', want: E501 },
+  { name: 'NOTIFY unknown', params: 'NOTIFY=ALWAYS', want: E501 },
+  { name: 'NOTIFY empty', params: 'NOTIFY=', want: E501 },
+  { name: 'NOTIFY without DSN', params: 'NOTIFY=NEVER', ext: NONE, want: E555 },
+  { name: 'duplicate NOTIFY', params: 'NOTIFY=NEVER notify=DELAY', want: E501 },
+  { name: 'ORCPT', params: 'ORCPT=rfc822;a+2Bb@c.test', want: { orcpt: { type: 'rfc822', address: 'a+b@c.test' } } },
+  { name: 'ORCPT type case kept', params: 'ORCPT=RFC822;a@b', want: { orcpt: { type: 'RFC822', address: 'a@b' } } },
+  // security.md §1.5.
+  { name: 'ORCPT CR LF injection', params: 'ORCPT=rfc822;x+0D+0AX', want: E501, message: /control/ },
+  { name: 'ORCPT rfc822 non-ASCII', params: 'ORCPT=rfc822;+C3+A9@x', want: E501 },
+  { name: 'ORCPT utf-8 non-ASCII', params: 'ORCPT=utf-8;+C3+A9@x', want: { orcpt: { type: 'utf-8', address: 'é@x' } } },
+  {
+    name: 'ORCPT utf-8 \\x{} kept',
+    params: 'ORCPT=utf-8;j\\x{00F6}rg@t',
+    want: { orcpt: { type: 'utf-8', address: 'j\\x{00F6}rg@t' } },
+  },
+  { name: 'ORCPT empty address', params: 'ORCPT=rfc822;', want: E501 },
+  { name: 'ORCPT empty type', params: 'ORCPT=;a@b', want: E501 },
+  { name: 'ORCPT no type', params: 'ORCPT=a@b', want: E501 },
+  { name: 'ORCPT bad type', params: 'ORCPT=rfc(822);a@b', want: E501 },
+  {
+    name: 'ORCPT 500',
+    params: `ORCPT=rfc822;${'a'.repeat(493)}`,
+    want: { orcpt: { type: 'rfc822', address: 'a'.repeat(493) } },
+  },
+  { name: 'ORCPT 501', params: `ORCPT=rfc822;${'a'.repeat(494)}`, want: E501, message: /500/ },
+  { name: 'ORCPT without DSN', params: 'ORCPT=rfc822;a@b', ext: NONE, want: E555 },
+  { name: 'MAIL parameter on RCPT', params: 'SIZE=1', want: E555 },
+  { name: 'unknown', params: 'XRCPTFORWARD=1', want: E555 },
+  {
+    name: 'plugin keyword',
+    params: 'X-PRIO=3',
+    ext: { ...ALL, otherKeywords: ['X-PRIO'] },
+    want: { other: new Map([['X-PRIO', '3']]) },
+  },
+]
+
+describe('parseRcptParams', () => {
+  for (const c of rcptCases) {
+    it(c.name, () => {
+      const want = c.want === E501 || c.want === E555 ? c.want : { ...RCPT_DEFAULTS, ...c.want }
+      expect(parseRcptParams(c.params, c.ext ?? ALL), want, c.message)
+    })
+  }
+})
+
+describe('full MAIL/RCPT arguments (security.md §1.5)', () => {
+  const lines = [
+    ['FROM', 'FROM:<a@t.test> AUTH=x+0D+0AX-Inj:+201'],
+    ['FROM', 'FROM:<a@t.test> ENVID=x+0A+2E+0A'],
+    ['TO', 'TO:<b@t.test> ORCPT=rfc822;x+0D+0AX'],
+  ] as const
+  for (const [kw, rest] of lines) {
+    it(rest, () => {
+      const s = splitPathAndParams(rest, { keyword: kw, strict: true })
+      assert.ok(s.ok)
+      const r = kw === 'FROM' ? parseMailParams(s.value.params, ALL) : parseRcptParams(s.value.params, ALL)
+      expect<unknown>(r, E501)
+    })
+  }
+})
+
+describe('ReDoS (64 KB parameter strings)', () => {
+  const inputs = [
+    ['many spaces', ' '.repeat(65536)],
+    ['long SIZE', `SIZE=${'9'.repeat(65536)}`],
+    ['long ENVID', `ENVID=${'a+41'.repeat(16384)}`],
+    ['long NOTIFY', `NOTIFY=${'SUCCESS,'.repeat(8192)}`],
+    ['long ORCPT', `ORCPT=rfc822;${'a'.repeat(65536)}`],
+    ['many unknown keywords', 'X=1 '.repeat(16384)],
+    ['long keyword', 'A'.repeat(65536)],
+    ['many duplicates', 'SMTPUTF8 '.repeat(7000)],
+  ] as const
+  for (const [name, params] of inputs) {
+    it(name, () => {
+      let best = Number.POSITIVE_INFINITY
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.now()
+        parseMailParams(params, ALL)
+        parseRcptParams(params, ALL)
+        best = Math.min(best, performance.now() - t0)
+      }
+      assert.ok(best < 10, `${name}: ${best.toFixed(2)} ms`)
+    })
+  }
+})
