@@ -215,8 +215,9 @@ function parsePath(text: string, role: Role, opts: PathOptions): ParseResult<Add
   if (text.length > MAX_PATH) return tooLong(role, 'path', MAX_PATH)
   const scan = scanText(text)
   if (typeof scan === 'string') return syntaxError(role, scan)
+  const bracketed = text.charCodeAt(0) === 0x3c
   let inner = text
-  if (text.charCodeAt(0) === 0x3c) {
+  if (bracketed) {
     if (text.length < 2 || text.charCodeAt(text.length - 1) !== 0x3e) return syntaxError(role, 'missing closing ">"')
     inner = text.slice(1, -1)
   } else if (text === '') {
@@ -224,10 +225,9 @@ function parsePath(text: string, role: Role, opts: PathOptions): ParseResult<Add
   } else if (opts.strict) {
     return syntaxError(role, 'address must be enclosed in "<" and ">"')
   }
-  if (scan.octets + (inner === text ? 2 : 0) > MAX_PATH) return tooLong(role, 'path', MAX_PATH)
+  if (scan.octets + (bracketed ? 0 : 2) > MAX_PATH) return tooLong(role, 'path', MAX_PATH)
   if (scan.nonAscii && !opts.smtputf8) {
-    const which = role === 'sender' ? 'sender' : 'recipient'
-    return parseError(553, '5.6.7', `Non-ASCII ${which} address requires the SMTPUTF8 parameter`)
+    return parseError(553, '5.6.7', `Non-ASCII ${role} address requires the SMTPUTF8 parameter`)
   }
   if (inner === '') {
     if (role === 'sender') return parsed(null)
