@@ -1,0 +1,175 @@
+/**
+ * Core settings from qpsmtpd's flat files (`me`, `smtpgreeting`, `databytes`, `timeout`,
+ * `timeoutsmtpd`, `size_threshold`, `spool_dir`, `tls_before_auth`) and from qtsmtpd's own
+ * `smtpd.conf` (`key value` lines for every limit, timeout and policy; docs/limits.md).
+ * Every value is validated; an error names the file and line.
+ */
+import { hostname, tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import type { ConfigLine, ConfigSource } from '../host/config-view.ts'
+import type { LogLevel } from '../host/logger.ts'
+import { parseLogLevel } from '../host/logger.ts'
+import {
+  defaultLimits,
+  defaultPolicies,
+  defaultTimeouts,
+  type Limits,
+  type Policies,
+  type SessionSettings,
+  type Timeouts,
+} from '../session/settings.ts'
+import { ConfigError } from './config-error.ts'
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
+const limitKeys: Readonly<Record<string, keyof Limits>> = {
+  command_line_limit: 'commandLine',
+  auth_line_limit: 'authLine',
+  message_size_limit: 'messageSize',
+  data_line_limit: 'dataLine',
+  header_size_limit: 'headerSize',
+  recipient_limit: 'recipients',
+  hop_limit: 'hops',
+  unknown_command_limit: 'unknownCommands',
+  junk_command_limit: 'junkCommands',
+  soft_error_limit: 'softErrors',
+  hard_error_limit: 'hardErrors',
+  auth_failure_limit: 'authFailures',
+  messages_per_session: 'messagesPerSession',
+  commands_per_session: 'commandsPerSession',
+}
+
+const timeoutKeys: Readonly<Record<string, keyof Timeouts>> = {
+  command_timeout: 'commandMs',
+  data_timeout: 'dataMs',
+  session_timeout: 'sessionMs',
+  tls_handshake_timeout: 'tlsHandshakeMs',
+  error_delay: 'errorDelayMs',
+  auth_failure_delay: 'authFailureDelayMs',
+  greeting_delay: 'greetingDelayMs',
+}
+
+const policyKeys: Readonly<Record<string, keyof Policies>> = {
+  enforce_sync: 'enforceSync',
+  auth_requires_tls: 'authRequiresTls',
+  strict_envelopes: 'strictEnvelopes',
+  smtputf8: 'smtputf8',
+  chunking: 'chunking',
+  dsn: 'dsn',
+  requiretls: 'requireTlsExtension',
+  tls_required: 'tlsRequired',
+  auth_required: 'authRequired',
+}
+
+export interface CoreSettings {
+  readonly session: SessionSettings
+  readonly logLevel: LogLevel
+  readonly pluginDirs: readonly string[]
+}
+
+const err = (l: ConfigLine, text: string) => new ConfigError('SMTPD_ERR_CONFIG_VALUE', l.file, l.line, text)
+
+/** `300`, `300s`, `5m`, `1h`, `1500ms` → milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim())
+  if (!m) return undefined
+  const n = Number(m[1])
+  const unit = m[2] ?? 's'
+  return Math.round(n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000))
+}
+
+function parseCount(l: ConfigLine, text: string): number {
+  if (!/^\d{1,15}$/.test(text)) throw err(l, `expected a whole number, got "${text}"`)
+  return Number(text)
+}
+
+function parseBool(l: ConfigLine, text: string): boolean {
+  const t = text.toLowerCase()
+  if (['1', 'yes', 'true', 'on'].includes(t)) return true
+  if (['0', 'no', 'false', 'off'].includes(t)) return false
+  throw err(l, `expected yes or no, got "${text}"`)
+}
+
+export function readCoreSettings(source: ConfigSource, opts: { baseDir?: string } = {}): CoreSettings {
+  const first = (key: string) => source.lines(key)?.[0]
+  const limits: Mutable<Limits> = { ...defaultLimits }
+  const timeouts: Mutable<Timeouts> = { ...defaultTimeouts }
+  const policies: Mutable<Policies> = { ...defaultPolicies }
+  const base = opts.baseDir ?? process.cwd()
+
+  const me = first('me')?.text ?? hostname()
+  const greetingLine = first('smtpgreeting')
+  const greeting = greetingLine?.text ?? `${me} ESMTP qtsmtpd ready`
+  const databytes = first('databytes')
+  if (databytes) limits.messageSize = parseCount(databytes, databytes.text)
+  const timeout = first('timeoutsmtpd') ?? first('timeout')
+  if (timeout) timeouts.commandMs = parseCount(timeout, timeout.text) * 1000
+  const tlsBeforeAuth = first('tls_before_auth')
+  if (tlsBeforeAuth) policies.authRequiresTls = parseBool(tlsBeforeAuth, tlsBeforeAuth.text)
+  let spoolMemoryThreshold = 262_144
+  const threshold = first('size_threshold')
+  if (threshold) spoolMemoryThreshold = parseCount(threshold, threshold.text)
+  const spoolLine = first('spool_dir')
+  const spoolDir = spoolLine ? resolve(base, spoolLine.text) : join(tmpdir(), 'qtsmtpd-spool')
+  let logLevel: LogLevel = 4
+  const levelLine = first('loglevel')
+  if (levelLine) {
+    const l = parseLogLevel(levelLine.text)
+    if (l === undefined) throw err(levelLine, `unknown log level "${levelLine.text}"`)
+    logLevel = l
+  }
+
+  for (const line of source.lines('smtpd.conf') ?? []) {
+    const m = /^([a-z0-9_]+)\s+(.+)$/.exec(line.text)
+    if (!m) throw err(line, `expected "key value", got "${line.text}"`)
+    const [, key = '', value = ''] = m
+    if (key in limitKeys) limits[limitKeys[key] as keyof Limits] = parseCount(line, value)
+    else if (key in timeoutKeys) {
+      const ms = parseDuration(value)
+      if (ms === undefined) throw err(line, `expected a duration such as 300s, 5m or 1500ms, got "${value}"`)
+      timeouts[timeoutKeys[key] as keyof Timeouts] = ms
+    } else if (key in policyKeys) policies[policyKeys[key] as keyof Policies] = parseBool(line, value) as never
+    else if (key === 'min_data_rate') timeouts.minDataRate = parseCount(line, value)
+    else if (key === 'bare_line_endings') {
+      if (value !== 'reject' && value !== 'normalize') throw err(line, `expected reject or normalize, got "${value}"`)
+      policies.bareLineEndings = value
+    } else if (key === 'spool_memory_threshold') spoolMemoryThreshold = parseCount(line, value)
+    else throw err(line, `unknown setting "${key}" (see docs/limits.md)`)
+  }
+  if (limits.commandLine < 512)
+    throw new ConfigError(
+      'SMTPD_ERR_CONFIG_VALUE',
+      'smtpd.conf',
+      undefined,
+      'command_line_limit must be at least 512 (RFC 5321)',
+    )
+
+  const pluginDirs = (source.lines('plugin_dirs') ?? []).map((l) => resolve(base, l.text))
+  return {
+    session: { me, greeting, limits, timeouts, policies, spoolDir, spoolMemoryThreshold },
+    logLevel,
+    pluginDirs,
+  }
+}
+
+/** Settings for code and tests: defaults with overrides. */
+export function sessionSettings(overrides: {
+  me?: string
+  greeting?: string
+  limits?: Partial<Limits>
+  timeouts?: Partial<Timeouts>
+  policies?: Partial<Policies>
+  spoolDir?: string
+  spoolMemoryThreshold?: number
+}): SessionSettings {
+  const me = overrides.me ?? 'localhost'
+  return {
+    me,
+    greeting: overrides.greeting ?? `${me} ESMTP qtsmtpd ready`,
+    limits: { ...defaultLimits, ...overrides.limits },
+    timeouts: { ...defaultTimeouts, ...overrides.timeouts },
+    policies: { ...defaultPolicies, ...overrides.policies },
+    spoolDir: overrides.spoolDir ?? join(tmpdir(), 'qtsmtpd-spool'),
+    spoolMemoryThreshold: overrides.spoolMemoryThreshold ?? 262_144,
+  }
+}

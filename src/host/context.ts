@@ -1,0 +1,100 @@
+/**
+ * What a hook sees: the connection, the transaction (when one is open), an AbortSignal,
+ * a logger and typed notes. One context object per hook call, so `ctx.log` and
+ * `ctx.result()` know which plugin is speaking.
+ */
+import type { HeaderBlock } from '../message/headers.ts'
+import type { MessageSpool } from '../message/spool.ts'
+import type { BodyType, MailFrom, RcptTo } from '../protocol/envelope.ts'
+import type { Reply } from '../protocol/reply.ts'
+import type { Key, Notes } from './keys.ts'
+import type { Logger } from './logger.ts'
+import type { ResultKind, Results } from './results.ts'
+
+export interface Peer {
+  readonly ip: string
+  readonly port: number
+}
+
+export type ListenerRole = 'smtp' | 'submission' | 'smtps'
+
+export interface ListenerInfo {
+  readonly name: string
+  readonly role: ListenerRole
+}
+
+export interface TlsInfo {
+  readonly version: string
+  readonly cipher: string
+  readonly servername: string | undefined
+}
+
+export interface Helo {
+  readonly verb: 'HELO' | 'EHLO'
+  readonly host: string
+}
+
+export interface AuthInfo {
+  readonly user: string
+  readonly mechanism: string
+}
+
+export interface Connection {
+  readonly id: string
+  readonly remote: Peer
+  /** The client's verified host name, when a plugin (fcrdns, dns) has set it. */
+  remoteHost: string | undefined
+  readonly local: Peer
+  readonly listener: ListenerInfo
+  readonly startedAt: Date
+  readonly tls: TlsInfo | undefined
+  readonly helo: Helo | undefined
+  readonly auth: AuthInfo | undefined
+  /** Allowed to relay (qpsmtpd relay_client): set by the relay plugin, AUTH and RELAYCLIENT. */
+  relayClient: boolean
+  readonly notes: Notes
+  readonly results: Results
+  /** Messages accepted on this connection so far. */
+  readonly messageCount: number
+}
+
+/** The message as plugins see it after DATA: editable headers, re-readable body. */
+export type Message = MessageSpool
+export type { HeaderBlock }
+
+export interface Transaction {
+  readonly id: string
+  readonly mailFrom: MailFrom
+  readonly recipients: readonly RcptTo[]
+  readonly body: BodyType
+  readonly notes: Notes
+  readonly results: Results
+}
+
+export interface ServerInfo {
+  /** This host's name (config `me`). */
+  readonly me: string
+  readonly version: string
+}
+
+export interface HookContext {
+  readonly connection: Connection
+  readonly transaction: Transaction | undefined
+  readonly server: ServerInfo
+  /** Aborted when the hook times out or the client goes away. */
+  readonly signal: AbortSignal
+  readonly log: Logger
+  /** The name of the plugin instance this context was made for. */
+  readonly plugin: string
+  /** Reads a typed note from the connection or transaction notes, by the key's scope. */
+  get<T>(key: Key<T>): T
+  set<T>(key: Key<T>, value: T): void
+  /** Records a result for this plugin (qpsmtpd's pass/fail/skip log convention). */
+  result(kind: ResultKind, message?: string): void
+  /** Sends a reply now; pair it with a `done()` verdict. */
+  respond(reply: Reply): void
+}
+
+export interface TxnContext extends HookContext {
+  readonly transaction: Transaction
+}

@@ -1,0 +1,87 @@
+/**
+ * qpsmtpd's cross-plugin conventions as typed keys and helpers: immunity (relay clients
+ * and whitelists skip checks), the naughty note (detect now, reject later), karma, and the
+ * common `reject 0|1|naughty` / `reject_type` / `loglevel` plugin arguments.
+ */
+import type { EnhancedCode } from '../protocol/reply.ts'
+import type { HookContext } from './context.ts'
+import { defineKey } from './keys.ts'
+import { opt } from './options.ts'
+import { defer, pass, reject, type Verdict } from './verdict.ts'
+
+/** Reasons collected for a later rejection by the `naughty` plugin; AUTH clears it. */
+export const Naughty = defineKey<string[]>('naughty', { scope: 'connection', initial: () => [] })
+/** Connection karma: plugins add or subtract. */
+export const Karma = defineKey<number>('karma', { scope: 'connection', initial: 0 })
+/** Set by whitelist plugins (qpsmtpd notes whitelisthost / whitelistsender). */
+export const WhitelistHost = defineKey<boolean>('whitelisthost', { scope: 'connection', initial: false })
+export const WhitelistSender = defineKey<boolean>('whitelistsender', { scope: 'transaction', initial: false })
+
+/** Relay clients and whitelisted hosts or senders skip policy checks (qpsmtpd is_immune). */
+export function isImmune(ctx: HookContext): boolean {
+  if (ctx.connection.relayClient || ctx.connection.notes.get(WhitelistHost)) return true
+  return ctx.transaction?.notes.get(WhitelistSender) === true
+}
+
+export const isNaughty = (ctx: HookContext): boolean => ctx.connection.notes.get(Naughty).length > 0
+
+export function adjustKarma(ctx: HookContext, delta: number): number {
+  const k = ctx.connection.notes.get(Karma) + delta
+  ctx.connection.notes.set(Karma, k)
+  return k
+}
+
+/** The standard options every policy plugin accepts; spread into a plugin's option schema. */
+export const rejectOptions = {
+  reject: opt.enum(['0', '1', 'naughty'], {
+    default: '1',
+    description: '0 logs only, 1 rejects, naughty defers to the naughty plugin',
+  }),
+  reject_type: opt.enum(['perm', 'temp', 'disconnect', 'temp_disconnect', 'hard', 'soft'], {
+    default: 'perm',
+    description: 'how a rejection is sent',
+  }),
+  loglevel: opt.optionalString({ description: 'log level for this plugin (N, +N or -N)' }),
+} as const
+
+export interface RejectPolicy {
+  readonly reject: '0' | '1' | 'naughty'
+  readonly reject_type: 'perm' | 'temp' | 'disconnect' | 'temp_disconnect' | 'hard' | 'soft'
+}
+
+/**
+ * Turns a failed check into the verdict the operator chose (qpsmtpd get_reject):
+ * `reject 0` logs "fail, tolerated" and passes; `naughty` records the reason and passes;
+ * `1` rejects with the chosen reject_type.
+ */
+export function rejectAs(
+  ctx: HookContext,
+  policy: RejectPolicy,
+  text: string,
+  codes: { readonly perm?: [number, EnhancedCode]; readonly temp?: [number, EnhancedCode] } = {},
+): Verdict {
+  if (policy.reject === '0') {
+    ctx.result('fail', `${text} (tolerated)`)
+    return pass('fail, tolerated')
+  }
+  if (policy.reject === 'naughty') {
+    ctx.result('fail', `${text} (naughty)`)
+    ctx.connection.notes.get(Naughty).push(`(${ctx.plugin}) ${text}`)
+    return pass('naughty')
+  }
+  ctx.result('fail', text)
+  const [permCode, permEnh] = codes.perm ?? [550, '5.7.1']
+  const [tempCode, tempEnh] = codes.temp ?? [450, '4.7.1']
+  switch (policy.reject_type) {
+    case 'temp':
+    case 'soft':
+      return defer({ code: tempCode, enhanced: tempEnh, text })
+    case 'temp_disconnect':
+      return defer({ code: 421, enhanced: tempEnh, text }, { disconnect: true })
+    case 'disconnect':
+    case 'hard':
+      return reject({ code: permCode, enhanced: permEnh, text }, { disconnect: true })
+    case 'perm':
+      return reject({ code: permCode, enhanced: permEnh, text })
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * definePlugin: a plugin is a typed factory. Its options are declared once and validated
+ * at start-up; its hooks come from `setup`, which may be async (open a socket, read a file).
+ *
+ * @example
+ *   export default definePlugin({
+ *     name: 'rcpt/local-domains',
+ *     options: { domains: opt.list({ positional: 0 }) },
+ *     setup({ options }) {
+ *       const hosted = new Set(options.domains.map((d) => d.toLowerCase()))
+ *       return { hooks: { rcpt: async (_ctx, to) => (hosted.has(to.address.domain?.toLowerCase() ?? '') ? accept() : pass()) } }
+ *     },
+ *   })
+ */
+import type { ConfigView } from './config-view.ts'
+import type { ServerInfo } from './context.ts'
+import type { Hooks } from './hook-map.ts'
+import type { Logger } from './logger.ts'
+import { checkOptions, type OptionSchema, type OptionsInput, type OptionsOf } from './options.ts'
+import type { Services } from './services.ts'
+
+export type FailurePolicy = 'defer' | 'pass'
+
+export interface SetupApi<O> {
+  /** The instance name: the plugin's name, or `name:N` for a second instance. */
+  readonly name: string
+  readonly options: O
+  readonly log: Logger
+  /** qpsmtpd-style configuration files (`rcpthosts`, `flat_auth_pw`, ...). */
+  readonly config: ConfigView
+  readonly server: ServerInfo & { readonly spoolDir: string }
+  /** Capabilities a plugin offers to the core (TLS settings, ...). */
+  readonly services: Services
+}
+
+export interface PluginParts {
+  readonly hooks: Hooks
+  /** Called on shutdown and when a reloaded configuration replaces this one. */
+  readonly close?: () => Promise<void> | void
+}
+
+export interface PluginDefinition<S extends OptionSchema> {
+  /** `phase/name`, e.g. `rcpt/ok`. */
+  readonly name: string
+  /** Other names it loads under, e.g. qpsmtpd's `rcpt_ok`. */
+  readonly aliases?: readonly string[]
+  readonly description?: string
+  readonly options: S
+  /** Turns qpsmtpd's argument list into `key value` pairs when the plugin's syntax is special. */
+  readonly translateArgs?: (args: readonly string[]) => readonly string[]
+  /** Per hook call; default 30 s. */
+  readonly timeoutMs?: number
+  /** What a thrown error or timeout means: `defer` (451 4.3.0, the default) or `pass`. */
+  readonly onFailure?: FailurePolicy
+  readonly setup: (api: SetupApi<OptionsOf<S>>) => PluginParts | Promise<PluginParts>
+}
+
+/** A plugin chosen with its options, not yet set up. */
+export interface PluginChoice {
+  readonly definition: PluginDefinition<OptionSchema>
+  readonly options: Readonly<Record<string, unknown>>
+  readonly instance?: string | undefined
+  /** Where the choice was made (config/plugins file and line), for error messages. */
+  readonly source?: { readonly file: string; readonly line: number } | undefined
+}
+
+export interface PluginFactory<S extends OptionSchema> {
+  (options?: OptionsInput<S>): PluginChoice
+  readonly definition: PluginDefinition<S>
+}
+
+export function definePlugin<const S extends OptionSchema>(def: PluginDefinition<S>): PluginFactory<S> {
+  const factory = (options?: OptionsInput<S>): PluginChoice => ({
+    definition: def as unknown as PluginDefinition<OptionSchema>,
+    options: checkOptions(def.options, options),
+  })
+  return Object.assign(factory, { definition: def })
+}
+
+export const instanceName = (choice: PluginChoice): string =>
+  choice.instance === undefined ? choice.definition.name : `${choice.definition.name}:${choice.instance}`

@@ -1,0 +1,131 @@
+/**
+ * Every hook a plugin can register, with its arguments and what it returns. Names are
+ * qpsmtpd's hooks in camelCase (docs/plugins.md has the table). Chain hooks return a
+ * Verdict and stop at the first that is not `pass`; observer hooks return nothing and
+ * all run.
+ */
+import type { MailFrom, RcptTo } from '../protocol/envelope.ts'
+import type { HookContext, Message, TxnContext } from './context.ts'
+import type { LogEntry } from './logger.ts'
+import type { Verdict } from './verdict.ts'
+
+export type Awaitable<T> = T | Promise<T>
+
+/** A path and its parameters as the client wrote them, before parsing. */
+export interface RawPath {
+  readonly path: string
+  readonly params: string
+}
+
+/** `*_parse`/`*_pre` hooks may hand back a rewritten path (dont_require_anglebrackets). */
+export type RewriteVerdict = Verdict | { readonly kind: 'rewrite'; readonly raw: RawPath }
+export const rewrite = (raw: RawPath): RewriteVerdict => ({ kind: 'rewrite', raw })
+
+export interface AuthCredentials {
+  readonly mechanism: 'PLAIN' | 'LOGIN' | 'CRAM-MD5'
+  /** The authentication identity (user name). */
+  readonly user: string
+  /** Clear-text password (PLAIN, LOGIN). */
+  readonly password: string | undefined
+  /** CRAM-MD5: the challenge sent and the client's hex digest. */
+  readonly cram: { readonly challenge: string; readonly digest: string } | undefined
+}
+
+export interface VerdictEvent {
+  readonly plugin: string
+  readonly hook: HookName
+  readonly verdict: Verdict
+}
+
+export interface HookMap {
+  preConnection: (ctx: HookContext) => Awaitable<Verdict>
+  connect: (ctx: HookContext) => Awaitable<Verdict>
+  helo: (ctx: HookContext, host: string) => Awaitable<Verdict>
+  ehlo: (ctx: HookContext, host: string) => Awaitable<Verdict>
+  /** Add EHLO keywords (qpsmtpd's `capabilities` note). */
+  capabilities: (ctx: HookContext, keywords: string[]) => Awaitable<void>
+  mailParse: (ctx: HookContext, raw: RawPath) => Awaitable<RewriteVerdict>
+  mailPre: (ctx: HookContext, raw: RawPath) => Awaitable<RewriteVerdict>
+  mail: (ctx: TxnContext, from: MailFrom) => Awaitable<Verdict>
+  rcptParse: (ctx: TxnContext, raw: RawPath) => Awaitable<RewriteVerdict>
+  rcptPre: (ctx: TxnContext, raw: RawPath) => Awaitable<RewriteVerdict>
+  rcpt: (ctx: TxnContext, to: RcptTo) => Awaitable<Verdict>
+  data: (ctx: TxnContext) => Awaitable<Verdict>
+  dataHeadersEnd: (ctx: TxnContext, msg: Message) => Awaitable<Verdict>
+  dataPostHeaders: (ctx: TxnContext, msg: Message) => Awaitable<void>
+  /** Return a Received header value to replace the default one. */
+  receivedLine: (ctx: TxnContext, msg: Message, value: string) => Awaitable<string | undefined>
+  dataPost: (ctx: TxnContext, msg: Message) => Awaitable<Verdict>
+  queuePre: (ctx: TxnContext, msg: Message) => Awaitable<Verdict>
+  queue: (ctx: TxnContext, msg: Message) => Awaitable<Verdict>
+  queuePost: (ctx: TxnContext, msg: Message) => Awaitable<void>
+  resetTransaction: (ctx: HookContext) => Awaitable<void>
+  quit: (ctx: HookContext) => Awaitable<Verdict>
+  disconnect: (ctx: HookContext) => Awaitable<void>
+  postConnection: (ctx: HookContext) => Awaitable<void>
+  unrecognizedCommand: (ctx: HookContext, verb: string, args: string) => Awaitable<Verdict>
+  vrfy: (ctx: HookContext, args: string) => Awaitable<Verdict>
+  noop: (ctx: HookContext) => Awaitable<Verdict>
+  help: (ctx: HookContext, args: string) => Awaitable<Verdict>
+  authPlain: (ctx: HookContext, creds: AuthCredentials) => Awaitable<Verdict>
+  authLogin: (ctx: HookContext, creds: AuthCredentials) => Awaitable<Verdict>
+  authCramMd5: (ctx: HookContext, creds: AuthCredentials) => Awaitable<Verdict>
+  auth: (ctx: HookContext, creds: AuthCredentials) => Awaitable<Verdict>
+  deny: (ctx: HookContext, event: VerdictEvent) => Awaitable<void>
+  ok: (ctx: HookContext, event: VerdictEvent) => Awaitable<void>
+  logging: (entry: LogEntry) => void
+  config: (key: string) => readonly string[] | undefined
+  userConfig: (address: string, key: string) => readonly string[] | undefined
+}
+
+export type HookName = keyof HookMap
+export type Hooks = { readonly [K in HookName]?: HookMap[K] }
+
+export type ConnectHook = HookMap['connect']
+export type HeloHook = HookMap['helo']
+export type MailHook = HookMap['mail']
+export type RcptHook = HookMap['rcpt']
+export type DataPostHook = HookMap['dataPost']
+export type QueueHook = HookMap['queue']
+
+/** qpsmtpd hook names, as they appear in qpsmtpd plugins and docs. */
+export const qpsmtpdHookNames: Readonly<Record<HookName, string>> = {
+  preConnection: 'pre-connection',
+  connect: 'connect',
+  helo: 'helo',
+  ehlo: 'ehlo',
+  capabilities: 'capabilities',
+  mailParse: 'mail_parse',
+  mailPre: 'mail_pre',
+  mail: 'mail',
+  rcptParse: 'rcpt_parse',
+  rcptPre: 'rcpt_pre',
+  rcpt: 'rcpt',
+  data: 'data',
+  dataHeadersEnd: 'data_headers_end',
+  dataPostHeaders: 'data_post_headers',
+  receivedLine: 'received_line',
+  dataPost: 'data_post',
+  queuePre: 'queue_pre',
+  queue: 'queue',
+  queuePost: 'queue_post',
+  resetTransaction: 'reset_transaction',
+  quit: 'quit',
+  disconnect: 'disconnect',
+  postConnection: 'post-connection',
+  unrecognizedCommand: 'unrecognized_command',
+  vrfy: 'vrfy',
+  noop: 'noop',
+  help: 'help',
+  authPlain: 'auth-plain',
+  authLogin: 'auth-login',
+  authCramMd5: 'auth-cram-md5',
+  auth: 'auth',
+  deny: 'deny',
+  ok: 'ok',
+  logging: 'logging',
+  config: 'config',
+  userConfig: 'user_config',
+}
+
+export const hookNames = Object.keys(qpsmtpdHookNames) as HookName[]

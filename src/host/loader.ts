@@ -1,0 +1,178 @@
+/**
+ * Turns `config/plugins` lines into set-up plugins. A name is looked up among the built-in
+ * plugins (by name and qpsmtpd alias), then as a `.ts`/`.js` file in the plugin
+ * directories, then as an npm package. Unknown plugins and bad options stop the start with
+ * the file and line.
+ */
+import { existsSync } from 'node:fs'
+import { isAbsolute, join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { ConfigError } from '../config/config-error.ts'
+import type { PluginLine } from '../config/plugin-list.ts'
+import type { ConfigView } from './config-view.ts'
+import type { ServerInfo } from './context.ts'
+import { instanceName, type PluginChoice, type PluginDefinition, type PluginFactory } from './define-plugin.ts'
+import { hookNames } from './hook-map.ts'
+import type { Logger } from './logger.ts'
+import { checkOptions, type OptionSchema, parsePluginArgs } from './options.ts'
+import type { RegisteredPlugin } from './runner.ts'
+import type { Services } from './services.ts'
+
+export type AnyPluginFactory = PluginFactory<OptionSchema>
+
+export class PluginCatalog {
+  readonly #byName = new Map<string, AnyPluginFactory>()
+
+  constructor(factories: readonly AnyPluginFactory[]) {
+    for (const f of factories) this.add(f)
+  }
+
+  add(f: AnyPluginFactory): void {
+    for (const n of [f.definition.name, ...(f.definition.aliases ?? [])]) this.#byName.set(n, f)
+  }
+
+  get(name: string): AnyPluginFactory | undefined {
+    return this.#byName.get(name)
+  }
+
+  all(): AnyPluginFactory[] {
+    return [...new Set(this.#byName.values())]
+  }
+}
+
+const isFactory = (x: unknown): x is AnyPluginFactory =>
+  typeof x === 'function' && typeof (x as { definition?: { name?: unknown } }).definition?.name === 'string'
+
+async function importFactory(specifier: string, where: string): Promise<AnyPluginFactory> {
+  let mod: Record<string, unknown>
+  try {
+    mod = (await import(specifier)) as Record<string, unknown>
+  } catch (e) {
+    throw new Error(`cannot load ${where}: ${(e as Error).message}`)
+  }
+  const candidate = mod.default ?? mod.plugin
+  if (!isFactory(candidate)) throw new Error(`${where} has no default export made with definePlugin()`)
+  return candidate
+}
+
+/** Finds a plugin by name: built-in, then plugin directories, then npm. */
+export async function resolvePlugin(
+  name: string,
+  catalog: PluginCatalog,
+  pluginDirs: readonly string[],
+): Promise<AnyPluginFactory | undefined> {
+  const builtin = catalog.get(name)
+  if (builtin) return builtin
+  if (!name.includes('..')) {
+    for (const dir of pluginDirs)
+      for (const ext of ['.ts', '.js', '.mjs', '']) {
+        const file = resolve(dir, name + ext)
+        if (ext === '' && !existsSync(join(file, 'index.ts')) && !existsSync(join(file, 'index.js'))) continue
+        const target =
+          ext === '' ? (existsSync(join(file, 'index.ts')) ? join(file, 'index.ts') : join(file, 'index.js')) : file
+        if (existsSync(target)) return importFactory(pathToFileURL(target).href, target)
+      }
+  }
+  if (/^(@[a-z0-9._-]+\/)?[a-z0-9._-]+$/i.test(name) && !isAbsolute(name)) {
+    try {
+      return await importFactory(name, `npm package ${name}`)
+    } catch {
+      return undefined
+    }
+  }
+  return undefined
+}
+
+/** Reads `config/plugins` lines into choices with validated options. */
+export async function choosePlugins(
+  lines: readonly PluginLine[],
+  catalog: PluginCatalog,
+  pluginDirs: readonly string[],
+): Promise<PluginChoice[]> {
+  const choices: PluginChoice[] = []
+  for (const line of lines) {
+    let factory: AnyPluginFactory | undefined
+    try {
+      factory = await resolvePlugin(line.name, catalog, pluginDirs)
+    } catch (e) {
+      throw new ConfigError('SMTPD_ERR_PLUGIN_LOAD', line.file, line.line, (e as Error).message)
+    }
+    if (!factory)
+      throw new ConfigError('SMTPD_ERR_PLUGIN_UNKNOWN', line.file, line.line, `unknown plugin "${line.name}"`)
+    const def = factory.definition
+    let options: Readonly<Record<string, unknown>>
+    try {
+      const args = def.translateArgs ? def.translateArgs(line.args) : line.args
+      options = parsePluginArgs(def.options, args)
+    } catch (e) {
+      throw new ConfigError(
+        'SMTPD_ERR_PLUGIN_OPTION',
+        line.file,
+        line.line,
+        `plugin ${line.name}: ${(e as Error).message}`,
+      )
+    }
+    choices.push({ definition: def, options, instance: line.instance, source: { file: line.file, line: line.line } })
+  }
+  return choices
+}
+
+export interface SetupEnvironment {
+  readonly log: Logger
+  readonly config: ConfigView
+  readonly server: ServerInfo & { readonly spoolDir: string }
+  readonly services: Services
+}
+
+export interface SetUpPlugins {
+  readonly plugins: RegisteredPlugin[]
+  close(): Promise<void>
+}
+
+/** Runs every plugin's setup in order; a failure closes what was opened and names the plugin. */
+export async function setupPlugins(choices: readonly PluginChoice[], env: SetupEnvironment): Promise<SetUpPlugins> {
+  const plugins: RegisteredPlugin[] = []
+  const closers: (() => Promise<void> | void)[] = []
+  const close = async () => {
+    for (const c of closers.reverse()) await c()
+  }
+  const seen = new Set<string>()
+  for (const choice of choices) {
+    const def = choice.definition as PluginDefinition<OptionSchema>
+    let name = instanceName(choice)
+    for (let n = 2; seen.has(name); n++) name = `${instanceName(choice)}#${n}`
+    seen.add(name)
+    const log = env.log.child({ plugin: name })
+    try {
+      const options = checkOptions(def.options, choice.options as never)
+      const parts = await def.setup({
+        name,
+        options,
+        log,
+        config: env.config,
+        server: env.server,
+        services: env.services,
+      })
+      for (const hook of Object.keys(parts.hooks))
+        if (!(hookNames as string[]).includes(hook)) throw new Error(`unknown hook "${hook}"`)
+      if (parts.close) closers.push(parts.close)
+      plugins.push({
+        name,
+        hooks: parts.hooks,
+        timeoutMs: def.timeoutMs ?? 30_000,
+        onFailure: def.onFailure ?? 'defer',
+        log,
+      })
+    } catch (e) {
+      await close()
+      if (e instanceof ConfigError) throw e
+      throw new ConfigError(
+        'SMTPD_ERR_PLUGIN_SETUP',
+        choice.source?.file ?? `plugin ${name}`,
+        choice.source?.line,
+        `plugin ${name}: ${(e as Error).message}`,
+      )
+    }
+  }
+  return { plugins, close }
+}

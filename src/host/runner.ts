@@ -1,0 +1,194 @@
+/**
+ * Runs hook chains. Plugins run in configuration order; a chain stops at the first verdict
+ * that is not `pass`. Every call has a deadline and an AbortSignal. A thrown error or a
+ * timeout is a temporary failure (451 4.3.0) unless the plugin declared `onFailure: 'pass'`:
+ * never a silent "continue" (Haraka #2367, qpsmtpd's FATAL PLUGIN ERROR fail-open).
+ */
+import type { Reply } from '../protocol/reply.ts'
+import type { Connection, HookContext, ServerInfo, Transaction } from './context.ts'
+import type { FailurePolicy } from './define-plugin.ts'
+import type { HookMap, HookName, RewriteVerdict } from './hook-map.ts'
+import type { Key } from './keys.ts'
+import type { Logger } from './logger.ts'
+import { defer, type Verdict } from './verdict.ts'
+
+/** One set-up plugin instance, as the runner needs it. */
+export interface RegisteredPlugin {
+  readonly name: string
+  readonly hooks: { readonly [K in HookName]?: HookMap[K] }
+  readonly timeoutMs: number
+  readonly onFailure: FailurePolicy
+  readonly log: Logger
+}
+
+/** What the session lends to every hook call. */
+export interface SessionView {
+  readonly connection: Connection
+  readonly transaction: Transaction | undefined
+  readonly server: ServerInfo
+  readonly signal: AbortSignal
+  respond(reply: Reply): void
+}
+
+export interface ChainResult<V> {
+  readonly verdict: V
+  /** The plugin that decided, or undefined when every plugin passed. */
+  readonly plugin: string | undefined
+}
+
+type ChainHook = {
+  [K in HookName]: HookMap[K] extends (...a: never[]) => infer R
+    ? Awaited<R> extends Verdict | RewriteVerdict
+      ? K
+      : never
+    : never
+}[HookName]
+type ObserverHook = Exclude<HookName, ChainHook | 'logging' | 'config' | 'userConfig' | 'receivedLine'>
+type ArgsOf<K extends HookName> = HookMap[K] extends (ctx: never, ...args: infer A) => unknown ? A : never
+
+export const failureVerdict = (): Verdict =>
+  defer({ code: 451, enhanced: '4.3.0', text: 'Temporary failure, please try again later' })
+
+class HookTimeout extends Error {
+  constructor(plugin: string, hook: string, ms: number) {
+    super(`plugin ${plugin} timed out after ${ms} ms in hook ${hook}`)
+  }
+}
+
+export class HookRunner {
+  readonly #byHook = new Map<HookName, RegisteredPlugin[]>()
+
+  readonly plugins: readonly RegisteredPlugin[]
+
+  constructor(plugins: readonly RegisteredPlugin[]) {
+    this.plugins = plugins
+    for (const p of plugins)
+      for (const hook of Object.keys(p.hooks) as HookName[]) {
+        const list = this.#byHook.get(hook) ?? []
+        list.push(p)
+        this.#byHook.set(hook, list)
+      }
+  }
+
+  has(hook: HookName): boolean {
+    return this.#byHook.has(hook)
+  }
+
+  pluginsFor(hook: HookName): readonly RegisteredPlugin[] {
+    return this.#byHook.get(hook) ?? []
+  }
+
+  /** Runs a chain hook; returns the first non-pass verdict, or pass. */
+  async chain<K extends ChainHook>(
+    hook: K,
+    view: SessionView,
+    ...args: ArgsOf<K>
+  ): Promise<ChainResult<Awaited<ReturnType<HookMap[K]>>>> {
+    type R = Awaited<ReturnType<HookMap[K]>>
+    for (const plugin of this.pluginsFor(hook)) {
+      let verdict: R
+      try {
+        verdict = (await this.#call(plugin, hook, view, args)) as R
+      } catch (e) {
+        plugin.log.error(`hook ${hook} failed: ${describe(e)}`)
+        view.connection.results.add(plugin.name, 'error', describe(e))
+        if (plugin.onFailure === 'pass') continue
+        return { verdict: failureVerdict() as R, plugin: plugin.name }
+      }
+      if (!isVerdict(verdict)) {
+        plugin.log.error(`hook ${hook} returned ${String(verdict)}, not a verdict; treated as a failure`)
+        if (plugin.onFailure === 'pass') continue
+        return { verdict: failureVerdict() as R, plugin: plugin.name }
+      }
+      if (verdict.kind !== 'pass') {
+        await this.#observe(verdict as Verdict, plugin.name, hook, view)
+        return { verdict, plugin: plugin.name }
+      }
+    }
+    return { verdict: { kind: 'pass' } as R, plugin: undefined }
+  }
+
+  /** Runs every plugin of an observer hook; errors are logged, never propagated. */
+  async all<K extends ObserverHook>(hook: K, view: SessionView, ...args: ArgsOf<K>): Promise<void> {
+    for (const plugin of this.pluginsFor(hook)) {
+      try {
+        await this.#call(plugin, hook, view, args)
+      } catch (e) {
+        plugin.log.error(`hook ${hook} failed: ${describe(e)}`)
+        view.connection.results.add(plugin.name, 'error', describe(e))
+      }
+    }
+  }
+
+  /** received_line: the first plugin that returns a value replaces the Received header. */
+  async receivedLine(view: SessionView, ...args: ArgsOf<'receivedLine'>): Promise<string | undefined> {
+    for (const plugin of this.pluginsFor('receivedLine')) {
+      try {
+        const value = await this.#call(plugin, 'receivedLine', view, args)
+        if (typeof value === 'string') return value
+      } catch (e) {
+        plugin.log.error(`hook receivedLine failed: ${describe(e)}`)
+      }
+    }
+    return undefined
+  }
+
+  async #observe(verdict: Verdict, plugin: string, hook: HookName, view: SessionView): Promise<void> {
+    const observer = verdict.kind === 'reject' || verdict.kind === 'defer' ? 'deny' : 'ok'
+    if (!this.has(observer)) return
+    await this.all(observer, view, { plugin, hook, verdict })
+  }
+
+  async #call(plugin: RegisteredPlugin, hook: HookName, view: SessionView, args: readonly unknown[]): Promise<unknown> {
+    const fn = plugin.hooks[hook] as ((ctx: HookContext, ...a: readonly unknown[]) => unknown) | undefined
+    if (fn === undefined) return undefined
+    const controller = new AbortController()
+    const onSessionAbort = () => controller.abort(view.signal.reason)
+    if (view.signal.aborted) controller.abort(view.signal.reason)
+    else view.signal.addEventListener('abort', onSessionAbort, { once: true })
+    let timer: NodeJS.Timeout | undefined
+    try {
+      const ctx = makeContext(view, plugin, controller.signal)
+      const result = fn(ctx, ...args)
+      if (!(result instanceof Promise)) return result
+      const timeout = new Promise<never>((_, rejectTimeout) => {
+        timer = setTimeout(() => {
+          const err = new HookTimeout(plugin.name, hook, plugin.timeoutMs)
+          controller.abort(err)
+          rejectTimeout(err)
+        }, plugin.timeoutMs)
+      })
+      return await Promise.race([result, timeout])
+    } finally {
+      if (timer !== undefined) clearTimeout(timer)
+      view.signal.removeEventListener('abort', onSessionAbort)
+    }
+  }
+}
+
+function makeContext(view: SessionView, plugin: RegisteredPlugin, signal: AbortSignal): HookContext {
+  const { connection, transaction } = view
+  const notesFor = (key: Key<unknown>) => {
+    if (key.scope === 'connection') return connection.notes
+    if (transaction === undefined) throw new Error(`note ${key.name} is per transaction, and there is none`)
+    return transaction.notes
+  }
+  return {
+    connection,
+    transaction,
+    server: view.server,
+    signal,
+    log: plugin.log,
+    plugin: plugin.name,
+    get: <T>(key: Key<T>) => notesFor(key as Key<unknown>).get(key),
+    set: <T>(key: Key<T>, value: T) => notesFor(key as Key<unknown>).set(key, value),
+    result: (kind, message) => (transaction ?? connection).results.add(plugin.name, kind, message),
+    respond: (reply) => view.respond(reply),
+  }
+}
+
+const verdictKinds = new Set(['pass', 'accept', 'reject', 'defer', 'done', 'rewrite'])
+const isVerdict = (v: unknown): v is Verdict =>
+  typeof v === 'object' && v !== null && verdictKinds.has((v as { kind?: unknown }).kind as string)
+
+const describe = (e: unknown): string => (e instanceof Error ? e.message : String(e))

@@ -1,0 +1,78 @@
+/**
+ * A runtime is everything a configuration builds: set-up plugins, the hook runner, TLS
+ * contexts and the session settings. The server holds one; a reload builds a new one and
+ * swaps it for new connections, while open sessions finish on theirs.
+ */
+import { mkdirSync } from 'node:fs'
+import { type ConfigHook, type ConfigSource, createConfigView } from '../host/config-view.ts'
+import type { ServerInfo } from '../host/context.ts'
+import type { PluginChoice } from '../host/define-plugin.ts'
+import { setupPlugins } from '../host/loader.ts'
+import {
+  createLogger,
+  type LogEntry,
+  type Logger,
+  type LogLevel,
+  type LogWriter,
+  stderrWriter,
+} from '../host/logger.ts'
+import { HookRunner, type RegisteredPlugin } from '../host/runner.ts'
+import { emptyServices, type Services } from '../host/services.ts'
+import type { SessionSettings } from '../session/settings.ts'
+import { createTlsContextProvider, type TlsContextProvider } from '../session/tls.ts'
+import { version } from '../version.ts'
+
+export interface RuntimeOptions {
+  readonly settings: SessionSettings
+  readonly plugins: readonly PluginChoice[]
+  readonly config: ConfigSource
+  readonly logLevel: LogLevel
+  /** Where log entries go when no logging plugin is loaded; stderr by default. */
+  readonly logWriter?: LogWriter
+}
+
+export interface Runtime {
+  readonly settings: SessionSettings
+  readonly runner: HookRunner
+  readonly services: Services
+  readonly tlsContexts: TlsContextProvider | undefined
+  readonly server: ServerInfo
+  readonly log: Logger
+  close(): Promise<void>
+}
+
+export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
+  const fallback = opts.logWriter ?? stderrWriter
+  let loggingPlugins: RegisteredPlugin[] = []
+  const writer: LogWriter = (entry: LogEntry) => {
+    if (loggingPlugins.length === 0) return fallback(entry)
+    for (const p of loggingPlugins) {
+      try {
+        p.hooks.logging?.(entry)
+      } catch {
+        fallback(entry)
+      }
+    }
+  }
+  const log = createLogger(writer, opts.logLevel)
+  const registered: RegisteredPlugin[] = []
+  const configHooks = (): ConfigHook[] =>
+    registered.flatMap((p) => (p.hooks.config === undefined ? [] : [p.hooks.config]))
+  const config = createConfigView(opts.config, configHooks)
+  const server: ServerInfo = { me: opts.settings.me, version }
+  const services = emptyServices()
+  mkdirSync(opts.settings.spoolDir, { recursive: true, mode: 0o700 })
+  const setUp = await setupPlugins(opts.plugins, {
+    log,
+    config,
+    server: { ...server, spoolDir: opts.settings.spoolDir },
+    services,
+  })
+  registered.push(...setUp.plugins)
+  loggingPlugins = setUp.plugins.filter((p) => p.hooks.logging !== undefined)
+  const runner = new HookRunner(setUp.plugins)
+  if (!runner.has('rcpt')) log.warn('no plugin decides on recipients: every RCPT will be refused (add rcpt_ok)')
+  if (!runner.has('queue')) log.warn('no queue plugin: every message will get 451 (add queue/maildir or another)')
+  const tlsContexts = services.tls === undefined ? undefined : createTlsContextProvider(services.tls)
+  return { settings: opts.settings, runner, services, tlsContexts, server, log, close: setUp.close }
+}

@@ -1,0 +1,213 @@
+/**
+ * The front door: listeners (IPv4/IPv6, roles smtp/submission/smtps), connection limits
+ * (total and per client address, refused with 421 4.3.2 rather than a silent stall),
+ * implicit TLS, and hand-over of each connection to a Session. A socket error never
+ * takes the server down. Drain on close: stop accepting, let sessions finish, then 421.
+ */
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { TLSSocket } from 'node:tls'
+import type { ListenerRole, Peer, TlsInfo } from '../host/context.ts'
+import { renderReply, reply } from '../protocol/reply.ts'
+import { Session } from '../session/session.ts'
+import type { Runtime } from './runtime.ts'
+
+export interface ListenerSpec {
+  readonly host: string
+  readonly port: number
+  readonly role?: ListenerRole
+  readonly name?: string
+}
+
+export interface ServerLimits {
+  /** Open connections at once (0 = unlimited). */
+  readonly maxConnections: number
+  /** Open connections from one client address (0 = unlimited). */
+  readonly maxConnectionsPerIp: number
+}
+
+export const defaultServerLimits: ServerLimits = { maxConnections: 1000, maxConnectionsPerIp: 50 }
+
+const tooMany = renderReply(reply(421, '4.3.2', 'Too many connections, try again later'))
+const tooManyFromYou = renderReply(reply(421, '4.7.0', 'Too many connections from your address, try again later'))
+
+let connectionCounter = 0
+const connectionId = (): string => `${process.pid.toString(36)}.${(++connectionCounter).toString(36)}`
+
+export class SmtpServer {
+  #runtime: Runtime
+  readonly limits: ServerLimits
+  readonly #servers: Server[] = []
+  readonly #sessions = new Set<Session>()
+  readonly #perIp = new Map<string, number>()
+  #closing = false
+
+  constructor(runtime: Runtime, limits: Partial<ServerLimits> = {}) {
+    this.#runtime = runtime
+    this.limits = { ...defaultServerLimits, ...limits }
+  }
+
+  get runtime(): Runtime {
+    return this.#runtime
+  }
+
+  get connectionCount(): number {
+    return this.#sessions.size
+  }
+
+  /** New connections use the new runtime; open sessions keep theirs. Returns the old one. */
+  swapRuntime(next: Runtime): Runtime {
+    const old = this.#runtime
+    this.#runtime = next
+    return old
+  }
+
+  async listen(specs: readonly ListenerSpec[]): Promise<AddressInfo[]> {
+    const out: AddressInfo[] = []
+    for (const spec of specs) {
+      const role = spec.role ?? 'smtp'
+      const name = spec.name ?? `${role}:${spec.port}`
+      const server = createServer({ noDelay: true }, (socket) => this.#accept(socket, { name, role }))
+      server.on('error', (e) => this.#runtime.log.error(`listener ${name}: ${e.message}`))
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen({ host: spec.host, port: spec.port }, () => {
+          server.off('error', reject)
+          resolve()
+        })
+      })
+      this.#servers.push(server)
+      out.push(server.address() as AddressInfo)
+    }
+    return out
+  }
+
+  #accept(socket: Socket, listener: { name: string; role: ListenerRole }): void {
+    socket.on('error', () => {})
+    const ip = normalizeIp(socket.remoteAddress ?? '')
+    if (this.#closing) return void socket.destroy()
+    const { maxConnections, maxConnectionsPerIp } = this.limits
+    if (maxConnections > 0 && this.#sessions.size >= maxConnections) return void socket.end(tooMany)
+    const fromIp = this.#perIp.get(ip) ?? 0
+    if (maxConnectionsPerIp > 0 && fromIp >= maxConnectionsPerIp) return void socket.end(tooManyFromYou)
+    this.#perIp.set(ip, fromIp + 1)
+    const remote = { ip, port: socket.remotePort ?? 0 }
+    const local = { ip: normalizeIp(socket.localAddress ?? ''), port: socket.localPort ?? 0 }
+    void this.#start(socket, listener, remote, local).finally(() => {
+      const n = (this.#perIp.get(ip) ?? 1) - 1
+      if (n <= 0) this.#perIp.delete(ip)
+      else this.#perIp.set(ip, n)
+    })
+  }
+
+  async #start(
+    socket: Socket,
+    listener: { name: string; role: ListenerRole },
+    remote: Peer,
+    local: Peer,
+  ): Promise<void> {
+    const runtime = this.#runtime
+    let stream: Duplex = socket
+    let tlsInfo: TlsInfo | undefined
+    if (listener.role === 'smtps') {
+      const secured = await implicitTls(socket, runtime)
+      if (secured === undefined) return void socket.destroy()
+      stream = secured.socket
+      tlsInfo = secured.info
+    }
+    await this.runSession(stream, { listener, remote, local, tlsInfo })
+  }
+
+  /** Runs one session on any duplex stream (a socket, or stdin/stdout in stdio mode). */
+  async runSession(
+    stream: Duplex,
+    info: {
+      listener: { name: string; role: ListenerRole }
+      remote: Peer
+      local: Peer
+      tlsInfo?: TlsInfo | undefined
+      relayClient?: boolean
+    },
+  ): Promise<void> {
+    const runtime = this.#runtime
+    const session = new Session(stream, {
+      id: connectionId(),
+      settings: runtime.settings,
+      runner: runtime.runner,
+      server: runtime.server,
+      log: runtime.log,
+      listener: info.listener,
+      remote: info.remote,
+      local: info.local,
+      tls: runtime.services.tls,
+      tlsContexts: runtime.tlsContexts,
+      tlsInfo: info.tlsInfo,
+      relayClient: info.relayClient ?? false,
+    })
+    this.#sessions.add(session)
+    try {
+      await session.run()
+    } catch (e) {
+      runtime.log.error(`session crashed: ${(e as Error).stack ?? String(e)}`)
+    } finally {
+      this.#sessions.delete(session)
+    }
+  }
+
+  /** Stops accepting; waits up to graceMs for sessions to end, then closes them with 421. */
+  async close(graceMs = 0): Promise<void> {
+    this.#closing = true
+    await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))))
+    const deadline = Date.now() + graceMs
+    while (this.#sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    await Promise.all([...this.#sessions].map((s) => s.shutdown()))
+    while (this.#sessions.size > 0) await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+async function implicitTls(
+  socket: Socket,
+  runtime: Runtime,
+): Promise<{ socket: TLSSocket; info: TlsInfo } | undefined> {
+  const contexts = runtime.tlsContexts
+  if (contexts === undefined) {
+    runtime.log.error('smtps listener without a TLS certificate (load the tls plugin)')
+    return undefined
+  }
+  const secure = new TLSSocket(socket, {
+    isServer: true,
+    secureContext: contexts.context(),
+    SNICallback: contexts.sniCallback,
+  })
+  secure.on('error', () => {})
+  const ok = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), runtime.settings.timeouts.tlsHandshakeMs)
+    secure.once('secure', () => {
+      clearTimeout(timer)
+      resolve(true)
+    })
+    secure.once('error', () => {
+      clearTimeout(timer)
+      resolve(false)
+    })
+    secure.once('close', () => resolve(false))
+  })
+  if (!ok) {
+    secure.destroy()
+    return undefined
+  }
+  const cipher = secure.getCipher()
+  return {
+    socket: secure,
+    info: {
+      version: secure.getProtocol() ?? 'unknown',
+      cipher: cipher?.standardName ?? cipher?.name ?? 'unknown',
+      servername: (secure as unknown as { servername?: string }).servername || undefined,
+    },
+  }
+}
+
+/** `::ffff:1.2.3.4` → `1.2.3.4`, so IPv4 rules and logs see plain IPv4. */
+export function normalizeIp(ip: string): string {
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip
+}

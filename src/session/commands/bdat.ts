@@ -1,0 +1,39 @@
+/**
+ * BDAT (RFC 3030 CHUNKING): exactly `size` octets follow the command line. The chunk is
+ * always consumed, even when refused, so that its bytes can never be read as commands.
+ * An unreadable size leaves no safe way to find the next command: 501 and close.
+ */
+import { reply } from '../../protocol/reply.ts'
+import type { SessionCore } from '../session-core.ts'
+import type { TxnState } from '../transaction.ts'
+import { beginContent, contentRefusal } from './content.ts'
+
+const syntax = /^(\d{1,15})(?: +(LAST))? *$/i
+
+export async function bdat(s: SessionCore, args: string): Promise<void> {
+  const m = syntax.exec(args)
+  if (!m) return s.close(reply(501, '5.5.4', 'Syntax: BDAT size [LAST]'))
+  const size = Number(m[1])
+  const last = m[2] !== undefined
+  if (!s.settings.policies.chunking) return discard(s, size, reply(502, '5.5.1', 'Error: CHUNKING not enabled'))
+  const refusal = contentRefusal(s, 'bdat')
+  if (refusal !== undefined) return discard(s, size, refusal)
+  const txn = s.transaction as TxnState
+  if (txn.contentMode === undefined) {
+    const refused = await beginContent(s, txn, 'bdat')
+    if (refused !== undefined) {
+      if (refused.disconnect) return s.close(refused.reply)
+      txn.contentMode = 'bdat'
+      txn.pendingRefusal = refused.reply
+      s.codec.beginMessage({ maxMessageSize: 0, maxLineLength: 0, bareLineEndings: 'reject', binary: true })
+    }
+  }
+  txn.bdatChunk = { size, last }
+  s.codec.startBdat(size, last)
+}
+
+/** Consumes a chunk that cannot belong to a transaction, then answers with `r`. */
+function discard(s: SessionCore, size: number, r: import('../../protocol/reply.ts').Reply): Promise<void> {
+  s.discardChunk(size, r)
+  return Promise.resolve()
+}

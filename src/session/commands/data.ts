@@ -1,0 +1,22 @@
+/**
+ * DATA (RFC 5321 §4.1.1.4): 354, then content until CRLF.CRLF, which the codec finds.
+ */
+import { Replies } from '../replies.ts'
+import type { SessionCore } from '../session-core.ts'
+import { beginContent, contentRefusal } from './content.ts'
+
+export async function data(s: SessionCore, args: string): Promise<void> {
+  if (args.trim() !== '') return s.error(Replies.noParams)
+  const refusal = contentRefusal(s, 'data')
+  if (refusal !== undefined) return s.error(refusal)
+  const txn = s.transaction
+  if (txn === undefined || !('txn' in s.phase)) return s.error(Replies.needMail)
+  const refused = await beginContent(s, txn as never, 'data')
+  if (refused !== undefined) {
+    if (refused.disconnect) return s.close(refused.reply)
+    s.send(refused.reply)
+    return s.resetTransaction()
+  }
+  s.codec.startData()
+  await s.sendNow(Replies.startData)
+}

@@ -1,0 +1,116 @@
+/**
+ * The end of a message: content checks, data_post_headers, the Received header,
+ * data_post, then queue_pre/queue/queue_post. A 250 goes out only when a queue plugin
+ * accepted the message (its durable hand-off); anything else, including an exception,
+ * is a 4xx or 5xx, never a 250.
+ */
+import { buildReceived } from '../message/received.ts'
+import type { ContentResult } from '../protocol/codec.ts'
+import { formatAddress } from '../protocol/envelope.ts'
+import { type Reply, reply } from '../protocol/reply.ts'
+import { Replies, verdictReply } from './replies.ts'
+import type { SessionCore } from './session-core.ts'
+import type { TxnState } from './transaction.ts'
+
+const dataPostDefaults = {
+  reject: reply(554, '5.7.1', 'Message rejected'),
+  defer: reply(451, '4.7.1', 'Message deferred, try again later'),
+}
+const queueDefaults = {
+  reject: reply(554, '5.3.0', 'Message refused by the queue'),
+  defer: Replies.queueFailed,
+}
+
+export async function finishMessage(s: SessionCore, txn: TxnState, result: ContentResult): Promise<void> {
+  let answer: Reply
+  let disconnect = false
+  try {
+    const outcome = await judge(s, txn, result)
+    answer = outcome.reply
+    disconnect = outcome.disconnect
+  } catch (e) {
+    s.log.error(`message ${txn.id} failed: ${(e as Error).stack ?? String(e)}`)
+    answer = Replies.internalError
+  }
+  if (answer.code === 250) {
+    s.connection.messageCount++
+    s.counters.junk = 0
+    s.counters.errors = 0
+    s.log.info(`message ${txn.id} accepted: ${result.size} octets, ${txn.recipients.length} recipient(s)`)
+  } else s.log.info(`message ${txn.id} refused: ${answer.code} ${answer.lines[0] ?? ''}`)
+  if (disconnect) return s.close(answer)
+  s.send(answer)
+  await s.resetTransaction()
+}
+
+async function judge(
+  s: SessionCore,
+  txn: TxnState,
+  result: ContentResult,
+): Promise<{ reply: Reply; disconnect: boolean }> {
+  const refuse = (r: Reply, disconnect = false) => ({ reply: r, disconnect })
+  if (txn.pendingRefusal !== undefined) return refuse(txn.pendingRefusal)
+  const spool = txn.spool
+  if (spool === undefined) return refuse(Replies.internalError)
+  await spool.end()
+  const limits = s.settings.limits
+  if (result.overSize) return refuse(Replies.messageTooBig)
+  if (
+    s.settings.policies.bareLineEndings === 'reject' &&
+    (result.bareLf > 0 || result.bareCr > 0) &&
+    txn.body !== 'BINARYMIME'
+  )
+    return refuse(Replies.bareLineEnding)
+  if (result.longLine && txn.body !== 'BINARYMIME') return refuse(Replies.dataLineTooLong)
+  if (spool.headerTooBig) return refuse(Replies.headerTooBig)
+  if (spool.receivedCount >= limits.hops) return refuse(Replies.tooManyHops)
+
+  const msg = spool
+  const headersEnd = await s.runner.chain('dataHeadersEnd', s as never, msg)
+  if (headersEnd.verdict.kind === 'reject' || headersEnd.verdict.kind === 'defer') {
+    return refuse(
+      verdictReply(headersEnd.verdict, dataPostDefaults) ?? Replies.internalError,
+      headersEnd.verdict.disconnect,
+    )
+  }
+  await s.runner.all('dataPostHeaders', s as never, msg)
+  // Authentication-Results from outside are not ours to vouch for (RFC 8601 §5).
+  msg.headers.rename('Authentication-Results', 'Original-Authentication-Results')
+  const c = s.connection
+  const defaultReceived = buildReceived({
+    helo: c.helo?.host,
+    remoteIp: c.remote.ip,
+    remoteHost: c.remoteHost,
+    me: s.settings.me,
+    protocol: c.helo?.verb === 'HELO' ? 'SMTP' : 'ESMTP',
+    tls: c.tls === undefined ? undefined : { version: c.tls.version, cipher: c.tls.cipher },
+    authenticated: c.auth !== undefined,
+    smtputf8: txn.mailFrom.params.smtputf8,
+    queueId: txn.id,
+    recipient: txn.recipients.length === 1 ? formatAddress(txn.recipients[0]?.address ?? null) : undefined,
+    date: new Date(),
+  } as never)
+  const received = (await s.runner.receivedLine(s, msg as never, defaultReceived)) ?? defaultReceived
+  msg.headers.prepend('Received', received)
+
+  const post = await s.runner.chain('dataPost', s as never, msg)
+  if (post.verdict.kind === 'reject' || post.verdict.kind === 'defer')
+    return refuse(verdictReply(post.verdict, dataPostDefaults) ?? Replies.internalError, post.verdict.disconnect)
+  if (post.verdict.kind === 'done') return refuse(Replies.queueDeclined)
+
+  const pre = await s.runner.chain('queuePre', s as never, msg)
+  if (pre.verdict.kind === 'reject' || pre.verdict.kind === 'defer')
+    return refuse(verdictReply(pre.verdict, queueDefaults) ?? Replies.queueFailed, pre.verdict.disconnect)
+  if (pre.verdict.kind === 'done') return refuse(Replies.queueDeclined)
+
+  const queued = await s.runner.chain('queue', s as never, msg)
+  const v = queued.verdict
+  if (v.kind === 'accept') {
+    const ok = verdictReply(v, { accept: reply(250, '2.0.0', `Queued as ${txn.id}`), ...queueDefaults })
+    await s.runner.all('queuePost', s as never, msg)
+    return { reply: ok ?? reply(250, '2.0.0', `Queued as ${txn.id}`), disconnect: false }
+  }
+  if (v.kind === 'reject' || v.kind === 'defer')
+    return refuse(verdictReply(v, queueDefaults) ?? Replies.queueFailed, v.disconnect)
+  return refuse(Replies.queueDeclined)
+}

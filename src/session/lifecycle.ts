@@ -1,0 +1,46 @@
+/**
+ * The start and end of a connection: pre-connection and connect hooks, the greeting, and at
+ * the end the disconnect and post-connection hooks and the one summary log line.
+ */
+import { reply } from '../protocol/reply.ts'
+import type { Session } from './session.ts'
+
+const connectDefaults = {
+  reject: reply(554, '5.7.1', 'Connection from you denied, bye bye.'),
+  defer: reply(421, '4.7.0', 'Connection refused, try again later'),
+}
+
+async function open(s: Session): Promise<void> {
+  for (const hook of ['preConnection', 'connect'] as const) {
+    const { verdict } = await s.runner.chain(hook, s)
+    if (verdict.kind === 'reject' || verdict.kind === 'defer') {
+      s.log.info(`connection refused by ${hook}`)
+      const r = s.sendVerdict(verdict, connectDefaults)
+      if (r !== undefined) s.log.debug(`refused with ${r.code}`)
+      return s.close()
+    }
+    if (verdict.kind === 'done' && hook === 'connect') {
+      s.greeted()
+      return
+    }
+  }
+  const delay = s.settings.timeouts.greetingDelayMs
+  if (delay > 0) await new Promise((r) => setTimeout(r, delay))
+  const text = s.settings.greeting.includes('ESMTP') ? s.settings.greeting : `${s.settings.greeting} ESMTP`
+  await s.sendNow(reply(220, undefined, text))
+  s.greeted()
+}
+
+async function close(s: Session): Promise<void> {
+  await s.runner.all('disconnect', s)
+  await s.runner.all('postConnection', s)
+  const c = s.connection
+  const seconds = ((Date.now() - c.startedAt.getTime()) / 1000).toFixed(3)
+  s.log.info(
+    `summary ip=${c.remote.ip} helo=${c.helo?.host ?? '-'} tls=${c.tls?.version ?? 'no'} auth=${c.auth?.user ?? '-'} ` +
+      `relay=${c.relayClient ? 1 : 0} msgs=${c.messageCount} errors=${s.counters.errors} time=${seconds}s ` +
+      `results=[${c.results.summary()}]`,
+  )
+}
+
+export const connectionHooks = { open, close }

@@ -1,0 +1,62 @@
+/**
+ * What a command handler may do to its session. Commands live one per file in commands/
+ * and see only this interface, not the socket.
+ */
+import type { Connection, Helo, ListenerInfo, ServerInfo, TlsInfo } from '../host/context.ts'
+import type { Logger } from '../host/logger.ts'
+import type { HookRunner, SessionView } from '../host/runner.ts'
+import type { TlsSettings } from '../host/services.ts'
+import type { Verdict } from '../host/verdict.ts'
+import type { SmtpCodec } from '../protocol/codec.ts'
+import type { Reply } from '../protocol/reply.ts'
+import type { Phase } from './phase.ts'
+import type { VerdictReplies } from './replies.ts'
+import type { SessionSettings } from './settings.ts'
+import type { TxnState } from './transaction.ts'
+
+export interface ConnectionState extends Connection {
+  tls: TlsInfo | undefined
+  helo: Helo | undefined
+  auth: { user: string; mechanism: string } | undefined
+  messageCount: number
+}
+
+export interface SessionCore extends SessionView {
+  readonly connection: ConnectionState
+  readonly settings: SessionSettings
+  readonly runner: HookRunner
+  readonly server: ServerInfo
+  readonly listener: ListenerInfo
+  readonly log: Logger
+  readonly codec: SmtpCodec
+  readonly tls: TlsSettings | undefined
+  phase: Phase
+  /** Counters the limits apply to. */
+  readonly counters: { errors: number; unknown: number; junk: number; authFailures: number; commands: number }
+  /** Queue a reply; replies are written once per pipelined group. */
+  send(reply: Reply): void
+  /** Queue a reply and write everything now (354, 334, 220 before TLS). */
+  sendNow(reply: Reply): Promise<void>
+  /** Counts an error; delays or closes the session past the soft and hard limits. */
+  error(reply: Reply): Promise<void>
+  /** Renders a verdict with the hook's defaults; returns the reply sent, if any. */
+  sendVerdict(v: Verdict, defaults: VerdictReplies): Reply | undefined
+  /** Sends the reply (if any) and closes the session. */
+  close(reply?: Reply): Promise<void>
+  /** Ends the transaction (RSET, new MAIL, after queueing), running reset_transaction. */
+  resetTransaction(): Promise<void>
+  /** Reads one more line (AUTH responses): null for a malformed line, undefined if the session ended. */
+  readLine(maxLength: number): Promise<string | null | undefined>
+  /** Switches the connection to TLS (STARTTLS); resolves false if the handshake failed. */
+  startTls(): Promise<boolean>
+  /** Whether the client was offered PIPELINING (EHLO) and so may pipeline. */
+  readonly offeredPipelining: boolean
+  /** The advertised extension set for MAIL/RCPT parameter parsing. */
+  extensions(): import('../protocol/mail-params.ts').ExtensionSet
+  /** Finishes a received message: checks, data_post, queue; replies. */
+  finishMessage(txn: TxnState, result: import('../protocol/codec.ts').ContentResult): Promise<void>
+  /** Consumes a BDAT chunk outside any transaction, then answers with the reply. */
+  discardChunk(size: number, reply: Reply): void
+  /** Creates a new transaction id. */
+  newTxnId(): string
+}

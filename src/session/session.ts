@@ -1,0 +1,574 @@
+/**
+ * One SMTP session: reads bytes into the codec, dispatches commands from the table, writes
+ * replies once per pipelined group (RFC 2920), enforces timeouts and error limits, and
+ * upgrades to TLS. Command semantics live in commands/, message completion in deliver.ts.
+ *
+ * Security: framing is the codec's alone; plaintext buffered behind STARTTLS is dropped
+ * (RFC 3207 §4, CVE-2011-0411); clients that talk out of turn are refused (Postfix 3.9).
+ */
+import type { Duplex } from 'node:stream'
+import { TLSSocket } from 'node:tls'
+import type { ListenerInfo, Peer, ServerInfo } from '../host/context.ts'
+import { Notes } from '../host/keys.ts'
+import type { Logger } from '../host/logger.ts'
+import { Results } from '../host/results.ts'
+import type { HookRunner } from '../host/runner.ts'
+import type { TlsSettings } from '../host/services.ts'
+import type { Verdict } from '../host/verdict.ts'
+import { newQueueId } from '../message/queue-id.ts'
+import { type CodecEvent, type ContentResult, SmtpCodec } from '../protocol/codec.ts'
+import { isHttpLike, splitCommand } from '../protocol/command-line.ts'
+import type { ExtensionSet } from '../protocol/mail-params.ts'
+import { type Reply, renderReply } from '../protocol/reply.ts'
+import { commandTable } from './command-table.ts'
+import { finishMessage } from './deliver.ts'
+import { connectionHooks } from './lifecycle.ts'
+import type { Phase } from './phase.ts'
+import { Replies, type VerdictReplies, verdictReply } from './replies.ts'
+import type { ConnectionState, SessionCore } from './session-core.ts'
+import type { SessionSettings } from './settings.ts'
+import type { TlsContextProvider } from './tls.ts'
+import type { TxnState } from './transaction.ts'
+
+export interface SessionOptions {
+  readonly settings: SessionSettings
+  readonly runner: HookRunner
+  readonly server: ServerInfo
+  readonly log: Logger
+  readonly listener: ListenerInfo
+  readonly remote: Peer
+  readonly local: Peer
+  readonly tls: TlsSettings | undefined
+  readonly tlsContexts: TlsContextProvider | undefined
+  /** Set when the listener is implicit TLS and the handshake is already done. */
+  readonly tlsInfo?: ConnectionState['tls']
+  readonly relayClient?: boolean
+  readonly id: string
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+export class Session implements SessionCore {
+  readonly connection: ConnectionState
+  readonly settings: SessionSettings
+  readonly runner: HookRunner
+  readonly server: ServerInfo
+  readonly listener: ListenerInfo
+  readonly log: Logger
+  readonly codec: SmtpCodec
+  readonly tls: TlsSettings | undefined
+  readonly counters = { errors: 0, unknown: 0, junk: 0, authFailures: 0, commands: 0 }
+  phase: Phase = { name: 'connected' }
+
+  readonly #abort = new AbortController()
+  readonly #tlsContexts: TlsContextProvider | undefined
+  #stream: Duplex
+  #out = ''
+  #processing = false
+  #closed = false
+  #lineWaiter: ((line: string | null | undefined) => void) | undefined
+  #commandTimer: NodeJS.Timeout | undefined
+  #sessionTimer: NodeJS.Timeout | undefined
+  #dataDeadline = 0
+  #dataBytes = 0
+  #talkedEarly = false
+  #orphanChunkReply: Reply | undefined
+  #finished: Promise<void>
+  #resolveFinished!: () => void
+
+  constructor(stream: Duplex, opts: SessionOptions) {
+    this.#stream = stream
+    this.settings = opts.settings
+    this.runner = opts.runner
+    this.server = opts.server
+    this.listener = opts.listener
+    this.tls = opts.tls
+    this.#tlsContexts = opts.tlsContexts
+    this.log = opts.log.child({ connection: opts.id })
+    this.codec = new SmtpCodec({ maxCommandLine: opts.settings.limits.commandLine })
+    this.connection = {
+      id: opts.id,
+      remote: opts.remote,
+      remoteHost: undefined,
+      local: opts.local,
+      listener: opts.listener,
+      startedAt: new Date(),
+      tls: opts.tlsInfo,
+      helo: undefined,
+      auth: undefined,
+      relayClient: opts.relayClient ?? false,
+      notes: new Notes(),
+      results: new Results(),
+      messageCount: 0,
+    }
+    this.#finished = new Promise((r) => {
+      this.#resolveFinished = r
+    })
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort.signal
+  }
+
+  get transaction(): TxnState | undefined {
+    return 'txn' in this.phase ? this.phase.txn : undefined
+  }
+
+  get offeredPipelining(): boolean {
+    return this.connection.helo?.verb === 'EHLO'
+  }
+
+  /** Runs the session to its end. */
+  async run(): Promise<void> {
+    this.#attach(this.#stream)
+    this.#sessionTimer = setTimeout(() => void this.close(Replies.sessionTimeout), this.settings.timeouts.sessionMs)
+    this.#sessionTimer.unref?.()
+    await connectionHooks.open(this)
+    if (!this.#closed) this.#kick()
+    return this.#finished
+  }
+
+  /** Shuts the session down from outside (server drain): 421 and close. */
+  shutdown(): Promise<void> {
+    return this.close(Replies.shuttingDown)
+  }
+
+  #attach(stream: Duplex): void {
+    stream.on('data', this.#onData)
+    stream.on('end', this.#onEnd)
+    stream.on('error', this.#onError)
+    stream.on('close', this.#onEnd)
+  }
+
+  #detach(stream: Duplex): void {
+    stream.off('data', this.#onData)
+    stream.off('end', this.#onEnd)
+    stream.off('error', this.#onError)
+    stream.off('close', this.#onEnd)
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    if (this.#closed) return
+    if (this.phase.name === 'connected') this.#talkedEarly = true
+    this.codec.push(chunk)
+    if (this.codec.inContent()) this.#noteContentBytes(chunk.length)
+    if (this.#lineWaiter) {
+      this.#pumpLine()
+      return
+    }
+    if (this.#processing || this.phase.name === 'connected') this.#stream.pause()
+    else this.#kick()
+  }
+
+  readonly #onEnd = (): void => {
+    this.#releaseLineWaiter()
+    if (!this.#processing) void this.#teardown()
+  }
+
+  readonly #onError = (err: Error): void => {
+    this.log.info(`connection error: ${err.message}`)
+    this.#onEnd()
+  }
+
+  /** True once the greeting went out; set by lifecycle.open. */
+  greeted(): void {
+    this.phase = { name: 'greeted' }
+    if (this.#talkedEarly && this.settings.policies.enforceSync) {
+      this.log.notice('client talked before the greeting')
+      void this.close(Replies.syncError)
+    }
+  }
+
+  #kick(): void {
+    if (this.#processing || this.#closed) return
+    this.#processing = true
+    void this.#process().finally(() => {
+      this.#processing = false
+      if (this.#closed) return void this.#teardown()
+      if (this.#stream.readableEnded || this.#stream.destroyed) return void this.#teardown()
+      this.#armCommandTimer()
+      this.#stream.resume()
+    })
+  }
+
+  async #process(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.#closed) return
+        const ev = this.codec.next()
+        if (ev === undefined) break
+        this.#clearCommandTimer()
+        const pending = this.#handle(ev)
+        if (pending !== undefined) await pending
+      }
+      await this.#flush()
+    } catch (e) {
+      this.log.error(`session failed: ${(e as Error).stack ?? String(e)}`)
+      await this.close(Replies.internalError)
+    }
+  }
+
+  #handle(ev: CodecEvent): Promise<void> | undefined {
+    switch (ev.type) {
+      case 'command':
+        return this.#command(ev.line)
+      case 'command-error':
+        return this.error(
+          ev.error === 'too-long'
+            ? Replies.lineTooLong
+            : ev.error === 'bare-lf'
+              ? Replies.bareLf
+              : ev.error === 'bare-cr'
+                ? Replies.bareCr
+                : Replies.nulInCommand,
+        )
+      case 'data': {
+        const spool = this.transaction?.spool
+        if (spool !== undefined && this.transaction?.pendingRefusal === undefined && !spool.write(ev.chunk))
+          return spool.drained()
+        return undefined
+      }
+      case 'data-end':
+        return this.#contentEnd(ev.result)
+    }
+  }
+
+  async #contentEnd(result: ContentResult): Promise<void> {
+    this.#dataDeadline = 0
+    const orphan = this.#orphanChunkReply
+    if (orphan !== undefined) {
+      this.#orphanChunkReply = undefined
+      return this.error(orphan)
+    }
+    const txn = this.transaction
+    if (txn === undefined) return
+    const chunk = txn.contentMode === 'bdat' ? txn.bdatChunk : undefined
+    if (chunk !== undefined && !chunk.last) {
+      txn.bdatChunk = undefined
+      if (txn.pendingRefusal) this.send(txn.pendingRefusal)
+      else this.send({ code: 250, enhanced: '2.0.0', lines: [`${chunk.size} octets received`] })
+      return
+    }
+    await this.finishMessage(txn, result)
+  }
+
+  async #command(raw: Buffer): Promise<void> {
+    let line: string
+    try {
+      line = decoder.decode(raw)
+    } catch {
+      return this.error(Replies.badUtf8)
+    }
+    if (++this.counters.commands > this.settings.limits.commandsPerSession) return this.close(Replies.tooManyErrors)
+    if (this.counters.commands === 1 && isHttpLike(line)) {
+      this.log.notice(`cross-protocol request refused: ${line.slice(0, 60)}`)
+      return this.close(Replies.httpRefused)
+    }
+    const { verb, args } = splitCommand(line)
+    const spec = commandTable.get(verb)
+    if (
+      this.settings.policies.enforceSync &&
+      this.codec.buffered() > 0 &&
+      (!this.offeredPipelining || spec?.lastInGroup === true)
+    ) {
+      this.log.notice(`pipelining violation after ${verb}`)
+      return this.close(Replies.syncError)
+    }
+    if (spec === undefined) return this.#unknown(verb, args)
+    if (spec.junk) {
+      if (++this.counters.junk > this.settings.limits.junkCommands) return this.close(Replies.tooManyJunk)
+    }
+    if (this.settings.policies.tlsRequired && this.connection.tls === undefined && !spec.preTls)
+      return this.error(Replies.tlsFirst)
+    await spec.run(this, args)
+  }
+
+  async #unknown(verb: string, args: string): Promise<void> {
+    const { verdict } = await this.runner.chain('unrecognizedCommand', this, verb, args)
+    if (verdict.kind === 'done' || verdict.kind === 'accept') return
+    if (++this.counters.unknown > this.settings.limits.unknownCommands) return this.close(Replies.tooManyUnknown)
+    if (verdict.kind === 'reject' && verdict.disconnect) {
+      return this.close(
+        verdictReply(verdict, { reject: { ...Replies.unrecognized, code: 521 }, defer: Replies.unrecognized }),
+      )
+    }
+    const known = ['EXPN', 'TURN', 'ETRN', 'ATRN', 'SEND', 'SOML', 'SAML', 'VERB'].includes(verb)
+    return this.error(
+      verdictReply(verdict, { reject: Replies.unrecognized, defer: Replies.internalError }) ??
+        (known ? Replies.notImplemented : Replies.unrecognized),
+    )
+  }
+
+  // --- replies --------------------------------------------------------------------------
+
+  send(r: Reply): void {
+    if (!this.#closed) this.#out += renderReply(r)
+  }
+
+  async sendNow(r: Reply): Promise<void> {
+    this.send(r)
+    await this.#flush()
+  }
+
+  respond(r: Reply): void {
+    this.send(r)
+  }
+
+  sendVerdict(v: Verdict, defaults: VerdictReplies): Reply | undefined {
+    const r = verdictReply(v, defaults)
+    if (r !== undefined) this.send(r)
+    return r
+  }
+
+  async error(r: Reply): Promise<void> {
+    this.counters.errors++
+    if (this.counters.errors >= this.settings.limits.hardErrors) return this.close(Replies.tooManyErrors)
+    this.send(r)
+    if (this.counters.errors > this.settings.limits.softErrors && this.settings.timeouts.errorDelayMs > 0) {
+      await this.#flush()
+      await delay(this.settings.timeouts.errorDelayMs, this.signal)
+    }
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#out === '' || this.#closed || this.#stream.destroyed) return
+    const out = this.#out
+    this.#out = ''
+    const ok = this.#stream.write(out)
+    if (!ok) await this.#drain()
+  }
+
+  /** A client that does not read its replies cannot make us buffer without bound. */
+  async #drain(): Promise<void> {
+    const stream = this.#stream
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.log.notice('client does not read replies; closing')
+        stream.destroy()
+        resolve()
+      }, this.settings.timeouts.commandMs)
+      stream.once('drain', () => {
+        clearTimeout(timer)
+        resolve()
+      })
+      stream.once('close', () => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
+  }
+
+  // --- timers -------------------------------------------------------------------------
+
+  #armCommandTimer(): void {
+    this.#clearCommandTimer()
+    if (this.#closed) return
+    if (this.codec.inContent()) {
+      if (this.#dataDeadline === 0) this.#startContentClock()
+      const wait = Math.max(0, Math.min(this.#dataDeadline - Date.now(), this.settings.timeouts.dataMs))
+      this.#commandTimer = setTimeout(() => this.#contentTimeout(), wait)
+    } else {
+      this.#commandTimer = setTimeout(() => void this.close(Replies.timeout), this.settings.timeouts.commandMs)
+    }
+  }
+
+  #clearCommandTimer(): void {
+    if (this.#commandTimer !== undefined) clearTimeout(this.#commandTimer)
+    this.#commandTimer = undefined
+  }
+
+  #startContentClock(): void {
+    this.#dataBytes = 0
+    this.#dataDeadline = Date.now() + this.settings.timeouts.dataMs
+  }
+
+  /** Postfix smtpd_min_data_rate: every octet received buys 1/rate seconds more. */
+  #noteContentBytes(n: number): void {
+    if (this.#dataDeadline === 0) this.#startContentClock()
+    this.#dataBytes += n
+    const rate = this.settings.timeouts.minDataRate
+    if (rate > 0) this.#dataDeadline += (n / rate) * 1000
+    else this.#dataDeadline = Date.now() + this.settings.timeouts.dataMs
+  }
+
+  #contentTimeout(): void {
+    const now = Date.now()
+    const rate = this.settings.timeouts.minDataRate
+    if (rate > 0 && now >= this.#dataDeadline) {
+      void this.close(this.#dataBytes > 0 ? Replies.tooSlow : Replies.timeout)
+      return
+    }
+    if (rate === 0 && now >= this.#dataDeadline) {
+      void this.close(Replies.timeout)
+      return
+    }
+    this.#armCommandTimer()
+  }
+
+  // --- session-level operations -------------------------------------------------------
+
+  readLine(maxLength: number): Promise<string | null | undefined> {
+    if (this.#closed) return Promise.resolve(undefined)
+    this.codec.setCommandLimit(maxLength)
+    return new Promise((resolve) => {
+      this.#lineWaiter = (line) => {
+        this.codec.setCommandLimit(this.settings.limits.commandLine)
+        resolve(line)
+      }
+      this.#pumpLine()
+    })
+  }
+
+  /** Hands the next line to a pending readLine, or waits for more bytes. */
+  #pumpLine(): void {
+    const waiter = this.#lineWaiter
+    if (waiter === undefined) return
+    const ev = this.codec.next()
+    if (ev === undefined) {
+      this.#armCommandTimer()
+      this.#stream.resume()
+      return
+    }
+    this.#clearCommandTimer()
+    this.#stream.pause()
+    this.#lineWaiter = undefined
+    if (ev.type !== 'command') {
+      waiter(null)
+      return
+    }
+    try {
+      waiter(decoder.decode(ev.line))
+    } catch {
+      waiter(null)
+    }
+  }
+
+  #releaseLineWaiter(): void {
+    const waiter = this.#lineWaiter
+    this.#lineWaiter = undefined
+    waiter?.(undefined)
+  }
+
+  async startTls(): Promise<boolean> {
+    const contexts = this.#tlsContexts
+    if (contexts === undefined) return false
+    await this.#flush()
+    const plain = this.#stream
+    this.#detach(plain)
+    plain.pause()
+    // RFC 3207 §4: anything the client sent before the handshake is discarded.
+    this.codec.discardBuffered()
+    const secure = new TLSSocket(plain as import('node:net').Socket, {
+      isServer: true,
+      secureContext: contexts.context(),
+      SNICallback: contexts.sniCallback,
+    })
+    const ok = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), this.settings.timeouts.tlsHandshakeMs)
+      secure.once('secure', () => {
+        clearTimeout(timer)
+        resolve(true)
+      })
+      secure.once('error', (e) => {
+        clearTimeout(timer)
+        this.log.info(`TLS handshake failed: ${e.message}`)
+        resolve(false)
+      })
+      secure.once('close', () => resolve(false))
+    })
+    if (!ok) {
+      secure.destroy()
+      this.#stream = secure
+      this.#closed = true
+      this.#onEnd()
+      return false
+    }
+    this.#stream = secure
+    this.#attach(secure)
+    this.connection.tls = {
+      version: secure.getProtocol() ?? 'unknown',
+      cipher: secure.getCipher()?.standardName ?? secure.getCipher()?.name ?? 'unknown',
+      servername: (secure as unknown as { servername?: string }).servername || undefined,
+    }
+    return true
+  }
+
+  extensions(): ExtensionSet {
+    const p = this.settings.policies
+    const ehlo = this.offeredPipelining
+    return {
+      size: ehlo,
+      eightBitMime: ehlo,
+      binaryMime: ehlo && p.chunking,
+      smtputf8: ehlo && p.smtputf8,
+      dsn: ehlo && p.dsn,
+      requireTls: ehlo && p.requireTlsExtension && this.connection.tls !== undefined,
+      auth: ehlo,
+    }
+  }
+
+  discardChunk(size: number, r: Reply): void {
+    this.#orphanChunkReply = r
+    this.codec.beginMessage({ maxMessageSize: 0, maxLineLength: 0, bareLineEndings: 'reject', binary: true })
+    this.codec.startBdat(size)
+  }
+
+  newTxnId(): string {
+    return newQueueId()
+  }
+
+  finishMessage(txn: TxnState, result: ContentResult): Promise<void> {
+    return finishMessage(this, txn, result)
+  }
+
+  async resetTransaction(): Promise<void> {
+    const txn = this.transaction
+    if (txn === undefined) return
+    const helo = 'helo' in this.phase ? this.phase.helo : undefined
+    await this.runner.all('resetTransaction', this)
+    await txn.spool?.cleanup()
+    if (helo !== undefined && !this.#closed) this.phase = { name: 'ready', helo }
+  }
+
+  async close(r?: Reply): Promise<void> {
+    if (this.#closed) return
+    if (r !== undefined) this.send(r)
+    await this.#flush()
+    this.#closed = true
+    this.#clearCommandTimer()
+    this.#releaseLineWaiter()
+    const stream = this.#stream
+    stream.end()
+    // A peer that never reads its last reply must not hold the socket open.
+    setTimeout(() => stream.destroy(), 2000).unref?.()
+    if (!this.#processing) await this.#teardown()
+  }
+
+  #tornDown = false
+  async #teardown(): Promise<void> {
+    if (this.#tornDown) return
+    this.#tornDown = true
+    this.#closed = true
+    this.#clearCommandTimer()
+    if (this.#sessionTimer) clearTimeout(this.#sessionTimer)
+    try {
+      await this.resetTransaction()
+      await connectionHooks.close(this)
+    } finally {
+      this.#abort.abort(new Error('session closed'))
+      this.phase = { name: 'closing' }
+      if (!this.#stream.destroyed) this.#stream.destroy()
+      this.#resolveFinished()
+    }
+  }
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => {
+      clearTimeout(t)
+      resolve()
+    })
+  })
+}

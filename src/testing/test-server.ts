@@ -1,0 +1,152 @@
+/**
+ * startTestServer: a real server on 127.0.0.1 and an ephemeral port, built from plugins
+ * given in code or from a qpsmtpd-style config directory. Used by every built-in plugin's
+ * tests and shipped for plugin authors.
+ *
+ * @example
+ *   const srv = await startTestServer({ plugins: [rcptOk()], config: { rcpthosts: ['example.com'] } })
+ *   const c = await srv.connect()
+ *   await c.expect(220); await c.send('EHLO client.test', 250)
+ *   ...; assert.equal(srv.queued.length, 1); await srv.close()
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { sessionSettings } from '../config/core-settings.ts'
+import { readConfigDir } from '../config/load.ts'
+import { objectConfigSource } from '../host/config-view.ts'
+import type { PluginChoice } from '../host/define-plugin.ts'
+import type { LogEntry, LogLevel } from '../host/logger.ts'
+import { tlsSettingsFromFiles } from '../plugins/tls.ts'
+import { buildRuntime, type Runtime } from '../server/runtime.ts'
+import { type ListenerSpec, type ServerLimits, SmtpServer } from '../server/smtp-server.ts'
+import type { Limits, Policies, Timeouts } from '../session/settings.ts'
+import { makeCertificate } from './certs.ts'
+import { SmtpTestClient } from './client.ts'
+import { createMemoryQueue, type QueuedMessage } from './memory-queue.ts'
+
+export interface TestServerOptions {
+  /** Plugins in order. A memory queue is appended unless `memoryQueue: false`. */
+  readonly plugins?: readonly PluginChoice[]
+  /** Flat config files as an object: `{ me: 'mx.test', rcpthosts: ['example.com'] }`. */
+  readonly config?: Readonly<Record<string, string | readonly string[]>>
+  /** Or a qpsmtpd-layout config directory (then `plugins` comes from its `plugins` file). */
+  readonly configDir?: string
+  readonly limits?: Partial<Limits>
+  readonly timeouts?: Partial<Timeouts>
+  readonly policies?: Partial<Policies>
+  readonly serverLimits?: Partial<ServerLimits>
+  readonly me?: string
+  /** Make a certificate and offer STARTTLS (and an smtps listener). */
+  readonly tls?: boolean
+  readonly memoryQueue?: boolean
+  readonly logLevel?: LogLevel
+  readonly spoolMemoryThreshold?: number
+  readonly listeners?: readonly ListenerSpec[]
+}
+
+export interface TestServer {
+  readonly host: string
+  readonly port: number
+  /** The implicit-TLS port, when `tls` was asked for. */
+  readonly smtpsPort: number | undefined
+  readonly server: SmtpServer
+  readonly runtime: Runtime
+  /** Messages the memory queue accepted, in order. */
+  readonly queued: QueuedMessage[]
+  /** Log entries, for assertions on what was logged. */
+  readonly logs: LogEntry[]
+  readonly spoolDir: string
+  connect(opts?: { tls?: boolean }): Promise<SmtpTestClient>
+  close(): Promise<void>
+}
+
+export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
+  const spoolDir = await mkdtemp(join(tmpdir(), 'qtsmtpd-test-spool-'))
+  const logs: LogEntry[] = []
+  const memory = createMemoryQueue()
+  const cert = opts.tls ? await makeCertificate('localhost') : undefined
+  let runtime: Runtime
+  if (opts.configDir !== undefined) {
+    const loaded = await readConfigDir(opts.configDir)
+    const plugins = [
+      ...loaded.plugins,
+      ...(opts.plugins ?? []),
+      ...(opts.memoryQueue === false ? [] : [memory.plugin()]),
+    ]
+    runtime = await buildRuntime({
+      settings: {
+        ...loaded.settings,
+        spoolDir,
+        limits: { ...loaded.settings.limits, ...opts.limits },
+        timeouts: { ...loaded.settings.timeouts, ...opts.timeouts },
+        policies: { ...loaded.settings.policies, ...opts.policies },
+      },
+      plugins,
+      config: loaded.source,
+      logLevel: opts.logLevel ?? 7,
+      logWriter: (e) => logs.push(e),
+    })
+  } else {
+    const me = opts.me ?? 'mx.test'
+    const plugins = [...(opts.plugins ?? []), ...(opts.memoryQueue === false ? [] : [memory.plugin()])]
+    runtime = await buildRuntime({
+      settings: sessionSettings({
+        me,
+        limits: opts.limits ?? {},
+        timeouts: { errorDelayMs: 0, authFailureDelayMs: 0, ...opts.timeouts },
+        policies: opts.policies ?? {},
+        spoolDir,
+        ...(opts.spoolMemoryThreshold === undefined ? {} : { spoolMemoryThreshold: opts.spoolMemoryThreshold }),
+      }),
+      plugins,
+      config: objectConfigSource({ me, ...opts.config }),
+      logLevel: opts.logLevel ?? 7,
+      logWriter: (e) => logs.push(e),
+    })
+  }
+  if (cert !== undefined) {
+    runtime.services.tls = tlsSettingsFromFiles(cert.certFile, cert.keyFile)
+    runtime = await rebuildTls(runtime)
+  }
+  const server = new SmtpServer(runtime, opts.serverLimits)
+  const listeners = opts.listeners ?? [
+    { host: '127.0.0.1', port: 0, role: 'smtp' as const },
+    ...(cert ? [{ host: '127.0.0.1', port: 0, role: 'smtps' as const }] : []),
+  ]
+  const addresses = await server.listen(listeners)
+  const port = addresses[0]?.port ?? 0
+  const smtpsIndex = listeners.findIndex((l) => l.role === 'smtps')
+  const smtpsPort = smtpsIndex >= 0 ? addresses[smtpsIndex]?.port : undefined
+  const clients: SmtpTestClient[] = []
+  return {
+    host: '127.0.0.1',
+    port,
+    smtpsPort,
+    server,
+    runtime,
+    queued: memory.messages,
+    logs,
+    spoolDir,
+    async connect(c = {}) {
+      const client = await SmtpTestClient.connect(c.tls ? (smtpsPort ?? port) : port, '127.0.0.1', {
+        tls: c.tls === true,
+      })
+      clients.push(client)
+      return client
+    },
+    async close() {
+      for (const c of clients) c.destroy()
+      await server.close(0)
+      await server.runtime.close()
+      await rm(spoolDir, { recursive: true, force: true })
+      if (cert) await rm(cert.dir, { recursive: true, force: true })
+    },
+  }
+}
+
+async function rebuildTls(runtime: Runtime): Promise<Runtime> {
+  const { createTlsContextProvider } = await import('../session/tls.ts')
+  const tls = runtime.services.tls
+  return { ...runtime, tlsContexts: tls === undefined ? undefined : createTlsContextProvider(tls) }
+}
