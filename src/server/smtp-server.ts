@@ -10,6 +10,7 @@ import { TLSSocket } from 'node:tls'
 import type { ListenerRole, Peer, TlsInfo } from '../host/context.ts'
 import { renderReply, reply } from '../protocol/reply.ts'
 import { Session } from '../session/session.ts'
+import type { SessionSettings } from '../session/settings.ts'
 import type { Runtime } from './runtime.ts'
 
 export interface ListenerSpec {
@@ -132,7 +133,7 @@ export class SmtpServer {
     const runtime = this.#runtime
     const session = new Session(stream, {
       id: connectionId(),
-      settings: runtime.settings,
+      settings: settingsForRole(runtime, info.listener.role),
       runner: runtime.runner,
       server: runtime.server,
       log: runtime.log,
@@ -203,6 +204,23 @@ async function implicitTls(
       version: secure.getProtocol() ?? 'unknown',
       cipher: cipher?.standardName ?? cipher?.name ?? 'unknown',
       servername: (secure as unknown as { servername?: string }).servername || undefined,
+    },
+  }
+}
+
+/**
+ * Submission (RFC 6409, port 587) requires AUTH before MAIL, and TLS before AUTH when a
+ * certificate is configured; smtps is already encrypted.
+ */
+function settingsForRole(runtime: Runtime, role: ListenerRole): SessionSettings {
+  if (role !== 'submission') return runtime.settings
+  const tls = runtime.tlsContexts !== undefined
+  return {
+    ...runtime.settings,
+    policies: {
+      ...runtime.settings.policies,
+      authRequired: true,
+      tlsRequired: tls || runtime.settings.policies.tlsRequired,
     },
   }
 }
