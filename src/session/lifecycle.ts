@@ -15,7 +15,8 @@ async function open(s: Session): Promise<void> {
     const { verdict } = await s.runner.chain(hook, s)
     if (verdict.kind === 'reject' || verdict.kind === 'defer') {
       s.log.info(`connection refused by ${hook}`)
-      const r = s.sendVerdict(verdict, connectDefaults)
+      // Refusing the connection always closes it, so a temporary refusal is a 421 (RFC 5321 §3.8).
+      const r = s.sendVerdict({ ...verdict, disconnect: true }, connectDefaults)
       if (r !== undefined) s.log.debug(`refused with ${r.code}`)
       return s.close()
     }
