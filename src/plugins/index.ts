@@ -1,5 +1,23 @@
 /** The built-in plugins, each loadable by its name and its qpsmtpd name. */
 import type { AnyPluginFactory } from '../host/loader.ts'
+import countUnrecognizedCommands from './connect/count-unrecognized-commands.ts'
+import noopCounter from './connect/noop-counter.ts'
+import relay from './connect/relay.ts'
+import dontRequireAnglebrackets from './helo/dont-require-anglebrackets.ts'
+import help from './help.ts'
+import parseAddrWithhelo from './mail/parse-addr-withhelo.ts'
+import naughty from './naughty.ts'
+import rcptOk from './rcpt/ok.ts'
 import tls from './tls.ts'
 
-export const builtinPlugins: readonly AnyPluginFactory[] = [tls as unknown as AnyPluginFactory]
+export const builtinPlugins: readonly AnyPluginFactory[] = [
+  tls as unknown as AnyPluginFactory,
+  rcptOk as unknown as AnyPluginFactory,
+  relay as unknown as AnyPluginFactory,
+  dontRequireAnglebrackets as unknown as AnyPluginFactory,
+  countUnrecognizedCommands as unknown as AnyPluginFactory,
+  noopCounter as unknown as AnyPluginFactory,
+  parseAddrWithhelo as unknown as AnyPluginFactory,
+  help as unknown as AnyPluginFactory,
+  naughty as unknown as AnyPluginFactory,
+]
