@@ -246,7 +246,7 @@ describe('every hook, every verdict', () => {
     for (const [name, want] of Object.entries(c.replies)) {
       it(`${c.hook} → ${name}`, async () => {
         const srv = await startTestServer({
-          plugins: [hookPlugin(c.hook, verdicts[name] as () => Verdict), acceptRcpt()],
+          plugins: [hookPlugin(c.hook, verdicts[name] as () => Verdict)(), acceptRcpt()],
         })
         try {
           const client = await srv.connect()
