@@ -1,0 +1,54 @@
+/**
+ * Named plugin presets for golden transcripts (`# settings: {"plugins": ["local-only"]}`) and the
+ * protocol suites. Each is a tiny inline plugin, so a transcript tests the engine, not a plugin.
+ */
+import type { PluginChoice } from '../../src/host/define-plugin.ts'
+import { definePlugin } from '../../src/host/define-plugin.ts'
+import { accept, defer, pass, reject } from '../../src/host/verdict.ts'
+
+/** Accepts every recipient. */
+export const acceptAll = definePlugin({
+  name: 'test/accept-all',
+  options: {},
+  setup: () => ({ hooks: { rcpt: async () => accept() } }),
+})
+
+/** Accepts recipients in local.test only; the core refuses the rest (550 5.7.1 Relaying denied). */
+export const localOnly = definePlugin({
+  name: 'test/local-only',
+  options: {},
+  setup: () => ({
+    hooks: { rcpt: async (_ctx, to) => (to.address?.domain?.toLowerCase() === 'local.test' ? accept() : pass()) },
+  }),
+})
+
+/** `reject@…` gets 550, `defer@…` gets 450, `bye@…` gets 421 and a close; everyone else is accepted. */
+export const rcptVerdicts = definePlugin({
+  name: 'test/rcpt-verdicts',
+  options: {},
+  setup: () => ({
+    hooks: {
+      rcpt: async (_ctx, to) => {
+        const local = to.address?.local ?? ''
+        if (local === 'reject') return reject({ code: 550, enhanced: '5.1.1', text: 'No such user' })
+        if (local === 'defer') return defer('Mailbox busy')
+        if (local === 'bye') return defer('Go away', { disconnect: true })
+        return accept()
+      },
+    },
+  }),
+})
+
+export const presets: Readonly<Record<string, () => PluginChoice>> = {
+  'accept-all': () => acceptAll(),
+  'local-only': () => localOnly(),
+  'rcpt-verdicts': () => rcptVerdicts(),
+}
+
+export function pluginsFromPresets(names: readonly string[]): PluginChoice[] {
+  return names.map((n) => {
+    const make = presets[n]
+    if (make === undefined) throw new Error(`unknown plugin preset ${JSON.stringify(n)}`)
+    return make()
+  })
+}
