@@ -502,7 +502,9 @@ export class Session implements SessionCore {
       binaryMime: ehlo && p.chunking,
       smtputf8: ehlo && p.smtputf8,
       dsn: ehlo && p.dsn,
-      requireTls: ehlo && p.requireTlsExtension && this.connection.tls !== undefined,
+      // Parsed even without TLS (it is advertised only inside TLS), so that MAIL answers
+      // 530 5.7.10 "encryption needed" (RFC 8689, RFC 5248) instead of 555 unknown parameter.
+      requireTls: ehlo && p.requireTlsExtension,
       auth: ehlo,
     }
   }
