@@ -1,0 +1,90 @@
+/**
+ * The public API for plugin authors and embedders.
+ *
+ * @example
+ *   import { definePlugin, opt, accept, pass } from 'qtsmtpd'
+ *   export default definePlugin({
+ *     name: 'rcpt/vip',
+ *     options: { users: opt.list({ positional: 0 }) },
+ *     setup: ({ options }) => ({
+ *       hooks: { rcpt: async (_ctx, to) => (options.users.includes(to.address.local) ? accept() : pass()) },
+ *     }),
+ *   })
+ */
+
+export { readConfigDir } from './config/load.ts'
+export type { ConfigLine, ConfigView } from './host/config-view.ts'
+export type {
+  AuthInfo,
+  Connection,
+  Helo,
+  HookContext,
+  ListenerInfo,
+  ListenerRole,
+  Message,
+  Peer,
+  ServerInfo,
+  TlsInfo,
+  Transaction,
+  TxnContext,
+} from './host/context.ts'
+export {
+  adjustKarma,
+  isImmune,
+  isNaughty,
+  Karma,
+  Naughty,
+  type RejectPolicy,
+  rejectAs,
+  rejectOptions,
+  WhitelistHost,
+  WhitelistSender,
+} from './host/conventions.ts'
+export {
+  definePlugin,
+  type FailurePolicy,
+  type PluginChoice,
+  type PluginDefinition,
+  type PluginFactory,
+  type PluginParts,
+  type SetupApi,
+} from './host/define-plugin.ts'
+export {
+  type AuthCredentials,
+  type Awaitable,
+  type HookMap,
+  type HookName,
+  type Hooks,
+  type RawPath,
+  type RewriteVerdict,
+  rewrite,
+  type VerdictEvent,
+} from './host/hook-map.ts'
+export { defineKey, type Key, type KeyScope } from './host/keys.ts'
+export type { LogEntry, Logger, LogLevel } from './host/logger.ts'
+export { type OptionSchema, type OptionSpec, type OptionsOf, opt } from './host/options.ts'
+export type { ResultKind } from './host/results.ts'
+export {
+  accept,
+  DECLINED,
+  DENY,
+  DENY_DISCONNECT,
+  DENYSOFT,
+  DENYSOFT_DISCONNECT,
+  DONE,
+  defer,
+  done,
+  OK,
+  pass,
+  type ReplyText,
+  reject,
+  type Verdict,
+} from './host/verdict.ts'
+export { finalMessageStream } from './message/final-message.ts'
+export type { HeaderBlock } from './message/headers.ts'
+export { normalizeDomain } from './protocol/address.ts'
+export type { Address, MailFrom, MailParams, RcptParams, RcptTo } from './protocol/envelope.ts'
+export { formatAddress } from './protocol/envelope.ts'
+export { type EnhancedCode, type Reply, reply } from './protocol/reply.ts'
+export { buildRuntime, type Runtime } from './server/runtime.ts'
+export { SmtpServer } from './server/smtp-server.ts'
