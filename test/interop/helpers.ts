@@ -1,0 +1,125 @@
+/**
+ * Shared pieces of the interoperability tests: real client programs (swaks, Python smtplib,
+ * Postfix smtp-source) run as child processes with an argument vector and a hard timeout,
+ * against a server from startTestServer on 127.0.0.1.
+ */
+import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { accessSync, constants } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { definePlugin } from '../../src/host/define-plugin.ts'
+import type { AuthCredentials } from '../../src/host/hook-map.ts'
+import { accept, reject } from '../../src/host/verdict.ts'
+
+export const clientsDir = join(dirname(fileURLToPath(import.meta.url)), 'clients')
+
+export interface RunResult {
+  readonly code: number | null
+  readonly signal: string | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs a program (no shell) and resolves whatever its exit status; kills it after timeoutMs. */
+export function runClient(
+  file: string,
+  args: readonly string[],
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string | Buffer } = {},
+): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      file,
+      args,
+      {
+        timeout: opts.timeoutMs ?? 30_000,
+        killSignal: 'SIGKILL',
+        maxBuffer: 64 * 1024 * 1024,
+        env: opts.env ?? process.env,
+      },
+      (err, stdout, stderr) => {
+        const e = err as (Error & { code?: number | string; signal?: string }) | null
+        resolve({
+          code: e === null ? 0 : typeof e.code === 'number' ? e.code : null,
+          signal: e?.signal ?? null,
+          stdout: String(stdout),
+          stderr: String(stderr) + (e !== null && typeof e.code !== 'number' ? `\n${e.message}` : ''),
+        })
+      },
+    )
+    if (opts.input !== undefined) child.stdin?.end(opts.input)
+    else child.stdin?.end()
+  })
+}
+
+/** A short description of a failed run for assertion messages. */
+export const explain = (r: RunResult): string =>
+  `exit ${r.code} signal ${r.signal}\n--- stdout\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}`
+
+export function hasProgram(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** The reason to skip a test when a client program is missing (Debian package in parentheses). */
+export const skipUnless = (path: string, pkg: string): string | false =>
+  hasProgram(path) ? false : `${path} is not installed (Debian package ${pkg})`
+
+/** Accepts every recipient (the interop tests are about the protocol, not relay policy). */
+export const acceptAllRecipients = definePlugin({
+  name: 'rcpt/test-accept-all',
+  description: 'accepts every recipient (tests only)',
+  options: {},
+  setup: () => ({ hooks: { rcpt: async () => accept() } }),
+})
+
+export const AUTH_USER = 'alice@example.test'
+export const AUTH_PASSWORD = 'pa55 wörd:with;odd"chars'
+
+/** Accepts one user/password pair with PLAIN and LOGIN; everything else is 535. */
+export const oneUserAuth = definePlugin({
+  name: 'auth/test-one-user',
+  description: 'accepts AUTH_USER/AUTH_PASSWORD (tests only)',
+  options: {},
+  setup: () => {
+    const check = async (_ctx: unknown, c: AuthCredentials) =>
+      c.user === AUTH_USER && c.password === AUTH_PASSWORD ? accept() : reject()
+    return { hooks: { authPlain: check, authLogin: check } }
+  },
+})
+
+/** The first header field of a stored message, unfolded (the Received field the server added). */
+export function firstField(data: Buffer): string {
+  const text = data.toString('utf8')
+  const m = /^(?:[^\r\n]*\r\n)(?:[ \t][^\r\n]*\r\n)*/.exec(text)
+  return (m?.[0] ?? '').replace(/\r\n(?=[ \t])/g, '')
+}
+
+/** The stored bytes without the Received field the server prepended. */
+export function withoutOwnReceived(data: Buffer): Buffer {
+  assertStartsWithReceived(data)
+  return data.subarray(Buffer.byteLength(firstFieldRaw(data), 'latin1'))
+}
+
+function firstFieldRaw(data: Buffer): string {
+  const text = data.toString('latin1')
+  return /^(?:[^\r\n]*\r\n)(?:[ \t][^\r\n]*\r\n)*/.exec(text)?.[0] ?? ''
+}
+
+function assertStartsWithReceived(data: Buffer): void {
+  if (!data.subarray(0, 9).equals(Buffer.from('Received:')))
+    throw new Error(`stored message does not start with Received: ${JSON.stringify(data.subarray(0, 80).toString())}`)
+}
+
+/** The RFC 3848 `with` keyword of the Received field the server added. */
+export function receivedWith(data: Buffer): string {
+  const m = / with ([A-Z0-9]+)/.exec(firstField(data))
+  if (m?.[1] === undefined) throw new Error(`no 'with' in ${firstField(data)}`)
+  return m[1]
+}
+
+export const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex')
