@@ -279,8 +279,9 @@ export function parseForwardPath(text: string, opts: PathOptions): ParseResult<A
 
 /**
  * Splits the arguments of MAIL or RCPT (`FROM:<a@b> SIZE=10`) into the path and the parameter string.
- * Tracks quoted strings, so `<"a> b"@c>` stays one path. Unless strict, accepts `FROM: <a@b>` and
- * `FROM:a@b` (like Postfix strict_rfc821_envelopes=no).
+ * Tracks quoted strings, so `<"a> b"@c>` stays one path. Unless strict, accepts `FROM: <a@b>` (like
+ * Postfix strict_rfc821_envelopes=no). A bare `FROM:a@b` is split in both modes: the path parser
+ * refuses it when strict, after the mail_pre/rcpt_pre hooks had their chance to add the brackets.
  *
  * @example
  * splitPathAndParams('FROM:<a@b> SIZE=10', { keyword: 'FROM', strict: true })
@@ -305,7 +306,6 @@ export function splitPathAndParams(rest: string, opts: SplitOptions): ParseResul
   }
   const start = i
   const bracketed = rest.charCodeAt(i) === 0x3c
-  if (!bracketed && opts.strict) return syntaxError(role, 'address must be enclosed in "<" and ">"')
   const stop = bracketed ? 0x3e : 0x20
   let inQuote = false
   let j = bracketed ? i + 1 : i
