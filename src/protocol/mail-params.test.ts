@@ -91,6 +91,11 @@ const mailCases: MailCase[] = [
   { name: 'SMTPUTF8', params: 'SMTPUTF8', want: { smtputf8: true } },
   { name: 'SMTPUTF8 with value', params: 'SMTPUTF8=yes', want: E501, message: /no value/ },
   { name: 'SMTPUTF8 not advertised', params: 'SMTPUTF8', ext: NONE, want: E555 },
+  // Python's smtplib send_message(..., mail_options=['SMTPUTF8']) sends `SMTPUTF8 SMTPUTF8 BODY=8BITMIME`;
+  // Postfix and Exim accept it. A repeated flag without a value changes nothing.
+  { name: 'SMTPUTF8 repeated', params: 'SMTPUTF8 smtputf8 BODY=8BITMIME', want: { smtputf8: true, body: '8BITMIME' } },
+  { name: 'REQUIRETLS repeated', params: 'REQUIRETLS REQUIRETLS', want: { requireTls: true } },
+  { name: 'SMTPUTF8 then SMTPUTF8 with a value', params: 'SMTPUTF8 SMTPUTF8=x', want: E501 },
   { name: 'REQUIRETLS', params: 'REQUIRETLS', want: { requireTls: true } },
   { name: 'REQUIRETLS with value', params: 'REQUIRETLS=1', want: E501 },
   { name: 'REQUIRETLS not advertised', params: 'REQUIRETLS', ext: NONE, want: E555 },

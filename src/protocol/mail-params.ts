@@ -42,10 +42,14 @@ const isKeywordChar = (c: number, first: boolean): boolean =>
 // esmtp-value = 1*(%d33-60 / %d62-126)
 const isValueChar = (c: number): boolean => c >= 33 && c <= 126 && c !== 0x3d
 
-/** Splits `KEY=value KEY2` into upper-cased keywords and raw values; refuses duplicates. */
+/**
+ * Splits `KEY=value KEY2` into upper-cased keywords and raw values; refuses duplicates, except
+ * that a keyword given without a value each time is kept once.
+ */
 function tokenize(params: string): ParseResult<Param[]> {
   const out: Param[] = []
   const seen = new Set<string>()
+  const valueless = new Set<string>()
   let i = 0
   while (i < params.length) {
     if (params.charCodeAt(i) === 0x20) {
@@ -70,8 +74,13 @@ function tokenize(params: string): ParseResult<Param[]> {
         if (!isValueChar(value.charCodeAt(k))) return bad(`Bad ${upper} parameter: value must be printable ASCII`)
       }
     }
-    if (seen.has(upper)) return bad(`Duplicate parameter ${upper}`)
+    if (seen.has(upper)) {
+      // A flag repeated without a value (Python's smtplib sends `SMTPUTF8 SMTPUTF8`) changes nothing.
+      if (eq === -1 && valueless.has(upper)) continue
+      return bad(`Duplicate parameter ${upper}`)
+    }
     seen.add(upper)
+    if (eq === -1) valueless.add(upper)
     out.push({ keyword: upper, value: eq === -1 ? undefined : token.slice(eq + 1) })
   }
   return parsed(out)
