@@ -78,16 +78,24 @@ export const acceptAllRecipients = definePlugin({
 })
 
 export const AUTH_USER = 'alice@example.test'
-export const AUTH_PASSWORD = 'pa55 wörd:with;odd"chars'
+/** ASCII with spaces and punctuation (Python's smtplib encodes credentials as ASCII only). */
+export const AUTH_PASSWORD = 'pa55 w0rd:with;odd"chars'
+/** A second account with UTF-8 in both name and password (RFC 4616 allows it). */
+export const UTF8_USER = 'jürgen@exämple.test'
+export const UTF8_PASSWORD = 'pässwörd ✓'
 
-/** Accepts one user/password pair with PLAIN and LOGIN; everything else is 535. */
-export const oneUserAuth = definePlugin({
-  name: 'auth/test-one-user',
-  description: 'accepts AUTH_USER/AUTH_PASSWORD (tests only)',
+/** Accepts the two test accounts with PLAIN and LOGIN; everything else is 535. */
+export const testUsersAuth = definePlugin({
+  name: 'auth/test-users',
+  description: 'accepts AUTH_USER and UTF8_USER with their passwords (tests only)',
   options: {},
   setup: () => {
+    const users = new Map([
+      [AUTH_USER, AUTH_PASSWORD],
+      [UTF8_USER, UTF8_PASSWORD],
+    ])
     const check = async (_ctx: unknown, c: AuthCredentials) =>
-      c.user === AUTH_USER && c.password === AUTH_PASSWORD ? accept() : reject()
+      c.password !== undefined && users.get(c.user) === c.password ? accept() : reject()
     return { hooks: { authPlain: check, authLogin: check } }
   },
 })

@@ -15,10 +15,12 @@ import {
   acceptAllRecipients,
   explain,
   firstField,
-  oneUserAuth,
   receivedWith,
   runClient,
   skipUnless,
+  testUsersAuth,
+  UTF8_PASSWORD,
+  UTF8_USER,
   withoutOwnReceived,
 } from './helpers.ts'
 
@@ -29,7 +31,7 @@ describe('swaks', { skip: skipUnless(SWAKS, 'swaks') }, () => {
   let dir: string
 
   before(async () => {
-    srv = await startTestServer({ plugins: [acceptAllRecipients(), oneUserAuth()], tls: true })
+    srv = await startTestServer({ plugins: [acceptAllRecipients(), testUsersAuth()], tls: true })
     dir = await mkdtemp(join(tmpdir(), 'qtsmtpd-swaks-'))
   })
   after(async () => {
@@ -71,7 +73,7 @@ describe('swaks', { skip: skipUnless(SWAKS, 'swaks') }, () => {
     )
     assert.deepEqual(msg.to, ['u1@t.test', 'u2@t.test', 'u3@t.test'])
     assert.equal(receivedWith(msg.data), 'ESMTP')
-    assert.doesNotMatch(firstField(msg.data), / for </, 'no "for" with several recipients')
+    assert.doesNotMatch(firstField(msg.data), /\sfor </, 'no "for" with several recipients')
   })
 
   test('STARTTLS (-tls): ESMTPS and the TLS version in Received', async () => {
@@ -87,15 +89,15 @@ describe('swaks', { skip: skipUnless(SWAKS, 'swaks') }, () => {
     assert.equal(receivedWith(msg.data), 'ESMTPS')
   })
 
-  test('AUTH PLAIN over STARTTLS: ESMTPSA', async () => {
+  test('AUTH PLAIN over STARTTLS with a UTF-8 user name and password: ESMTPSA', async () => {
     const { msg, run } = await swaks([
       '-tls',
       '--auth',
       'PLAIN',
       '--auth-user',
-      AUTH_USER,
+      UTF8_USER,
       '--auth-password',
-      AUTH_PASSWORD,
+      UTF8_PASSWORD,
       '--from',
       AUTH_USER,
       '--to',
