@@ -1,0 +1,180 @@
+/**
+ * Running a local MTA's injection program (qmail-queue, exim -bS) for a queue plugin: always an
+ * argument vector (spawn, never a shell), a hard time limit, output kept up to a bound, and the
+ * outcome as a value (exit code, signal, timed out, failed to start), never an exception.
+ *
+ * Also the byte transforms these programs need: CRLF to LF (qmail stores LF lines) and SMTP
+ * dot-stuffing with CRLF kept (batched SMTP). Both carry state across chunk boundaries.
+ * Security: envelope and message data only ever reach the child as bytes on a descriptor
+ * (see security.md §1.17); nothing is interpreted by a shell.
+ */
+import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process'
+import { Transform, type TransformCallback } from 'node:stream'
+
+export interface ChildOutcome {
+  readonly pid: number | undefined
+  /** Exit code, or undefined when killed by a signal or never started. */
+  readonly code: number | undefined
+  readonly signal: NodeJS.Signals | undefined
+  readonly timedOut: boolean
+  /** Set when the program could not be started (ENOENT, EACCES...). */
+  readonly spawnError: Error | undefined
+  /** What the child wrote on its stdout/stderr pipes, each capped at `maxOutput` bytes. */
+  readonly stdout: string
+  readonly stderr: string
+}
+
+export interface RunOptions {
+  readonly argv: readonly string[]
+  readonly stdio: StdioOptions
+  readonly timeoutMs: number
+  readonly signal?: AbortSignal
+  readonly env?: NodeJS.ProcessEnv
+  readonly maxOutput?: number
+  /** Called once the child is spawned, to feed its input; errors are ignored (the exit code decides). */
+  readonly feed?: (child: ChildProcess) => Promise<void>
+}
+
+/** Runs argv[0] with argv[1..]; resolves when the child has exited and `feed` has settled. */
+export function runChild(opts: RunOptions): Promise<ChildOutcome & { readonly feedError: Error | undefined }> {
+  const max = opts.maxOutput ?? 16_384
+  return new Promise((resolve) => {
+    const [file, ...args] = opts.argv
+    let child: ChildProcess
+    try {
+      child = spawn(file as string, args, { stdio: opts.stdio, env: opts.env ?? process.env, shell: false })
+    } catch (e) {
+      resolve(none(e as Error))
+      return
+    }
+    let stdout = ''
+    let stderr = ''
+    child.stdout?.on('data', (d: Buffer) => {
+      if (stdout.length < max) stdout += d.toString('latin1').slice(0, max - stdout.length)
+    })
+    child.stderr?.on('data', (d: Buffer) => {
+      if (stderr.length < max) stderr += d.toString('latin1').slice(0, max - stderr.length)
+    })
+    let timedOut = false
+    const kill = () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    }
+    const timer = setTimeout(() => {
+      timedOut = true
+      kill()
+    }, opts.timeoutMs)
+    opts.signal?.addEventListener('abort', kill, { once: true })
+    let feedError: Error | undefined
+    const fed =
+      opts.feed === undefined
+        ? Promise.resolve()
+        : opts.feed(child).catch((e: Error) => {
+            feedError = e
+          })
+    let spawnError: Error | undefined
+    child.on('error', (e) => {
+      spawnError = e
+    })
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      opts.signal?.removeEventListener('abort', kill)
+      // A child that exits early leaves our writer with EPIPE; wait for it to settle either way.
+      void fed.then(() =>
+        resolve({
+          pid: child.pid,
+          code: spawnError === undefined ? (code ?? undefined) : undefined,
+          signal: signal ?? undefined,
+          timedOut,
+          spawnError,
+          stdout,
+          stderr,
+          feedError,
+        }),
+      )
+    })
+  })
+}
+
+const none = (e: Error) => ({
+  pid: undefined,
+  code: undefined,
+  signal: undefined,
+  timedOut: false,
+  spawnError: e,
+  stdout: '',
+  stderr: '',
+  feedError: undefined,
+})
+
+/** CRLF → LF; bare CR and bare LF pass through unchanged. */
+export function crlfToLf(): Transform {
+  let pendingCr = false
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      const parts: Buffer[] = []
+      let start = 0
+      if (pendingCr) {
+        pendingCr = false
+        if (chunk[0] !== 0x0a) parts.push(CR)
+      }
+      let i = chunk.indexOf(0x0d, start)
+      while (i !== -1) {
+        if (i === chunk.length - 1) {
+          parts.push(chunk.subarray(start, i))
+          pendingCr = true
+          start = chunk.length
+          break
+        }
+        if (chunk[i + 1] === 0x0a) {
+          parts.push(chunk.subarray(start, i))
+          start = i + 1
+        }
+        i = chunk.indexOf(0x0d, i + 1)
+      }
+      if (start < chunk.length) parts.push(chunk.subarray(start))
+      cb(null, Buffer.concat(parts))
+    },
+    flush(cb) {
+      cb(null, pendingCr ? CR : undefined)
+    },
+  })
+}
+
+/**
+ * SMTP dot-stuffing (RFC 5321 §4.5.2) for a CRLF message, then the end-of-data line. A message
+ * not ending in a line break gets CRLF before the final dot, so the terminator is a line of its own.
+ */
+export function dotStuff(): Transform {
+  let atLineStart = true
+  let last = -1
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      const parts: Buffer[] = []
+      let start = 0
+      for (let i = 0; i < chunk.length; i++) {
+        const b = chunk[i] as number
+        if (atLineStart && b === 0x2e) {
+          parts.push(chunk.subarray(start, i), DOT)
+          start = i
+        }
+        atLineStart = b === 0x0a
+      }
+      parts.push(chunk.subarray(start))
+      if (chunk.length > 0) last = chunk[chunk.length - 1] as number
+      cb(null, Buffer.concat(parts))
+    },
+    flush(cb) {
+      cb(null, last === 0x0a || last === -1 ? END : Buffer.concat([CRLF, END]))
+    },
+  })
+}
+
+const CR = Buffer.from('\r')
+const CRLF = Buffer.from('\r\n')
+const DOT = Buffer.from('.')
+const END = Buffer.from('.\r\n')
+
+/** An address fit to pass to an MTA as one envelope item: no NUL, CR or LF (the parsers already forbid them). */
+export function safeEnvelopeAddress(a: string): boolean {
+  return !/[\0\r\n]/.test(a)
+}
