@@ -249,7 +249,14 @@ export class Session implements SessionCore {
       else this.send({ code: 250, enhanced: '2.0.0', lines: [`${chunk.size} octets received`] })
       return
     }
+    const dataMode = txn.contentMode === 'data'
     await this.finishMessage(txn, result)
+    // RFC 2920 §3.1 / Postfix 3.9 smtpd_forbid_unauth_pipelining: a client must wait for the
+    // reply to the end of data; commands sent behind it are never run (SMTP smuggling).
+    if (dataMode && this.settings.policies.enforceSync && this.codec.buffered() > 0) {
+      this.log.notice('commands pipelined after the end of data')
+      return this.close(Replies.syncError)
+    }
   }
 
   async #command(raw: Buffer): Promise<void> {
