@@ -6,6 +6,7 @@ import relay from './connect/relay.ts'
 import dontRequireAnglebrackets from './helo/dont-require-anglebrackets.ts'
 import help from './help.ts'
 import parseAddrWithhelo from './mail/parse-addr-withhelo.ts'
+import eximBsmtp from './queue/exim-bsmtp.ts'
 import qmailQueue from './queue/qmail-queue.ts'
 import naughty from './naughty.ts'
 import rcptOk from './rcpt/ok.ts'
@@ -22,4 +23,5 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   help as unknown as AnyPluginFactory,
   naughty as unknown as AnyPluginFactory,
   qmailQueue as unknown as AnyPluginFactory,
+  eximBsmtp as unknown as AnyPluginFactory,
 ]
