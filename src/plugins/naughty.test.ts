@@ -67,6 +67,13 @@ describe('naughty', () => {
       await c.closed()
     }))
 
+  it('reject connect reject_type temp: 421 instead of the greeting', () =>
+    withServer({ naughty: { reject: 'connect', reject_type: 'temp' } }, async (srv) => {
+      const c = await srv.connect()
+      assert.equal((await c.expect(421)).raw, `421 4.7.0 ${TEXT}\r\n`)
+      await c.closed()
+    }))
+
   it('reject mail reject_type temp: 450 and the session goes on', () =>
     withServer({ naughty: { reject: 'mail', reject_type: 'temp' } }, async (srv) => {
       const c = await open(srv)

@@ -89,6 +89,9 @@ describe('helo/dont-require-anglebrackets', () => {
       await c.send('RCPT TO:a@b@local.test', /^501 5\.1\.3 /)
       await c.send('RCPT TO:<u@local.test', /^501 5\.1\.3 /)
       await c.send('RCPT TO: <u@local.test>', /^501 5\.1\.3 Bad recipient address syntax: no space allowed/)
+      await c.send('RSET', 250)
+      // An empty path becomes the null sender, as in qpsmtpd.
+      await c.send('MAIL FROM:', '250 2.1.0 ')
       await c.quit()
     } finally {
       await srv.close()

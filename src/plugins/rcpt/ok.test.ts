@@ -193,6 +193,7 @@ describe('rcpt/ok: local domains', () => {
     const c = await session(srv)
     await c.send('MAIL FROM:<s@sender.example> SMTPUTF8', 250)
     await c.send('RCPT TO:<u@bücher.example>', OK)
+    await c.send('RCPT TO:<u@BÜCHER.Example>', OK)
     await c.quit()
   })
 })
