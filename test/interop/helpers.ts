@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { accessSync, constants } from 'node:fs'
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { definePlugin } from '../../src/host/define-plugin.ts'
@@ -131,3 +132,49 @@ export function receivedWith(data: Buffer): string {
 }
 
 export const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex')
+
+export interface RecordingProxy {
+  readonly port: number
+  /** What clients wrote, one Buffer per TCP read, in order (all connections). */
+  readonly fromClient: Buffer[]
+  close(): Promise<void>
+}
+
+/**
+ * A loopback TCP relay in front of the server that records what the client writes, to see how a
+ * client groups its commands (PIPELINING) and which parameters it sends. Plaintext only.
+ */
+export async function startRecordingProxy(targetPort: number): Promise<RecordingProxy> {
+  const fromClient: Buffer[] = []
+  const sockets = new Set<Socket>()
+  const server = createServer((client) => {
+    const upstream = connect({ host: '127.0.0.1', port: targetPort })
+    sockets.add(client).add(upstream)
+    client.on('data', (b: Buffer) => {
+      fromClient.push(Buffer.from(b))
+      upstream.write(b)
+    })
+    upstream.pipe(client)
+    const end = () => {
+      client.destroy()
+      upstream.destroy()
+      sockets.delete(client)
+      sockets.delete(upstream)
+    }
+    for (const s of [client, upstream]) {
+      s.on('error', end)
+      s.on('close', end)
+    }
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  return {
+    port,
+    fromClient,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy()
+        server.close(() => resolve())
+      }),
+  }
+}
