@@ -105,6 +105,20 @@ describe('python smtplib', { skip: skipUnless(PYTHON, 'python3') }, () => {
     assert.match(firstField(msg.data), /^Received: from py\.client\.test /)
   })
 
+  test('20 messages on one connection (transaction state reset after each)', async () => {
+    const before = srv.queued.length
+    const r = await runClient(
+      PYTHON,
+      [SCRIPT, '--port', String(srv.port), '--repeat', '20', '--from', 'a@t.test', '--to', 'u@t.test'],
+      { timeoutMs: 30_000 },
+    )
+    assert.equal(r.code, 0, explain(r))
+    const sent = srv.queued.slice(before)
+    assert.equal(sent.length, 20)
+    assert.equal(new Set(sent.map((m) => m.id)).size, 20)
+    for (const m of sent) assert.deepEqual(m.to, ['u@t.test'])
+  })
+
   test('starttls(): STARTTLS not offered again, ESMTPS', async () => {
     const { out, msg } = await smtplib(['--tls', 'starttls', '--from', 'a@t.test', '--to', 'u@t.test'])
     assert.equal(out.starttls?.[0], 220)

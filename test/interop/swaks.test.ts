@@ -129,6 +129,26 @@ describe('swaks', { skip: skipUnless(SWAKS, 'swaks') }, () => {
     assert.equal(receivedWith(msg.data), 'ESMTPSA')
   })
 
+  test('STARTTLS, AUTH LOGIN and --pipeline together: ESMTPSA', async () => {
+    const { msg, run } = await swaks([
+      '-tls',
+      '--pipeline',
+      '--auth',
+      'LOGIN',
+      '--auth-user',
+      AUTH_USER,
+      '--auth-password',
+      AUTH_PASSWORD,
+      '--from',
+      AUTH_USER,
+      '--to',
+      'u1@t.test,u2@t.test',
+    ])
+    assert.match(run.stdout, /~> MAIL FROM:<alice@example\.test>\n ?~> RCPT TO:<u1@t\.test>/)
+    assert.deepEqual(msg.to, ['u1@t.test', 'u2@t.test'])
+    assert.equal(receivedWith(msg.data), 'ESMTPSA')
+  })
+
   test('AUTH with a wrong password: 535, nothing queued', async () => {
     const before = srv.queued.length
     const r = await runClient(

@@ -50,6 +50,7 @@ def main():
     p.add_argument('--subject', default='smtplib test')
     p.add_argument('--body', default='Hello from smtplib.\n')
     p.add_argument('--smtputf8', action='store_true', help="send_message(..., mail_options=['SMTPUTF8'])")
+    p.add_argument('--repeat', type=int, default=1, help='send the message this many times on one connection')
     p.add_argument('--timeout', type=float, default=20.0)
     a = p.parse_args()
 
@@ -79,7 +80,8 @@ def main():
         if a.raw_file is not None:
             with open(a.raw_file, 'rb') as f:
                 data = f.read()
-            out['refused'] = s.sendmail(a.sender, a.to, data)
+            for _ in range(max(1, min(a.repeat, 1000))):
+                out['refused'] = s.sendmail(a.sender, a.to, data)
         else:
             msg = EmailMessage()
             msg['From'] = a.sender
@@ -87,7 +89,8 @@ def main():
             msg['Subject'] = a.subject
             msg.set_content(a.body)
             opts = ['SMTPUTF8'] if a.smtputf8 else []
-            out['refused'] = s.send_message(msg, mail_options=opts)
+            for _ in range(max(1, min(a.repeat, 1000))):
+                out['refused'] = s.send_message(msg, mail_options=opts)
         out['data'] = list(decode(s.last_data))
         out['sent_sha256'] = hashlib.sha256(s.sent).hexdigest()
         out['sent_length'] = len(s.sent)
