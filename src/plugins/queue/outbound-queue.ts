@@ -1,0 +1,213 @@
+/**
+ * The hooks behind queue/smtp-forward and queue/lmtp: an optional RCPT-time check over a
+ * live session to the next hop (kept for the queue step), and the queue hook that hands the
+ * message over and answers 250 only after the hop's 2xx (docs/queues.md).
+ *
+ * Policy (RFC 5321 gives a message one reply; LMTP gives one per recipient, RFC 2033 §4.2):
+ *  - RCPT-time refusals by the hop (with check_rcpt) are the client's per-recipient answers.
+ *  - At queue time the content goes out only if the hop accepts *every* recipient; else RSET
+ *    and one reply for all (outbound-verdicts.ts mixedVerdict). Nothing is sent to a subset.
+ *  - LMTP outcomes that differ after DATA: 451 if any is temporary (at-least-once), else 5xx.
+ */
+import type { HookContext, Message, TxnContext } from '../../host/context.ts'
+import type { Hooks, QueueHook, RcptHook } from '../../host/hook-map.ts'
+import { defineKey } from '../../host/keys.ts'
+import { accept, pass, type Verdict } from '../../host/verdict.ts'
+import { finalMessageSize, finalMessageStream } from '../../message/final-message.ts'
+import { OutboundError } from '../../outbound/errors.ts'
+import type { OpenSession, Relay } from '../../outbound/relay.ts'
+import type { ClientIdentity } from '../../outbound/smtp-client.ts'
+import {
+  checkCompatible,
+  envelopeOf,
+  mailCommand,
+  type OutboundEnvelope,
+  rcptCommand,
+  sendContent,
+  sendEnvelope,
+} from '../../outbound/transaction.ts'
+import { type RemoteReply, replyText } from '../../outbound/wire.ts'
+import { formatAddress, type RcptTo } from '../../protocol/envelope.ts'
+import { describeFailure, failureVerdict, fromRemote, mixedVerdict, type RecipientReply } from './outbound-verdicts.ts'
+
+interface Held {
+  readonly session: OpenSession
+  /** Recipients the hop accepted, in RCPT order (LMTP answers after DATA in this order). */
+  readonly accepted: string[]
+}
+
+export function identityOf(ctx: HookContext): ClientIdentity {
+  const c = ctx.connection
+  return {
+    addr: c.remote.ip,
+    port: c.remote.port,
+    name: c.remoteHost,
+    helo: c.helo?.host,
+    proto: c.helo?.verb === 'HELO' ? 'SMTP' : 'ESMTP',
+    login: c.auth?.user,
+  }
+}
+
+const isStale = (e: unknown) => e instanceof OutboundError && (e.kind === 'dropped' || e.kind === 'timeout')
+
+export function outboundHooks(name: string, relay: Relay, checkRcpt: boolean): Hooks {
+  const HeldKey = defineKey<Held | undefined>(`${name}/held-session`, { scope: 'transaction', initial: undefined })
+
+  const takeHeld = (ctx: TxnContext | HookContext): Held | undefined => {
+    if (ctx.transaction === undefined) return undefined
+    const held = ctx.get(HeldKey)
+    if (held !== undefined) ctx.set(HeldKey, undefined)
+    return held
+  }
+
+  const rcpt: RcptHook = async (ctx, to) => {
+    let held = ctx.get(HeldKey)
+    if (held !== undefined && !held.session.client.usable) {
+      relay.release((takeHeld(ctx) as Held).session, false)
+      held = undefined
+    }
+    try {
+      if (held === undefined) {
+        const env = { ...envelopeOf(ctx.transaction, 0), recipients: [] }
+        const session = await relay.open(env, identityOf(ctx), ctx.log)
+        const mail = await session.client.ask(mailCommand(session.client, env), 'MAIL')
+        if (mail.code >= 300) {
+          relay.release(session, true)
+          ctx.log.info(`next hop refuses the sender: ${replyText(mail)}`)
+          return fromRemote(mail)
+        }
+        held = { session, accepted: [] }
+        ctx.set(HeldKey, held)
+      }
+      const address = formatAddress(to.address)
+      const r = await held.session.client.ask(rcptCommand(held.session.client, outboundRecipient(to)), 'RCPT')
+      if (r.code < 300) {
+        held.accepted.push(address)
+        return pass('next hop accepts the recipient')
+      }
+      ctx.log.info(`next hop refuses <${address}>: ${replyText(r)}`)
+      return fromRemote(r)
+    } catch (e) {
+      const h = takeHeld(ctx)
+      if (h !== undefined) relay.release(h.session, false)
+      ctx.log.warn(`recipient check failed: ${describeFailure(e)}`)
+      return failureVerdict(e)
+    }
+  }
+
+  const queue: QueueHook = async (ctx, msg) => {
+    const env = envelopeOf(ctx.transaction, finalMessageSize(msg))
+    const held = takeHeld(ctx)
+    if (held !== undefined) {
+      const done = await viaHeld(ctx, msg, env, held)
+      if (done !== undefined) return done
+    }
+    return deliverFresh(ctx, msg, env)
+  }
+
+  /** The session opened at RCPT time, when it still matches the transaction; undefined: start over. */
+  async function viaHeld(
+    ctx: TxnContext,
+    msg: Message,
+    env: OutboundEnvelope,
+    held: Held,
+  ): Promise<Verdict | undefined> {
+    const wanted = env.recipients.map((r) => r.address)
+    const same =
+      held.session.client.usable &&
+      wanted.length === held.accepted.length &&
+      wanted.every((a) => held.accepted.includes(a))
+    if (!same) {
+      relay.release(held.session, held.session.client.usable)
+      return undefined
+    }
+    try {
+      checkCompatible(held.session.client, env)
+      const replies = await sendContent(held.session.client, finalMessageStream(msg), env.body, held.accepted.length)
+      relay.release(held.session, true)
+      return contentVerdict(ctx, held.accepted, replies)
+    } catch (e) {
+      relay.release(held.session, false)
+      // The hop dropped the held session before taking any content: start over on a new one.
+      if (e instanceof OutboundError && e.step === 'DATA' && isStale(e)) return undefined
+      ctx.log.warn(`delivery failed: ${describeFailure(e)}`)
+      return failureVerdict(e)
+    }
+  }
+
+  async function deliverFresh(ctx: TxnContext, msg: Message, env: OutboundEnvelope): Promise<Verdict> {
+    for (let attempt = 0; ; attempt++) {
+      let session: OpenSession
+      try {
+        session = await relay.open(env, identityOf(ctx), ctx.log)
+      } catch (e) {
+        ctx.log.warn(`no next hop took the message: ${describeFailure(e)}`)
+        return failureVerdict(e)
+      }
+      const reused = session.client.messages > 0
+      let stage = 'envelope'
+      try {
+        const rep = await sendEnvelope(session.client, env)
+        if (rep.mail.code >= 300) {
+          relay.release(session, true)
+          ctx.log.info(`next hop refuses the sender: ${replyText(rep.mail)}`)
+          return fromRemote(rep.mail)
+        }
+        const results = env.recipients.map((r, i) => ({ address: r.address, reply: rep.rcpts[i] as RemoteReply }))
+        if (results.some((x) => x.reply.code >= 300)) {
+          relay.release(session, true)
+          for (const x of results) ctx.log.info(`next hop RCPT <${x.address}>: ${replyText(x.reply)}`)
+          return results.every((x) => x.reply.code >= 500)
+            ? fromRemote(
+                results[0]?.reply as RemoteReply,
+                results.map((x) => `<${x.address}>: ${x.reply.lines.join(' ')}`),
+              )
+            : mixedVerdict(results, false)
+        }
+        stage = 'content'
+        const replies = await sendContent(session.client, finalMessageStream(msg), env.body, results.length)
+        relay.release(session, true)
+        return contentVerdict(
+          ctx,
+          results.map((x) => x.address),
+          replies,
+        )
+      } catch (e) {
+        relay.release(session, false)
+        // A pooled session the hop had closed: one fresh try, nothing was sent yet.
+        if (reused && attempt === 0 && stage === 'envelope' && isStale(e)) continue
+        ctx.log.warn(`delivery failed: ${describeFailure(e)}`)
+        return failureVerdict(e)
+      }
+    }
+  }
+
+  function contentVerdict(ctx: TxnContext, addresses: readonly string[], replies: readonly RemoteReply[]): Verdict {
+    const results: RecipientReply[] = replies.map((reply, i) => ({ address: addresses[i] ?? '?', reply }))
+    for (const x of results) ctx.log.info(`next hop after data <${x.address}>: ${replyText(x.reply)}`)
+    const first = replies[0] as RemoteReply
+    if (results.every((x) => x.reply.code < 300)) {
+      return accept({
+        code: 250,
+        enhanced: '2.0.0',
+        text: `Queued as ${ctx.transaction.id} (next hop: ${first.lines[0] ?? 'ok'})`.slice(0, 400),
+      })
+    }
+    if (results.length === 1) return fromRemote(first)
+    return mixedVerdict(
+      results,
+      results.some((x) => x.reply.code < 300),
+    )
+  }
+
+  const resetTransaction = (ctx: HookContext): void => {
+    const held = takeHeld(ctx)
+    if (held !== undefined) relay.release(held.session, held.session.client.usable)
+  }
+
+  return checkRcpt ? { rcpt, queue, resetTransaction } : { queue, resetTransaction }
+}
+
+function outboundRecipient(to: RcptTo) {
+  return { address: formatAddress(to.address), notify: to.params.notify, orcpt: to.params.orcpt }
+}
