@@ -2,13 +2,15 @@
  * Command-line arguments: `qtsmtpd --config DIR --listen HOST:PORT[/role] ...`.
  * Parsing only; main.ts acts on them.
  */
+import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import type { ListenerRole } from '../host/context.ts'
-import type { ListenerSpec } from '../server/smtp-server.ts'
+import { type ListenerSpec, roleForPort } from '../server/listeners.ts'
 
 export interface CliOptions {
   readonly configDir: string
-  readonly listeners: readonly ListenerSpec[]
+  /** Listeners from --listen; undefined when none was given (systemd sockets or the default). */
+  readonly listeners: readonly ListenerSpec[] | undefined
   readonly qmailControl: string | undefined
   readonly check: boolean
   readonly version: boolean
@@ -17,20 +19,37 @@ export interface CliOptions {
   readonly drainSeconds: number
   readonly maxConnections: number | undefined
   readonly maxConnectionsPerIp: number | undefined
+  /** Worker processes; 0 = run in this process, no primary. */
+  readonly workers: number
+  readonly user: string | undefined
+  readonly group: string | undefined
+  /** One session on stdin/stdout (tcpserver, inetd, systemd Accept=yes). */
+  readonly stdio: boolean
 }
 
-export const usage = `Usage: qtsmtpd --config DIR [--listen HOST:PORT[/smtp|submission|smtps]]...
+export const defaultListen = '127.0.0.1:2525'
+
+export const usage = `Usage: qtsmtpd --config DIR [--listen HOST:PORT[/smtp|submission|smtps]]... [options]
+       qtsmtpd --stdio --config DIR        (one session on stdin/stdout: tcpserver, inetd)
 
   --config DIR            qpsmtpd-layout configuration directory (plugins, me, rcpthosts, ...)
   --listen ADDR           listener, repeatable; e.g. 127.0.0.1:2525, [::1]:25, 0.0.0.0:465/smtps,
-                          :587/submission (default 127.0.0.1:2525)
+                          :587/submission (default ${defaultListen}, or the systemd sockets)
   --qmail-control DIR     fallback directory for config files (qmail's /var/qmail/control)
-  --max-connections N     open connections at once (default 1000)
-  --max-connections-per-ip N  per client address (default 50)
+  --workers N|auto        N worker processes sharing the listeners (auto: one per CPU);
+                          default: serve in this one process
+  --user USER             after binding, become USER (start as root to bind ports < 1024)
+  --group GROUP           and GROUP (default: USER's primary group)
+  --max-connections N     open connections at once, per process (default 1000)
+  --max-connections-per-ip N  per client address, per process (default 50)
   --drain SECONDS         on SIGTERM, let sessions finish this long before 421 (default 30)
-  --pid-file FILE         write the process id here
+  --pid-file FILE         write the (primary) process id here; removed at exit
+  --stdio                 speak SMTP on stdin/stdout for one connection (UCSPI environment)
   --check                 load and validate the configuration, then exit
   --version               print the version
+
+Exit codes: 0 stopped, 1 bad arguments, 2 bad configuration, 3 cannot listen,
+            4 cannot change user or group. Signals: HUP reload, TERM drain (twice: now).
 `
 
 const roles = new Set<ListenerRole>(['smtp', 'submission', 'smtps'])
@@ -41,9 +60,17 @@ export function parseListen(text: string): ListenerSpec {
   const host = m[1] ?? (m[2] === '' ? '0.0.0.0' : (m[2] as string))
   const port = Number(m[3])
   if (port > 65535) throw new Error(`--listen ${text}: port out of range`)
-  const role = (m[4] ?? (port === 465 ? 'smtps' : port === 587 ? 'submission' : 'smtp')) as ListenerRole
+  const role = (m[4] ?? roleForPort(port)) as ListenerRole
   if (!roles.has(role)) throw new Error(`--listen ${text}: role must be smtp, submission or smtps`)
   return { host, port, role }
+}
+
+export function parseWorkers(text: string | undefined): number {
+  if (text === undefined) return 0
+  if (text === 'auto') return availableParallelism()
+  if (!/^\d{1,3}$/.test(text) || Number(text) < 1 || Number(text) > 256)
+    throw new Error(`--workers: expected a number from 1 to 256 or "auto", got "${text}"`)
+  return Number(text)
 }
 
 export function parseCli(argv: readonly string[]): CliOptions {
@@ -57,6 +84,10 @@ export function parseCli(argv: readonly string[]): CliOptions {
       'max-connections-per-ip': { type: 'string' },
       drain: { type: 'string' },
       'pid-file': { type: 'string' },
+      workers: { type: 'string', short: 'w' },
+      user: { type: 'string', short: 'u' },
+      group: { type: 'string', short: 'g' },
+      stdio: { type: 'boolean' },
       check: { type: 'boolean' },
       version: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' },
@@ -65,12 +96,16 @@ export function parseCli(argv: readonly string[]): CliOptions {
   })
   const count = (name: string, v: string | undefined): number | undefined => {
     if (v === undefined) return undefined
-    if (!/^\d+$/.test(v)) throw new Error(`--${name}: expected a number, got "${v}"`)
+    if (!/^\d{1,9}$/.test(v)) throw new Error(`--${name}: expected a number, got "${v}"`)
     return Number(v)
   }
+  const stdio = values.stdio ?? false
+  if (stdio && (values.workers !== undefined || values.listen !== undefined))
+    throw new Error('--stdio serves one connection on stdin/stdout: no --listen or --workers')
+  if (values.group !== undefined && values.user === undefined) throw new Error('--group needs --user')
   return {
     configDir: values.config ?? 'config',
-    listeners: (values.listen ?? ['127.0.0.1:2525']).map(parseListen),
+    listeners: values.listen?.map(parseListen),
     qmailControl: values['qmail-control'],
     check: values.check ?? false,
     version: values.version ?? false,
@@ -79,5 +114,9 @@ export function parseCli(argv: readonly string[]): CliOptions {
     drainSeconds: count('drain', values.drain) ?? 30,
     maxConnections: count('max-connections', values['max-connections']),
     maxConnectionsPerIp: count('max-connections-per-ip', values['max-connections-per-ip']),
+    workers: parseWorkers(values.workers),
+    user: values.user,
+    group: values.group,
+    stdio,
   }
 }

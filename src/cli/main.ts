@@ -1,34 +1,32 @@
 /**
- * qtsmtpd's entry point: arguments → configuration → runtime → listening server, and the
- * signals: SIGHUP reloads (new connections get the new configuration; a broken one is
- * refused and the old stays), SIGTERM drains (stop accepting, finish sessions, then 421),
- * a second SIGTERM exits at once.
- *
- * Exit codes: 0 normal stop, 1 bad arguments, 2 bad configuration, 3 cannot listen.
+ * qtsmtpd's entry point: arguments → one of the process modes. `--check` validates,
+ * `--stdio` serves one session on stdin/stdout, `--workers N` runs a primary and N workers
+ * (server/primary.ts), otherwise one process serves (server/serve.ts). Exit codes are in
+ * server/exit-codes.ts and docs/running.md.
  */
-import { writeFileSync } from 'node:fs'
-import { ConfigError } from '../config/config-error.ts'
-import { readConfigDir } from '../config/load.ts'
-import { buildRuntime, type Runtime } from '../server/runtime.ts'
-import { SmtpServer } from '../server/smtp-server.ts'
+import cluster from 'node:cluster'
+import { createLogger, stderrWriter } from '../host/logger.ts'
+import { ExitCode } from '../server/exit-codes.ts'
+import { type ListenerSpec, socketActivationSpecs } from '../server/listeners.ts'
+import { runPrimary, WorkerEnv } from '../server/primary.ts'
+import { becomeIdentity, identityFrom, loadRuntime, StartupError, serve } from '../server/serve.ts'
+import { runStdio } from '../server/stdio.ts'
 import { version } from '../version.ts'
-import { type CliOptions, parseCli, usage } from './args.ts'
+import { type CliOptions, defaultListen, parseCli, parseListen, usage } from './args.ts'
 
-async function loadRuntime(opts: CliOptions): Promise<Runtime> {
-  const loaded = await readConfigDir(opts.configDir, {
-    fallbackDirs: opts.qmailControl === undefined ? [] : [opts.qmailControl],
-  })
-  return buildRuntime({
-    settings: loaded.settings,
-    plugins: loaded.plugins,
-    config: loaded.source,
-    logLevel: loaded.logLevel,
-  })
-}
-
-function fail(code: number, message: string): never {
+function fail(code: ExitCode, message: string): never {
   process.stderr.write(`qtsmtpd: ${message}\n`)
   process.exit(code)
+}
+
+function listenersFor(opts: CliOptions): ListenerSpec[] {
+  if (cluster.isWorker) {
+    const fromPrimary = process.env[WorkerEnv.listeners]
+    if (fromPrimary !== undefined) return JSON.parse(fromPrimary) as ListenerSpec[]
+  }
+  const activated = socketActivationSpecs(process.env, process.pid)
+  if (opts.listeners !== undefined) return [...opts.listeners]
+  return activated ?? [parseListen(defaultListen)]
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
@@ -36,65 +34,28 @@ export async function main(argv: readonly string[]): Promise<void> {
   try {
     opts = parseCli(argv)
   } catch (e) {
-    fail(1, `${(e as Error).message}\n${usage}`)
+    fail(ExitCode.usage, `${(e as Error).message}\n${usage}`)
   }
   if (opts.help) return void process.stdout.write(usage)
   if (opts.version) return void process.stdout.write(`qtsmtpd ${version}\n`)
-
-  let runtime: Runtime
   try {
-    runtime = await loadRuntime(opts)
-  } catch (e) {
-    fail(2, e instanceof ConfigError ? e.message : `configuration: ${(e as Error).message}`)
-  }
-  if (opts.check) {
-    await runtime.close()
-    process.stdout.write('configuration OK\n')
-    return
-  }
-
-  const server = new SmtpServer(runtime, {
-    ...(opts.maxConnections === undefined ? {} : { maxConnections: opts.maxConnections }),
-    ...(opts.maxConnectionsPerIp === undefined ? {} : { maxConnectionsPerIp: opts.maxConnectionsPerIp }),
-  })
-  try {
-    const addresses = await server.listen(opts.listeners)
-    for (const a of addresses) runtime.log.notice(`listening on ${a.address}:${a.port}`)
-  } catch (e) {
-    fail(3, `cannot listen: ${(e as Error).message}`)
-  }
-  if (opts.pidFile !== undefined) writeFileSync(opts.pidFile, `${process.pid}\n`)
-  // One failing connection or plugin must never take the whole server down (Haraka #3400).
-  process.on('uncaughtException', (e) => server.runtime.log.crit(`uncaught exception: ${e.stack ?? e.message}`))
-  process.on('unhandledRejection', (e) => server.runtime.log.crit(`unhandled rejection: ${String(e)}`))
-
-  process.on('SIGHUP', () => {
-    void (async () => {
-      try {
-        const next = await loadRuntime(opts)
-        const old = server.swapRuntime(next)
-        next.log.notice('configuration reloaded; new connections use it')
-        // Plugins of the old runtime may still serve open sessions; they are closed at exit.
-        retired.push(old)
-      } catch (e) {
-        server.runtime.log.error(`reload refused, keeping the running configuration: ${(e as Error).message}`)
-      }
-    })()
-  })
-  const retired: Runtime[] = []
-  let stopping = false
-  const stop = () => {
-    if (stopping) {
-      server.runtime.log.warn('second SIGTERM: exiting now')
-      process.exit(0)
+    if (opts.check) {
+      becomeIdentity(identityFrom(opts), createLogger(stderrWriter, 6))
+      const runtime = await loadRuntime(opts)
+      await runtime.close()
+      process.stdout.write('configuration OK\n')
+      return
     }
-    stopping = true
-    server.runtime.log.notice(`draining: up to ${opts.drainSeconds}s for open sessions`)
-    void server.close(opts.drainSeconds * 1000).then(async () => {
-      for (const r of [server.runtime, ...retired]) await r.close()
-      process.exit(0)
-    })
+    if (opts.stdio) return await runStdio(opts)
+    const listeners = listenersFor(opts)
+    if (cluster.isWorker) {
+      const id = Number(process.env[WorkerEnv.id] ?? '0')
+      return await serve(opts, listeners, { id, send: (m) => process.send?.(m) })
+    }
+    if (opts.workers > 0) return runPrimary(opts, listeners)
+    await serve(opts, listeners)
+  } catch (e) {
+    if (e instanceof StartupError) fail(e.code, e.message)
+    throw e
   }
-  process.on('SIGTERM', stop)
-  process.on('SIGINT', stop)
 }

@@ -4,20 +4,23 @@
  * implicit TLS, and hand-over of each connection to a Session. A socket error never
  * takes the server down. Drain on close: stop accepting, let sessions finish, then 421.
  */
-import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { TLSSocket } from 'node:tls'
 import type { ListenerRole, Peer, TlsInfo } from '../host/context.ts'
 import { renderReply, reply } from '../protocol/reply.ts'
 import { Session } from '../session/session.ts'
 import type { SessionSettings } from '../session/settings.ts'
+import { ConnectionsFromIp } from './connection-keys.ts'
+import { BoundListeners, type ListenerSpec } from './listeners.ts'
 import type { Runtime } from './runtime.ts'
 
-export interface ListenerSpec {
-  readonly host: string
-  readonly port: number
-  readonly role?: ListenerRole
-  readonly name?: string
+export type { ListenerSpec }
+
+/** What a drain did: sessions that ended by themselves, and those closed with 421. */
+export interface DrainResult {
+  readonly finished: number
+  readonly forced: number
 }
 
 export interface ServerLimits {
@@ -38,7 +41,7 @@ const connectionId = (): string => `${process.pid.toString(36)}.${(++connectionC
 export class SmtpServer {
   #runtime: Runtime
   readonly limits: ServerLimits
-  readonly #servers: Server[] = []
+  readonly #listeners: BoundListeners[] = []
   readonly #sessions = new Set<Session>()
   readonly #perIp = new Map<string, number>()
   #closing = false
@@ -56,35 +59,45 @@ export class SmtpServer {
     return this.#sessions.size
   }
 
-  /** New connections use the new runtime; open sessions keep theirs. Returns the old one. */
+  /**
+   * New connections use the new runtime; open sessions keep theirs. The old runtime's
+   * plugins are closed once its last session ends. Returns the old one.
+   */
   swapRuntime(next: Runtime): Runtime {
     const old = this.#runtime
     this.#runtime = next
+    if ((this.#inUse.get(old) ?? 0) === 0) this.#retire(old)
     return old
   }
 
+  readonly #inUse = new Map<Runtime, number>()
+
+  #retire(runtime: Runtime): void {
+    this.#inUse.delete(runtime)
+    runtime.close().catch((e: unknown) => this.#runtime.log.error(`closing the old configuration: ${String(e)}`))
+  }
+
+  /** Binds the listeners and serves them. */
   async listen(specs: readonly ListenerSpec[]): Promise<AddressInfo[]> {
-    const out: AddressInfo[] = []
-    for (const spec of specs) {
-      const role = spec.role ?? 'smtp'
-      const name = spec.name ?? `${role}:${spec.port}`
-      const server = createServer({ noDelay: true }, (socket) => this.#accept(socket, { name, role }))
-      server.on('error', (e) => this.#runtime.log.error(`listener ${name}: ${e.message}`))
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen({ host: spec.host, port: spec.port }, () => {
-          server.off('error', reject)
-          resolve()
-        })
-      })
-      this.#servers.push(server)
-      out.push(server.address() as AddressInfo)
-    }
-    return out
+    const bound = await BoundListeners.bind(specs, (name, e) =>
+      this.#runtime.log.error(`listener ${name}: ${e.message}`),
+    )
+    this.serve(bound)
+    return bound.addresses
+  }
+
+  /** Serves listeners bound earlier (before dropping privileges), held connections first. */
+  serve(bound: BoundListeners): void {
+    this.#listeners.push(bound)
+    bound.serve((socket, listener) => this.#accept(socket, listener))
+  }
+
+  /** Open connections from one address (what hosts_allow's max_conn_ip compares). */
+  connectionsFrom(ip: string): number {
+    return this.#perIp.get(normalizeIp(ip)) ?? 0
   }
 
   #accept(socket: Socket, listener: { name: string; role: ListenerRole }): void {
-    socket.on('error', () => {})
     const ip = normalizeIp(socket.remoteAddress ?? '')
     if (this.#closing) return void socket.destroy()
     const { maxConnections, maxConnectionsPerIp } = this.limits
@@ -116,7 +129,13 @@ export class SmtpServer {
       stream = secured.socket
       tlsInfo = secured.info
     }
-    await this.runSession(stream, { listener, remote, local, tlsInfo })
+    await this.runSession(stream, {
+      listener,
+      remote,
+      local,
+      tlsInfo,
+      connectionsFromIp: this.connectionsFrom(remote.ip),
+    })
   }
 
   /** Runs one session on any duplex stream (a socket, or stdin/stdout in stdio mode). */
@@ -128,6 +147,9 @@ export class SmtpServer {
       local: Peer
       tlsInfo?: TlsInfo | undefined
       relayClient?: boolean
+      /** Open connections from this client address, this one included (1 in stdio mode). */
+      connectionsFromIp?: number
+      remoteHost?: string | undefined
     },
   ): Promise<void> {
     const runtime = this.#runtime
@@ -145,24 +167,35 @@ export class SmtpServer {
       tlsInfo: info.tlsInfo,
       relayClient: info.relayClient ?? false,
     })
+    session.connection.notes.set(ConnectionsFromIp, info.connectionsFromIp ?? 1)
+    if (info.remoteHost !== undefined) session.connection.remoteHost = info.remoteHost
     this.#sessions.add(session)
+    this.#inUse.set(runtime, (this.#inUse.get(runtime) ?? 0) + 1)
     try {
       await session.run()
     } catch (e) {
       runtime.log.error(`session crashed: ${(e as Error).stack ?? String(e)}`)
     } finally {
       this.#sessions.delete(session)
+      const left = (this.#inUse.get(runtime) ?? 1) - 1
+      this.#inUse.set(runtime, left)
+      if (left === 0 && runtime !== this.#runtime) this.#retire(runtime)
     }
   }
 
   /** Stops accepting; waits up to graceMs for sessions to end, then closes them with 421. */
-  async close(graceMs = 0): Promise<void> {
+  async close(graceMs = 0): Promise<DrainResult> {
     this.#closing = true
-    await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))))
+    const open = this.#sessions.size
+    for (const l of this.#listeners) l.close()
     const deadline = Date.now() + graceMs
     while (this.#sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    const forced = this.#sessions.size
     await Promise.all([...this.#sessions].map((s) => s.shutdown()))
-    while (this.#sessions.size > 0) await new Promise((r) => setTimeout(r, 10))
+    // Bounded: a session that does not end within 5 s of its 421 is left to the process exit.
+    const hardStop = Date.now() + 5000
+    while (this.#sessions.size > 0 && Date.now() < hardStop) await new Promise((r) => setTimeout(r, 10))
+    return { finished: Math.max(0, open - forced), forced }
   }
 }
 

@@ -1,0 +1,135 @@
+/**
+ * `--workers N`: the primary process forks N workers (node:cluster) that share the listening
+ * sockets; the primary binds them (as root for ports < 1024) and hands connections out
+ * round-robin, runs no plugin and reads no client byte. A worker that dies is replaced after
+ * a back-off (100 ms, doubling while workers die within 10 s of their start, at most 30 s).
+ * If the first workers cannot start (bad configuration, port in use) the primary stops with
+ * their exit code instead of looping. Signals: HUP → `reload` to every worker; TERM/INT →
+ * `drain` to every worker, exit when all are gone; a second TERM/INT → `exit-now`.
+ */
+import cluster, { type Worker } from 'node:cluster'
+import type { CliOptions } from '../cli/args.ts'
+import { createLogger, stderrWriter } from '../host/logger.ts'
+import { ExitCode } from './exit-codes.ts'
+import type { ListenerSpec } from './listeners.ts'
+import { type ControlMessage, type ReadyMessage, writePidFile } from './serve.ts'
+
+export const WorkerEnv = { id: 'QTSMTPD_WORKER_ID', listeners: 'QTSMTPD_LISTENERS' } as const
+
+interface Slot {
+  readonly id: number
+  worker: Worker | undefined
+  startedAt: number
+  delayMs: number
+  ready: boolean
+  timer: NodeJS.Timeout | undefined
+}
+
+const firstDelayMs = 100
+const maxDelayMs = 30_000
+const quickDeathMs = 10_000
+
+export function runPrimary(opts: CliOptions, listeners: readonly ListenerSpec[]): void {
+  const log = createLogger(stderrWriter, 6)
+  const removePidFile = writePidFile(opts.pidFile)
+  const slots: Slot[] = Array.from({ length: opts.workers }, (_, i) => ({
+    id: i + 1,
+    worker: undefined,
+    startedAt: 0,
+    delayMs: firstDelayMs,
+    ready: false,
+    timer: undefined,
+  }))
+  let everReady = false
+  let stopping = false
+  let exitCode: ExitCode = ExitCode.ok
+  const live = () => slots.filter((s) => s.worker !== undefined)
+  const send = (m: ControlMessage) => {
+    for (const s of live()) if (s.worker?.isConnected()) s.worker.send(m)
+  }
+  const finish = (code: ExitCode) => {
+    removePidFile()
+    process.exit(code)
+  }
+
+  const fork = (slot: Slot): void => {
+    slot.timer = undefined
+    if (stopping) return
+    const worker = cluster.fork({ [WorkerEnv.id]: String(slot.id), [WorkerEnv.listeners]: JSON.stringify(listeners) })
+    slot.worker = worker
+    slot.startedAt = Date.now()
+    slot.ready = false
+    log.info(`worker ${slot.id} started (pid ${worker.process.pid})`)
+    worker.on('message', (m: ReadyMessage) => {
+      if (m?.qtsmtpd !== 'ready') return
+      slot.ready = true
+      everReady = true
+      log.notice(`worker ${slot.id} ready (pid ${m.pid})`)
+      if (slots.every((s) => s.ready)) log.notice(`all ${slots.length} workers ready`)
+    })
+    worker.on('exit', (code, signal) => {
+      const how = signal ? `signal ${signal}` : `code ${code}`
+      const pid = worker.process.pid
+      slot.worker = undefined
+      if (stopping) {
+        log.info(`worker ${slot.id} (pid ${pid}) exited (${how})`)
+        if (live().length === 0) {
+          log.notice('all workers stopped; exiting')
+          finish(exitCode)
+        }
+        return
+      }
+      if (!everReady && !slot.ready) {
+        // The configuration or the listeners are broken: every worker would fail the same way.
+        log.crit(`worker ${slot.id} (pid ${pid}) failed to start (${how}); stopping`)
+        stopping = true
+        send({ qtsmtpd: 'exit-now' })
+        for (const s of slots) if (s.timer) clearTimeout(s.timer)
+        exitCode = code !== null && code >= 2 && code <= 4 ? (code as ExitCode) : ExitCode.listen
+        if (live().length === 0) finish(exitCode)
+        setTimeout(() => finish(exitCode), 2000).unref()
+        return
+      }
+      const lived = Date.now() - slot.startedAt
+      slot.delayMs = lived < quickDeathMs ? Math.min(slot.delayMs * 2, maxDelayMs) : firstDelayMs
+      const wait = lived < quickDeathMs ? slot.delayMs : firstDelayMs
+      log.error(`worker ${slot.id} (pid ${pid}) exited (${how}) after ${lived} ms; replacing in ${wait} ms`)
+      slot.timer = setTimeout(() => fork(slot), wait)
+    })
+  }
+
+  const stop = (sig: string): void => {
+    for (const s of slots) if (s.timer) clearTimeout(s.timer)
+    if (stopping) {
+      log.warn(`second ${sig}: telling workers to exit now`)
+      send({ qtsmtpd: 'exit-now' })
+      setTimeout(() => {
+        for (const s of live()) s.worker?.process.kill('SIGKILL')
+        finish(ExitCode.ok)
+      }, 1000).unref()
+      return
+    }
+    stopping = true
+    log.notice(`${sig}: draining ${live().length} workers (up to ${opts.drainSeconds}s)`)
+    if (live().length === 0) finish(ExitCode.ok)
+    send({ qtsmtpd: 'drain' })
+    // Workers end by themselves after the drain; this only catches a stuck one.
+    setTimeout(
+      () => {
+        for (const s of live()) {
+          log.error(`worker ${s.id} did not stop after the drain; killing it`)
+          s.worker?.process.kill('SIGKILL')
+        }
+      },
+      opts.drainSeconds * 1000 + 15_000,
+    ).unref()
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGHUP', () => {
+    log.notice(`SIGHUP: reloading ${live().length} workers`)
+    send({ qtsmtpd: 'reload' })
+  })
+  log.notice(`primary (pid ${process.pid}) starting ${slots.length} workers`)
+  for (const s of slots) fork(s)
+}

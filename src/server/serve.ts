@@ -1,0 +1,164 @@
+/**
+ * One serving process (alone, or as a worker of primary.ts): bind the listeners, drop
+ * privileges, load the configuration, serve; SIGHUP (or the primary's `reload`) reloads for
+ * new connections and keeps the running configuration if the new one is broken; SIGTERM/SIGINT
+ * (or `drain`) stops accepting, lets sessions finish for --drain seconds, then closes the rest
+ * with 421 and exits 0; a second SIGTERM/SIGINT (or `exit-now`) exits at once.
+ * Plugin code never runs as root when --user is given: the configuration is loaded after the drop.
+ */
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import type { CliOptions } from '../cli/args.ts'
+import { ConfigError } from '../config/config-error.ts'
+import { readConfigDir } from '../config/load.ts'
+import { createLogger, type Logger, stderrWriter } from '../host/logger.ts'
+import { ExitCode } from './exit-codes.ts'
+import { BoundListeners, type ListenerSpec } from './listeners.ts'
+import { dropPrivileges, type Identity, resolveIdentity } from './privileges.ts'
+import { buildRuntime, type Runtime } from './runtime.ts'
+import { SmtpServer } from './smtp-server.ts'
+
+/** Primary → worker. */
+export interface ControlMessage {
+  readonly qtsmtpd: 'reload' | 'drain' | 'exit-now'
+}
+/** Worker → primary, once it serves. */
+export interface ReadyMessage {
+  readonly qtsmtpd: 'ready'
+  readonly pid: number
+}
+
+export interface WorkerRole {
+  readonly id: number
+  readonly send: (m: ReadyMessage) => void
+}
+
+export class StartupError extends Error {
+  readonly code: ExitCode
+  constructor(code: ExitCode, message: string) {
+    super(message)
+    this.code = code
+  }
+}
+
+export async function loadRuntime(opts: CliOptions): Promise<Runtime> {
+  try {
+    const loaded = await readConfigDir(opts.configDir, {
+      fallbackDirs: opts.qmailControl === undefined ? [] : [opts.qmailControl],
+    })
+    return await buildRuntime({
+      settings: loaded.settings,
+      plugins: loaded.plugins,
+      config: loaded.source,
+      logLevel: loaded.logLevel,
+    })
+  } catch (e) {
+    throw new StartupError(
+      ExitCode.config,
+      e instanceof ConfigError ? e.message : `configuration: ${(e as Error).message}`,
+    )
+  }
+}
+
+export function identityFrom(opts: CliOptions): Identity | undefined {
+  if (opts.user === undefined) return undefined
+  try {
+    return resolveIdentity(opts.user, opts.group)
+  } catch (e) {
+    throw new StartupError(ExitCode.privileges, (e as Error).message)
+  }
+}
+
+export function becomeIdentity(id: Identity | undefined, log: Logger): void {
+  if (id === undefined) return
+  try {
+    dropPrivileges(id)
+  } catch (e) {
+    throw new StartupError(ExitCode.privileges, `cannot become ${id.user}:${id.group}: ${(e as Error).message}`)
+  }
+  log.info(`running as ${id.user}:${id.group} (uid ${id.uid}, gid ${id.gid})`)
+}
+
+export function writePidFile(file: string | undefined): () => void {
+  if (file === undefined) return () => {}
+  writeFileSync(file, `${process.pid}\n`)
+  return () => {
+    try {
+      if (readFileSync(file, 'utf8').trim() === String(process.pid)) unlinkSync(file)
+    } catch {}
+  }
+}
+
+export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[], worker?: WorkerRole): Promise<void> {
+  const who = worker === undefined ? '' : `worker ${worker.id} (pid ${process.pid}): `
+  const bootLog = createLogger(stderrWriter, 6)
+  const identity = identityFrom(opts)
+  let bound: BoundListeners
+  try {
+    bound = await BoundListeners.bind(listeners, (name, e) => bootLog.error(`${who}listener ${name}: ${e.message}`))
+  } catch (e) {
+    throw new StartupError(ExitCode.listen, `cannot listen: ${(e as Error).message}`)
+  }
+  becomeIdentity(identity, bootLog)
+  const runtime = await loadRuntime(opts)
+  const server = new SmtpServer(runtime, {
+    ...(opts.maxConnections === undefined ? {} : { maxConnections: opts.maxConnections }),
+    ...(opts.maxConnectionsPerIp === undefined ? {} : { maxConnectionsPerIp: opts.maxConnectionsPerIp }),
+  })
+  server.serve(bound)
+  const removePidFile = worker === undefined ? writePidFile(opts.pidFile) : () => {}
+  const log = () => server.runtime.log
+  const where = bound.addresses.map((a) => `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`)
+  log().notice(`${who}ready: pid ${process.pid}, listening on ${where.join(' ')}`)
+  worker?.send({ qtsmtpd: 'ready', pid: process.pid })
+
+  // One failing connection or plugin must never take the whole server down (Haraka #3400).
+  process.on('uncaughtException', (e) => log().crit(`${who}uncaught exception: ${e.stack ?? e.message}`))
+  process.on('unhandledRejection', (e) => log().crit(`${who}unhandled rejection: ${String(e)}`))
+
+  let reloading: Promise<void> = Promise.resolve()
+  const reload = (why: string): void => {
+    reloading = reloading.then(async () => {
+      log().notice(`${who}reloading the configuration (${why})`)
+      try {
+        const next = await loadRuntime(opts)
+        server.swapRuntime(next)
+        next.log.notice(`${who}configuration reloaded; new connections use it`)
+      } catch (e) {
+        log().error(`${who}reload refused, keeping the running configuration: ${(e as Error).message}`)
+      }
+    })
+  }
+  let stopping = false
+  const exitNow = (why: string): void => {
+    log().warn(`${who}${why}: exiting now, cutting ${server.connectionCount} open sessions`)
+    removePidFile()
+    process.exit(ExitCode.ok)
+  }
+  const drain = (why: string): void => {
+    if (stopping) return
+    stopping = true
+    log().notice(
+      `${who}draining (${why}): not accepting; up to ${opts.drainSeconds}s for ${server.connectionCount} open sessions`,
+    )
+    void server.close(opts.drainSeconds * 1000).then(async (r) => {
+      log().notice(`${who}stopped: ${r.finished} sessions finished, ${r.forced} closed with 421`)
+      await reloading
+      await server.runtime.close().catch(() => {})
+      removePidFile()
+      process.exit(ExitCode.ok)
+    })
+  }
+  const onSignal = (sig: string) => () => (stopping ? exitNow(`second ${sig}`) : drain(sig))
+  process.on('SIGTERM', onSignal('SIGTERM'))
+  process.on('SIGINT', onSignal('SIGINT'))
+  process.on('SIGHUP', () => reload('SIGHUP'))
+  if (worker !== undefined) {
+    process.on('message', (m: ControlMessage) => {
+      if (m?.qtsmtpd === 'reload') reload('primary')
+      else if (m?.qtsmtpd === 'drain') drain('primary')
+      else if (m?.qtsmtpd === 'exit-now') exitNow('primary')
+    })
+    // The primary is gone (killed with SIGKILL): finish what is open and go.
+    process.on('disconnect', () => drain('primary gone'))
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * `qtsmtpd --stdio`: one session on stdin/stdout, as qmail-smtpd and qpsmtpd run under
+ * tcpserver (ucspi-tcp), inetd or systemd `Accept=yes`. The client comes from the UCSPI
+ * environment (TCPREMOTEIP, TCPREMOTEPORT, TCPREMOTEHOST, TCPLOCALIP, TCPLOCALPORT, and
+ * RELAYCLIENT: set, even empty, means the client may relay, as in qmail), else from
+ * getpeername/getsockname when fd 0 is a socket (inetd, systemd). Logs go to stderr only.
+ * Port 587 gets the submission role; implicit TLS (465) is not offered in this mode.
+ */
+import { fstatSync } from 'node:fs'
+import { Socket } from 'node:net'
+import { Duplex } from 'node:stream'
+import type { CliOptions } from '../cli/args.ts'
+import type { Peer } from '../host/context.ts'
+import { createLogger, stderrWriter } from '../host/logger.ts'
+import { becomeIdentity, identityFrom, loadRuntime } from './serve.ts'
+import { normalizeIp, SmtpServer } from './smtp-server.ts'
+
+export interface StdioClient {
+  readonly remote: Peer
+  readonly local: Peer
+  readonly remoteHost: string | undefined
+  readonly relayClient: boolean
+}
+
+const port = (v: string | undefined): number => (v !== undefined && /^\d{1,5}$/.test(v) ? Number(v) : 0)
+
+/** The client as UCSPI (tcpserver) describes it, falling back to the socket's own addresses. */
+export function stdioClient(env: NodeJS.ProcessEnv, socket: Socket | undefined): StdioClient {
+  const remoteIp = env.TCPREMOTEIP ?? socket?.remoteAddress ?? '0.0.0.0'
+  const localIp = env.TCPLOCALIP ?? socket?.localAddress ?? '0.0.0.0'
+  const host = env.TCPREMOTEHOST
+  return {
+    remote: { ip: normalizeIp(remoteIp), port: port(env.TCPREMOTEPORT) || (socket?.remotePort ?? 0) },
+    local: { ip: normalizeIp(localIp), port: port(env.TCPLOCALPORT) || (socket?.localPort ?? 0) },
+    // tcpserver -h/-H: TCPREMOTEHOST is the (forward-confirmed with -p) PTR name, when known.
+    remoteHost: host !== undefined && /^[A-Za-z0-9.-]{1,253}$/.test(host) ? host : undefined,
+    relayClient: env.RELAYCLIENT !== undefined,
+  }
+}
+
+function isSocket(fd: number): boolean {
+  try {
+    return fstatSync(fd).isSocket()
+  } catch {
+    return false
+  }
+}
+
+export async function runStdio(opts: CliOptions): Promise<void> {
+  becomeIdentity(identityFrom(opts), createLogger(stderrWriter, 6))
+  const runtime = await loadRuntime(opts)
+  // A socket on fd 0 (tcpserver, inetd, systemd) is used as one: STARTTLS then runs natively.
+  const socket = isSocket(0) ? new Socket({ fd: 0, readable: true, writable: true }) : undefined
+  const stream = socket ?? Duplex.from({ readable: process.stdin, writable: process.stdout })
+  stream.on('error', () => {})
+  const client = stdioClient(process.env, socket)
+  const server = new SmtpServer(runtime)
+  process.on('SIGTERM', () => void server.close(0))
+  await server.runSession(stream, {
+    listener: { name: 'stdio', role: client.local.port === 587 ? 'submission' : 'smtp' },
+    remote: client.remote,
+    local: client.local,
+    remoteHost: client.remoteHost,
+    relayClient: client.relayClient,
+    connectionsFromIp: 1,
+  })
+  await runtime.close()
+  process.exit(0)
+}
