@@ -1,0 +1,55 @@
+/**
+ * Helpers for the built-in plugins' tests: a recipient plugin that accepts every address (or
+ * only relay clients' foreign ones), one SMTP transaction in a call, and the core's Received
+ * field as a pattern. Test-only; not part of the public API.
+ */
+import { definePlugin } from '../host/define-plugin.ts'
+import { opt } from '../host/options.ts'
+import { accept, pass } from '../host/verdict.ts'
+import type { SmtpTestClient } from '../testing/client.ts'
+
+/** rcpt: accepts every recipient; with `relay_only`, only for relay clients (else pass → refused). */
+export const acceptRcpt = definePlugin({
+  name: 'test/accept-rcpt',
+  options: { relay_only: opt.boolean({ default: false }) },
+  setup: ({ options }) => ({
+    hooks: {
+      rcpt: (ctx) => (!options.relay_only || ctx.connection.relayClient ? accept() : pass('not a relay client')),
+    },
+  }),
+})
+
+/** MAIL, RCPT..., DATA with `content` (already dot-stuffed, ending in CRLF); returns the final reply. */
+export async function sendMail(
+  c: SmtpTestClient,
+  from: string,
+  to: readonly string[],
+  content: string,
+): Promise<{ code: number; raw: string }> {
+  await c.send(`MAIL FROM:<${from}>`, 250)
+  for (const r of to) await c.send(`RCPT TO:<${r}>`, 250)
+  await c.send('DATA', 354)
+  c.write(`${content}.\r\n`)
+  const r = await c.reply(30_000)
+  return { code: r.code, raw: r.raw }
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+/** The Received field the core adds for a plain-TCP client from 127.0.0.1, date left open. */
+export function receivedPattern(opts: {
+  helo: string
+  me: string
+  id: string
+  recipient?: string
+  withProtocol?: string
+  tls?: boolean
+}): string {
+  const lines = [
+    `Received: from ${escapeRe(opts.helo)} \\(unknown \\[127\\.0\\.0\\.1\\]\\)`,
+    `\tby ${escapeRe(opts.me)} \\(qtsmtpd\\) with ${opts.withProtocol ?? 'ESMTP'} id ${opts.id}`,
+    ...(opts.tls ? ['\t\\(version=[^\\r\\n]+\\)'] : []),
+    ...(opts.recipient === undefined ? [] : [`\tfor <${escapeRe(opts.recipient)}>`]),
+  ]
+  return `${lines.join('\\r\\n')}; [A-Z][a-z]{2}, \\d{1,2} [A-Z][a-z]{2} \\d{4} \\d\\d:\\d\\d:\\d\\d [+-]\\d{4}\\r\\n`
+}
