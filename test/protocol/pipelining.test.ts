@@ -1,0 +1,140 @@
+/**
+ * Pipelining (RFC 2920; security.md §1.3): legitimate groups get their replies in order, a huge
+ * group does not deadlock, groups that break the rules get 554 5.5.0 and a close, and a client
+ * that never reads cannot make the server buffer without bound.
+ */
+import assert from 'node:assert/strict'
+import { connect as netConnect } from 'node:net'
+import { after, before, describe, test } from 'node:test'
+import { Replies, startTestServer, type TestServer } from '../../src/testing/index.ts'
+import { acceptAll } from '../transcripts/presets.ts'
+
+const line = (r: { code: number; enhanced?: string | undefined; lines: readonly string[] }) =>
+  `${r.code} ${r.enhanced === undefined ? '' : `${r.enhanced} `}${r.lines[0]}\r\n`
+
+describe('pipelining', () => {
+  let srv: TestServer
+  before(async () => {
+    srv = await startTestServer({ plugins: [acceptAll()], limits: { recipients: 6000 }, logLevel: 3 })
+  })
+  after(() => srv.close())
+
+  test('MAIL, RCPT x3 (one refused), DATA in one write: replies in order', async () => {
+    const before = srv.queued.length
+    const c = await srv.connect()
+    await c.expect(220)
+    await c.send('EHLO client.test', 250)
+    c.write('MAIL FROM:<a@remote.test>\r\nRCPT TO:<u1@local.test>\r\nRCPT TO:<>\r\nRCPT TO:<u2@local.test>\r\nDATA\r\n')
+    await c.expect(line(Replies.senderOk))
+    await c.expect(line(Replies.recipientOk))
+    await c.expect(/^501 5\.1\.3 /)
+    await c.expect(line(Replies.recipientOk))
+    await c.expect(line(Replies.startData))
+    await c.send('Subject: p\r\n\r\nx\r\n.', /^250 2\.0\.0 Queued as /)
+    await c.quit()
+    assert.equal(srv.queued.length - before, 1)
+    assert.deepEqual(
+      srv.queued.at(-1)?.to.map((a) => a.replace(/^<|>$/g, '')),
+      ['u1@local.test', 'u2@local.test'],
+    )
+  })
+
+  test('a group whose recipients all fail: DATA gets 554 5.5.1', async () => {
+    const c = await srv.connect()
+    await c.expect(220)
+    await c.send('EHLO client.test', 250)
+    c.write('MAIL FROM:<a@remote.test>\r\nRCPT TO:<>\r\nDATA\r\n')
+    await c.expect(line(Replies.senderOk))
+    await c.expect(/^501 5\.1\.3 /)
+    await c.expect(line(Replies.noValidRecipients))
+    await c.quit()
+  })
+
+  test('5,000 pipelined RCPTs do not deadlock', async () => {
+    const before = srv.queued.length
+    const c = await srv.connect()
+    await c.expect(220)
+    await c.send('EHLO client.test', 250)
+    const n = 5000
+    const started = Date.now()
+    let group = 'MAIL FROM:<a@remote.test>\r\n'
+    for (let i = 0; i < n; i++) group += `RCPT TO:<user${i}@local.test>\r\n`
+    c.write(`${group}DATA\r\n`)
+    await c.expect(line(Replies.senderOk), 10_000)
+    for (let i = 0; i < n; i++) await c.expect(line(Replies.recipientOk), 10_000)
+    await c.expect(line(Replies.startData), 10_000)
+    await c.send('Subject: many\r\n\r\nx\r\n.', /^250 2\.0\.0 Queued as /, 10_000)
+    assert.ok(Date.now() - started < 15_000, `took ${Date.now() - started} ms`)
+    await c.quit()
+    assert.equal(srv.queued.length - before, 1)
+    assert.equal(srv.queued.at(-1)?.to.length, n)
+  })
+
+  test('EHLO x\\r\\nMAIL FROM in one write: 554 5.5.0 and close', async () => {
+    const c = await srv.connect()
+    await c.expect(220)
+    c.write('EHLO x\r\nMAIL FROM:<a@t.test>\r\n')
+    await c.expect(line(Replies.syncError))
+    await c.closed()
+    assert.deepEqual(c.pending(), [])
+  })
+
+  test('a HELO client that pipelines gets 554 5.5.0', async () => {
+    const before = srv.queued.length
+    const c = await srv.connect()
+    await c.expect(220)
+    await c.send('HELO client.test', 250)
+    c.write('MAIL FROM:<a@remote.test>\r\nRCPT TO:<u@local.test>\r\n')
+    await c.expect(line(Replies.syncError))
+    await c.closed()
+    assert.deepEqual(c.pending(), [])
+    assert.equal(srv.queued.length, before)
+  })
+})
+
+describe('a client that never reads', () => {
+  let srv: TestServer
+  before(async () => {
+    srv = await startTestServer({
+      plugins: [acceptAll()],
+      limits: { junkCommands: 1_000_000, commandsPerSession: 1_000_000 },
+      timeouts: { commandMs: 1000 },
+      // Without sync enforcement the NOOPs are all answered, so the replies pile up unread.
+      policies: { enforceSync: false },
+      logLevel: 3,
+    })
+  })
+  after(() => srv.close())
+
+  test('NOOPs written without reading: the server closes or stays bounded', async () => {
+    const sock = netConnect({ port: srv.port, host: '127.0.0.1' })
+    await new Promise((r) => sock.once('connect', r))
+    sock.pause() // never read
+    let closed = false
+    sock.on('close', () => {
+      closed = true
+    })
+    sock.on('error', () => {})
+    const heapBefore = process.memoryUsage().heapUsed
+    const chunk = Buffer.from('NOOP\r\n'.repeat(10_000))
+    const deadline = Date.now() + 4000
+    let written = 0
+    // Bounded loop: at most 4 s or 200 MB offered.
+    while (!closed && Date.now() < deadline && written < 200_000_000) {
+      if (!sock.write(chunk)) await Promise.race([new Promise((r) => sock.once('drain', r)), delay(50)])
+      written += chunk.length
+    }
+    const grown = process.memoryUsage().heapUsed - heapBefore
+    const elapsed = Date.now() - deadline + 4000
+    sock.destroy()
+    console.log(`non-reader: offered ${written} bytes in ${elapsed} ms, closed=${closed}, heap +${grown}`)
+    // Either the server stopped reading (TCP back-pressure; the client's writes stall) and then
+    // closed at the write deadline, or it kept its buffers small.
+    assert.ok(closed || written < 50_000_000, `the server accepted ${written} bytes from a non-reader`)
+    assert.ok(grown < 100_000_000, `heap grew by ${grown} bytes`)
+  })
+})
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms))
+}
