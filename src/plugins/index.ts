@@ -7,8 +7,10 @@ import dontRequireAnglebrackets from './helo/dont-require-anglebrackets.ts'
 import help from './help.ts'
 import parseAddrWithhelo from './mail/parse-addr-withhelo.ts'
 import eximBsmtp from './queue/exim-bsmtp.ts'
+import lmtp from './queue/lmtp.ts'
 import maildir from './queue/maildir.ts'
 import qmailQueue from './queue/qmail-queue.ts'
+import smtpForward from './queue/smtp-forward.ts'
 import naughty from './naughty.ts'
 import rcptOk from './rcpt/ok.ts'
 import tls from './tls.ts'
@@ -25,5 +27,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   naughty as unknown as AnyPluginFactory,
   qmailQueue as unknown as AnyPluginFactory,
   eximBsmtp as unknown as AnyPluginFactory,
+  smtpForward as unknown as AnyPluginFactory,
+  lmtp as unknown as AnyPluginFactory,
   maildir as unknown as AnyPluginFactory,
 ]
