@@ -9,6 +9,7 @@ import parseAddrWithhelo from './mail/parse-addr-withhelo.ts'
 import eximBsmtp from './queue/exim-bsmtp.ts'
 import lmtp from './queue/lmtp.ts'
 import maildir from './queue/maildir.ts'
+import postfixQueue from './queue/postfix-queue.ts'
 import qmailQueue from './queue/qmail-queue.ts'
 import smtpForward from './queue/smtp-forward.ts'
 import naughty from './naughty.ts'
@@ -27,6 +28,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   naughty as unknown as AnyPluginFactory,
   qmailQueue as unknown as AnyPluginFactory,
   eximBsmtp as unknown as AnyPluginFactory,
+  postfixQueue as unknown as AnyPluginFactory,
   smtpForward as unknown as AnyPluginFactory,
   lmtp as unknown as AnyPluginFactory,
   maildir as unknown as AnyPluginFactory,

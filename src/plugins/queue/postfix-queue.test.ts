@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict'
+import { Readable } from 'node:stream'
+import { after, before, describe, it } from 'node:test'
+import { type PostfixPeer, startPostfix } from '../../../test/peers/postfix-peer.ts'
+import { startTestServer, type TestServer } from '../../testing/test-server.ts'
+import { acceptRcpt, sendMail } from '../test-support.ts'
+import { AttrReader, attrList, cleanupStatusReply, contentRecords, record } from './postfix-cleanup.ts'
+import postfixQueue from './postfix-queue.ts'
+
+async function send(srv: TestServer, from: string, to: readonly string[], content: string) {
+  const c = await srv.connect()
+  await c.expect(220)
+  await c.send('EHLO client.test', 250)
+  const r = await sendMail(c, from, to, content)
+  await c.quit()
+  return r
+}
+
+describe('queue/postfix-queue against a real Postfix (private instance, cleanup socket)', () => {
+  let pf: PostfixPeer
+  let srv: TestServer
+  before(async () => {
+    pf = startPostfix()
+    srv = await startTestServer({
+      plugins: [acceptRcpt(), postfixQueue({ socket: [pf.cleanupSocket], flags: ['FLAG_MASK_EXTERNAL'], timeout: 20 })],
+      memoryQueue: false,
+    })
+  })
+  after(async () => {
+    await srv?.close()
+    pf?.close()
+  })
+
+  it("the message reaches Postfix's queue and mailbox; the 250 carries Postfix's queue id", async () => {
+    const long = 'x'.repeat(5000)
+    const content = `Subject: via postfix\r\nMessage-ID: <p1@client.test>\r\n\r\nline\r\n..dot\r\n${long}\r\nend\r\n`
+    const r = await send(srv, 'sender@client.test', ['u1@example.test'], content)
+    assert.match(r.raw, /^250 2\.0\.0 Queued! <p1@client\.test> \(Queue-Id: [0-9A-Za-z]+\)\r\n$/)
+    const qid = /Queue-Id: ([0-9A-Za-z]+)/.exec(r.raw)?.[1] ?? ''
+    const [m] = await pf.waitFor(1)
+    assert.ok(m, 'delivered')
+    const text = m.toString('utf8')
+    assert.match(text, /^Return-Path: <sender@client\.test>\n/)
+    assert.match(text, /\nReceived: from client\.test \(unknown \[127\.0\.0\.1\]\)\n\tby mx\.test \(qtsmtpd\)/)
+    assert.ok(text.includes('\nSubject: via postfix\nMessage-ID: <p1@client.test>\n'), text)
+    assert.ok(text.endsWith(`\n\nline\n.dot\n${long}\nend\n`), text.slice(-200))
+    assert.match(pf.log(), new RegExp(`${qid}: message-id=<p1@client\\.test>`))
+    assert.match(pf.log(), new RegExp(`${qid}: to=<u1@example\\.test>.*status=sent`))
+  })
+
+  it('several recipients, an empty sender and an 8-bit body', async () => {
+    const n = pf.messages().length
+    const r = await send(srv, '', ['a@example.test', 'b@example.test'], 'Subject: b\r\n\r\nh\u00e9llo\r\n')
+    assert.equal(r.code, 250, r.raw)
+    const got = await pf.waitFor(n + 2)
+    assert.equal(got.length, n + 2)
+    assert.match(got.at(-1)?.toString('utf8') ?? '', /^Return-Path: <MAILER-DAEMON>|^Return-Path: <>/)
+    assert.ok((got.at(-1)?.toString('utf8') ?? '').endsWith('\n\nh\u00e9llo\n'))
+  })
+
+  it("cleanup's refusals keep their meaning: header_checks REJECT → 550, REJECT 4.7.1 → 451", async () => {
+    const r1 = await send(srv, 's@client.test', ['u@example.test'], 'Subject: reject-me\r\n\r\nx\r\n')
+    assert.match(r1.raw, /^550 5\.7\.1 no thanks\r\n$/)
+    const r2 = await send(srv, 's@client.test', ['u@example.test'], 'Subject: defer-me\r\n\r\nx\r\n')
+    assert.match(r2.raw, /^451 4\.7\.1 later please\r\n$/)
+  })
+
+  it('a message over message_size_limit → 552', async () => {
+    const big = `Subject: big\r\n\r\n${`${'y'.repeat(998)}\r\n`.repeat(1100)}`
+    const r = await send(srv, 's@client.test', ['u@example.test'], big)
+    assert.match(r.raw, /^552 5\.3\.4 /)
+  })
+})
+
+describe('queue/postfix-queue failure policy', () => {
+  it('no cleanup listening → 451, and the next socket in the list is tried', async () => {
+    const srv = await startTestServer({
+      plugins: [acceptRcpt(), postfixQueue({ socket: ['/nonexistent/cleanup'] })],
+      memoryQueue: false,
+    })
+    try {
+      const r = await send(srv, 's@client.test', ['u@example.test'], 'Subject: x\r\n\r\nx\r\n')
+      assert.match(r.raw, /^451 4\.3\.0 Unable to queue message/)
+    } finally {
+      await srv.close()
+    }
+  })
+  it('rejects unknown flags and FLAG_DISCARD at start-up', async () => {
+    await assert.rejects(startTestServer({ plugins: [postfixQueue({ flags: ['FLAG_NOPE'] })] }), /unknown cleanup flag/)
+    await assert.rejects(startTestServer({ plugins: [postfixQueue({ flags: ['FLAG_DISCARD'] })] }), /FLAG_DISCARD/)
+  })
+  it('qpsmtpd argument syntax: a socket path then flags', () => {
+    const t = postfixQueue.definition.translateArgs
+    assert.deepEqual(t?.(['/var/spool/postfix/public/cleanup', 'FLAG_FILTER', 'FLAG_BCC_OK']), [
+      'socket',
+      '/var/spool/postfix/public/cleanup',
+      'flags',
+      'FLAG_FILTER,FLAG_BCC_OK',
+    ])
+    assert.deepEqual(t?.(['FLAG_MASK_EXTERNAL']), ['flags', 'FLAG_MASK_EXTERNAL'])
+    assert.deepEqual(t?.(['127.0.0.1:10025']), ['socket', '127.0.0.1:10025'])
+  })
+})
+
+describe('cleanup protocol pieces', () => {
+  it('record lengths are base-128 little-endian', () => {
+    assert.deepEqual(record('N', 'ab'), Buffer.from([0x4e, 2, 0x61, 0x62]))
+    const r = record('N', Buffer.alloc(300))
+    assert.deepEqual(r.subarray(0, 3), Buffer.from([0x4e, 0xac, 0x02]))
+  })
+  it('attribute lists round-trip, split anywhere', () => {
+    const wire = Buffer.concat([attrList({ protocol: 'cleanup_protocol', queue_id: 'ABC' }), attrList({ status: '0' })])
+    for (let i = 0; i <= wire.length; i++) {
+      const r = new AttrReader()
+      r.push(wire.subarray(0, i))
+      r.push(wire.subarray(i))
+      assert.deepEqual(r.shift(), { protocol: 'cleanup_protocol', queue_id: 'ABC' })
+      assert.deepEqual(r.shift(), { status: '0' })
+    }
+  })
+  it('content lines become NORM records without line ends; long lines use CONT', async () => {
+    const recs: Buffer[] = []
+    const input = ['a\r', '\nbb\r\n', 'c'.repeat(5), '\r\nlast']
+    for await (const r of contentRecords(Readable.from(input.map((s) => Buffer.from(s))), 3)) recs.push(r)
+    assert.deepEqual(
+      recs.map((r) => `${String.fromCharCode(r[0] ?? 0)}:${r.subarray(2).toString()}`),
+      ['N:a', 'N:bb', 'L:ccc', 'N:cc', 'L:las', 'N:t'],
+    )
+  })
+  it('status replies follow cleanup_strerror', () => {
+    assert.deepEqual(cleanupStatusReply(1 << 8, ''), { code: 451, enhanced: '4.7.1', text: 'service unavailable' })
+    assert.deepEqual(cleanupStatusReply(1 << 2, ''), { code: 552, enhanced: '5.3.4', text: 'message file too big' })
+    assert.deepEqual(cleanupStatusReply((1 << 3) | (1 << 8), '4.7.1 x'), { code: 451, enhanced: '4.7.1', text: 'x' })
+    assert.deepEqual(cleanupStatusReply(1 << 3, '5.7.1 spam'), { code: 550, enhanced: '5.7.1', text: 'spam' })
+  })
+})
