@@ -8,7 +8,9 @@ import help from './help.ts'
 import parseAddrWithhelo from './mail/parse-addr-withhelo.ts'
 import eximBsmtp from './queue/exim-bsmtp.ts'
 import lmtp from './queue/lmtp.ts'
+import discard from './queue/discard.ts'
 import maildir from './queue/maildir.ts'
+import quarantine from './queue/quarantine.ts'
 import postfixQueue from './queue/postfix-queue.ts'
 import qmailQueue from './queue/qmail-queue.ts'
 import smtpForward from './queue/smtp-forward.ts'
@@ -32,4 +34,6 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   smtpForward as unknown as AnyPluginFactory,
   lmtp as unknown as AnyPluginFactory,
   maildir as unknown as AnyPluginFactory,
+  quarantine as unknown as AnyPluginFactory,
+  discard as unknown as AnyPluginFactory,
 ]

@@ -1,0 +1,62 @@
+/**
+ * queue/quarantine: keeps the message in a quarantine directory instead of delivering it
+ * (for content plugins and tests). Each message becomes `dir/<YYYY-MM-DD>/<queue id>.eml`
+ * (UTC date) with the envelope in front as `X-Envelope-From`/`X-Envelope-To` fields, written
+ * to a dot-file, fsynced, renamed and the directory fsynced before the reply. The reply is
+ * configurable: accept (250, default) or reject (554 5.7.1); a failed write is 451 4.3.0.
+ */
+import { unlink } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { definePlugin } from '../../host/define-plugin.ts'
+import { opt } from '../../host/options.ts'
+import { accept, defer, reject } from '../../host/verdict.ts'
+import { finalMessageStream } from '../../message/final-message.ts'
+import { formatAddress } from '../../protocol/envelope.ts'
+import { ensureDir, publish, writeSynced } from './durable-file.ts'
+
+const field = (name: string, value: string): Buffer => {
+  if (/[\r\n\0]/.test(value)) throw new Error(`refusing ${name} with a control character`)
+  return Buffer.from(`${name}: ${value}\r\n`, 'utf8')
+}
+
+export default definePlugin({
+  name: 'queue/quarantine',
+  description: 'stores messages in a quarantine directory, durably, and accepts or rejects them',
+  options: {
+    dir: opt.string({ positional: 0, description: 'quarantine directory' }),
+    reply: opt.enum(['accept', 'reject'], { default: 'accept', description: '250 or 554 5.7.1 once stored' }),
+  },
+  timeoutMs: 300_000,
+  async setup({ options }) {
+    const root = resolve(options.dir)
+    await ensureDir(root, 0o700)
+    return {
+      hooks: {
+        queue: async (ctx, msg) => {
+          const txn = ctx.transaction
+          const day = new Date().toISOString().slice(0, 10)
+          const dayDir = join(root, day)
+          const tmp = join(dayDir, `.${txn.id}.eml.tmp`)
+          const file = join(dayDir, `${txn.id}.eml`)
+          try {
+            const prepend = [
+              field('X-Envelope-From', `<${formatAddress(txn.mailFrom.address)}>`),
+              ...txn.recipients.map((r) => field('X-Envelope-To', `<${formatAddress(r.address)}>`)),
+            ]
+            await ensureDir(dayDir, 0o700)
+            await writeSynced(tmp, finalMessageStream(msg, { prepend }), 0o600, ctx.signal)
+            await publish(tmp, file)
+          } catch (e) {
+            await unlink(tmp).catch(() => {})
+            ctx.log.error(`message ${txn.id}: quarantine failed: ${(e as Error).message}`)
+            return defer({ code: 451, enhanced: '4.3.0', text: 'Error: queuing failed; try again later' })
+          }
+          ctx.log.info(`message ${txn.id} quarantined in ${file}`)
+          if (options.reply === 'reject')
+            return reject({ code: 554, enhanced: '5.7.1', text: `Message quarantined as ${txn.id}` })
+          return accept({ text: `Quarantined as ${txn.id}` })
+        },
+      },
+    }
+  },
+})
