@@ -68,6 +68,8 @@ export class Session implements SessionCore {
   #closed = false
   #lineWaiter: ((line: string | null | undefined) => void) | undefined
   #commandTimer: NodeJS.Timeout | undefined
+  /** When the command being waited for must be complete (0: not started). */
+  #commandDeadline = 0
   #sessionTimer: NodeJS.Timeout | undefined
   #dataDeadline = 0
   #dataBytes = 0
@@ -198,6 +200,7 @@ export class Session implements SessionCore {
         const ev = this.codec.next()
         if (ev === undefined) break
         this.#clearCommandTimer()
+        this.#commandDeadline = 0
         const pending = this.#handle(ev)
         if (pending !== undefined) await pending
       }
@@ -375,7 +378,12 @@ export class Session implements SessionCore {
       const wait = Math.max(0, Math.min(this.#dataDeadline - Date.now(), this.settings.timeouts.dataMs))
       this.#commandTimer = setTimeout(() => this.#contentTimeout(), wait)
     } else {
-      this.#commandTimer = setTimeout(() => void this.close(Replies.timeout), this.settings.timeouts.commandMs)
+      // A per-request deadline (Postfix smtpd_per_request_deadline): the bytes of a partial
+      // line do not extend it, so a client sending one byte at a time cannot hold the session.
+      if (this.#commandDeadline === 0 || this.codec.buffered() === 0)
+        this.#commandDeadline = Date.now() + this.settings.timeouts.commandMs
+      const wait = Math.max(0, this.#commandDeadline - Date.now())
+      this.#commandTimer = setTimeout(() => void this.close(Replies.timeout), wait)
     }
   }
 
@@ -437,6 +445,7 @@ export class Session implements SessionCore {
       return
     }
     this.#clearCommandTimer()
+    this.#commandDeadline = 0
     this.#stream.pause()
     this.#lineWaiter = undefined
     if (ev.type !== 'command') {
