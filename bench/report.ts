@@ -1,0 +1,181 @@
+/**
+ * Turns the runs into medians, spreads and ratios, renders the markdown table, the target
+ * check, and rewrites the generated sections of docs/performance.md (between markers; the
+ * prose around them is kept).
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import type { RunResult, Workload } from './workloads.ts'
+
+export interface Cell {
+  readonly workload: string
+  readonly contender: string
+  readonly runs: readonly RunResult[]
+  readonly msgsPerSec: { readonly median: number; readonly min: number; readonly max: number }
+  readonly mbPerSec: number
+  readonly cpuPct: number
+  readonly rssMiB: number
+  readonly latency?: { readonly p50: number; readonly p99: number }
+  readonly vsHaraka?: number
+  readonly vsSink?: number
+  readonly errors: readonly string[]
+}
+
+export interface IdleResult {
+  readonly contender: string
+  readonly connections: number
+  readonly failed: number
+  readonly baseKiB: number
+  readonly heldKiB: number
+  readonly perConnKiB: number
+}
+
+export interface Report {
+  readonly date: string
+  readonly quick: boolean
+  readonly rounds: number
+  readonly machine: { readonly nproc: number; readonly cpu: string; readonly kernel: string; readonly memGiB: number }
+  readonly versions: Readonly<Record<string, string>>
+  readonly skipped: Readonly<Record<string, string>>
+  readonly notes: readonly string[]
+  readonly cells: readonly Cell[]
+  readonly idle: readonly IdleResult[]
+}
+
+export const median = (xs: readonly number[]): number => {
+  const s = [...xs].filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
+  if (s.length === 0) return Number.NaN
+  const mid = Math.floor(s.length / 2)
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
+}
+
+export function summarise(workload: string, contender: string, runs: readonly RunResult[]): Cell {
+  const rates = runs.map((r) => r.msgsPerSec)
+  const lat = runs.flatMap((r) => (r.latency ? [r.latency] : []))
+  const errors = [...new Set(runs.flatMap((r) => (r.error ? [r.error] : [])))]
+  return {
+    workload,
+    contender,
+    runs,
+    msgsPerSec: { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) },
+    mbPerSec: median(runs.map((r) => r.mbPerSec)),
+    cpuPct: median(runs.map((r) => r.cpuPct)),
+    rssMiB: median(runs.map((r) => r.rssPeakKiB)) / 1024,
+    ...(lat.length ? { latency: { p50: median(lat.map((l) => l.p50)), p99: median(lat.map((l) => l.p99)) } } : {}),
+    errors,
+  }
+}
+
+/** Adds ratios to Haraka and smtp-sink, per workload. */
+export function withRatios(cells: readonly Cell[]): Cell[] {
+  return cells.map((c) => {
+    const of = (id: string) => cells.find((x) => x.workload === c.workload && x.contender === id)?.msgsPerSec.median
+    const h = of('haraka')
+    const s = of('sink')
+    return {
+      ...c,
+      ...(h ? { vsHaraka: c.msgsPerSec.median / h } : {}),
+      ...(s ? { vsSink: c.msgsPerSec.median / s } : {}),
+    }
+  })
+}
+
+const f = (x: number | undefined, digits = 0): string =>
+  x === undefined || !Number.isFinite(x)
+    ? '–'
+    : x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+
+export function markdown(r: Report, workloads: readonly Workload[], labels: Readonly<Record<string, string>>): string {
+  const out: string[] = []
+  out.push(
+    `Run ${r.date}${r.quick ? ' (--quick smoke run: tiny counts, numbers mean nothing)' : ''}: ${r.machine.nproc} cores (${r.machine.cpu}), ${r.machine.memGiB} GiB, Linux ${r.machine.kernel}; ${r.rounds} round(s), contenders interleaved; medians, with min–max of msgs/s.`,
+    '',
+  )
+  out.push('Versions:', '')
+  for (const [k, v] of Object.entries(r.versions)) out.push(`- ${labels[k] ?? k}: ${v}`)
+  for (const [k, v] of Object.entries(r.skipped)) out.push(`- ${labels[k] ?? k}: **not measured**: ${v}`)
+  for (const n of r.notes) out.push(`- note: ${n}`)
+  out.push('')
+  out.push(
+    '| workload | contender | msgs/s (min–max) | MB/s | server CPU % | RSS MiB | p50 / p99 ms | × Haraka | × smtp-sink |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+  )
+  for (const w of workloads) {
+    for (const c of r.cells.filter((x) => x.workload === w.id)) {
+      const lat = c.latency ? `${f(c.latency.p50, 1)} / ${f(c.latency.p99, 1)}` : ''
+      const err = c.errors.length ? ` ⚠ ${c.errors[0]?.slice(0, 80)}` : ''
+      out.push(
+        `| ${w.label} | ${labels[c.contender] ?? c.contender}${err} | ${f(c.msgsPerSec.median)} (${f(c.msgsPerSec.min)}–${f(c.msgsPerSec.max)}) | ${f(c.mbPerSec, 1)} | ${f(c.cpuPct)} | ${f(c.rssMiB)} | ${lat} | ${f(c.vsHaraka, 2)} | ${f(c.vsSink, 2)} |`,
+      )
+    }
+  }
+  if (r.idle.length) {
+    out.push(
+      '',
+      '| idle connections held | contender | base RSS MiB | RSS with them MiB | KiB per connection |',
+      '|---:|---|---:|---:|---:|',
+    )
+    for (const i of r.idle)
+      out.push(
+        `| ${f(i.connections)}${i.failed ? ` (${i.failed} failed)` : ''} | ${labels[i.contender] ?? i.contender} | ${f(i.baseKiB / 1024, 1)} | ${f(i.heldKiB / 1024, 1)} | ${f(i.perConnKiB, 1)} |`,
+      )
+  }
+  out.push('', ...targets(r))
+  return out.join('\n')
+}
+
+/** The issue's targets, checked against the best qtsmtpd variant. */
+export function targets(r: Report): string[] {
+  const qt = ['qtsmtpd', 'qtsmtpd-n']
+  const best = (w: string) =>
+    r.cells
+      .filter((c) => c.workload === w && qt.includes(c.contender))
+      .sort((a, b) => b.msgsPerSec.median - a.msgsPerSec.median)[0]
+  const get = (w: string, id: string) => r.cells.find((c) => c.workload === w && c.contender === id)
+  const rows: string[] = ['| target | measured | met |', '|---|---|:---:|']
+  const mark = (ok: boolean | undefined) => (ok === undefined ? '?' : ok ? 'yes' : '**no**')
+  for (const w of ['c1', 'c20', 'c100', 'ka20']) {
+    const q = best(w)
+    const h = get(w, 'haraka')
+    const ratio = q && h ? q.msgsPerSec.median / h.msgsPerSec.median : undefined
+    rows.push(
+      `| ${w}: ≥ 2 × Haraka msgs/s | ${f(ratio, 2)} × (${f(q?.msgsPerSec.median)} vs ${f(h?.msgsPerSec.median)}) | ${mark(ratio === undefined ? undefined : ratio >= 2)} |`,
+    )
+  }
+  {
+    const q = best('ka20')
+    const s = get('ka20', 'sink')
+    const ratio = q && s ? q.msgsPerSec.median / s.msgsPerSec.median : undefined
+    rows.push(
+      `| keep-alive ≥ ½ smtp-sink | ${f(ratio, 2)} × (${f(q?.msgsPerSec.median)} vs ${f(s?.msgsPerSec.median)}) | ${mark(ratio === undefined ? undefined : ratio >= 0.5)} |`,
+    )
+  }
+  {
+    const i = r.idle.find((x) => x.contender === 'qtsmtpd')
+    rows.push(
+      `| ≤ 20 KiB per idle connection | ${f(i?.perConnKiB, 1)} KiB | ${mark(i === undefined ? undefined : i.perConnKiB <= 20)} |`,
+    )
+  }
+  {
+    const q = get('m10', 'qtsmtpd')
+    const perCore = q && q.cpuPct > 0 ? q.mbPerSec / (q.cpuPct / 100) : undefined
+    rows.push(
+      `| 10 MB messages ≥ 100 MB/s per core | ${f(q?.mbPerSec, 1)} MB/s at ${f(q?.cpuPct)} % CPU = ${f(perCore, 1)} MB/s per core-second | ${mark(perCore === undefined ? undefined : perCore >= 100)} |`,
+    )
+  }
+  return ['Targets (issue 6), best qtsmtpd variant:', '', ...rows]
+}
+
+/** Replaces the text between `<!-- name:begin -->` and `<!-- name:end -->`, appending the section if absent. */
+export function rewriteSection(file: string, name: string, heading: string, body: string): void {
+  const begin = `<!-- ${name}:begin (generated by npm run bench; edits here are overwritten) -->`
+  const end = `<!-- ${name}:end -->`
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '# Performance\n'
+  const i = text.indexOf(`<!-- ${name}:begin`)
+  const j = text.indexOf(end)
+  const block = `${begin}\n${body.trim()}\n${end}`
+  const next =
+    i >= 0 && j > i
+      ? text.slice(0, i) + block + text.slice(j + end.length)
+      : `${text.trimEnd()}\n\n## ${heading}\n\n${block}\n`
+  writeFileSync(file, next)
+}

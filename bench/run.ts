@@ -1,0 +1,309 @@
+/**
+ * `npm run bench [-- options]`: qtsmtpd beside Haraka, qpsmtpd and smtp-sink, in one run on one
+ * machine, with one load generator (smtp-source) and the same work, contenders interleaved and
+ * repeated; writes .bench-work/results/latest.{json,md} and the "Latest results" section of
+ * docs/performance.md. `--quick` is the CI smoke test: tiny counts, one round, missing peers
+ * skipped (exit 0), but any qtsmtpd failure exits 1. Loopback only; every run is bounded.
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { cpus, release, totalmem } from 'node:os'
+import { dirname, join } from 'node:path'
+import { parseArgs } from 'node:util'
+import {
+  type BenchContext,
+  type Contender,
+  haraka,
+  qpsmtpd,
+  qtsmtpdContenders,
+  type Running,
+  smtpSink,
+} from './contenders.ts'
+import { treeRssKiB } from './proc.ts'
+import { profileMarkdown, summariseProfile } from './profile-summary.ts'
+import { type Cell, type IdleResult, markdown, type Report, rewriteSection, summarise, withRatios } from './report.ts'
+import { openIdle } from './smtp-client.ts'
+import { type RunResult, runOnce, type Workload, workloads } from './workloads.ts'
+
+const usage = `Usage: npm run bench -- [--quick] [--rounds N] [--only ids] [--workloads ids] [--cap SECONDS]
+                      [--idle N] [--no-idle] [--no-profile] [--no-docs]
+  contenders: qtsmtpd qtsmtpd-n qtsmtpd-maildir haraka qpsmtpd sink
+  workloads:  ${workloads.map((w) => w.id).join(' ')}
+`
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
+    only: { type: 'string' },
+    workloads: { type: 'string' },
+    cap: { type: 'string' },
+    idle: { type: 'string' },
+    'no-idle': { type: 'boolean', default: false },
+    'no-profile': { type: 'boolean', default: false },
+    'no-docs': { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+})
+if (args.help) {
+  process.stdout.write(usage)
+  process.exit(0)
+}
+
+const quick = args.quick === true
+const rounds = Number(args.rounds ?? (quick ? 1 : 3))
+const capMs = Number(args.cap ?? (quick ? 3 : 6)) * 1000
+const idleCount = Number(args.idle ?? (quick ? 300 : 10_000))
+const repo = dirname(dirname(new URL(import.meta.url).pathname))
+const work = join(repo, '.bench-work')
+const started = Date.now()
+const log = (msg: string) =>
+  process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s] ${msg}\n`)
+
+function makeCert(dir: string): { cert: string; key: string } {
+  mkdirSync(dir, { recursive: true })
+  const cert = join(dir, 'cert.pem')
+  const key = join(dir, 'key.pem')
+  if (!existsSync(cert) || !existsSync(key)) {
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '3650',
+        '-subj',
+        '/CN=mx.bench.test',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ],
+      { stdio: 'ignore' },
+    )
+  }
+  return { cert, key }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+const isQt = (c: Contender) => c.id.startsWith('qtsmtpd')
+
+async function main(): Promise<number> {
+  mkdirSync(join(work, 'results'), { recursive: true })
+  const ctx: BenchContext = {
+    repo,
+    work,
+    cores: cpus().length,
+    quick,
+    tls: makeCert(join(work, 'tls')),
+    log,
+  }
+  const wanted = args.only?.split(',')
+  const wl = workloads.filter((w) => !args.workloads || args.workloads.split(',').includes(w.id))
+  let all: Contender[] = [...qtsmtpdContenders(ctx), haraka(), qpsmtpd(), smtpSink()]
+  if (wanted) all = all.filter((c) => wanted.includes(c.id))
+  if (quick) all = all.filter((c) => c.id !== 'qtsmtpd-maildir' || wanted?.includes(c.id))
+  const labels = Object.fromEntries(all.map((c) => [c.id, c.label]))
+  const versions: Record<string, string> = {}
+  const skipped: Record<string, string> = {}
+  const notes: string[] = []
+  let qtFailed = false
+  const fail = (c: Contender, why: string) => {
+    log(`${c.id}: ${why}`)
+    skipped[c.id] = why.split('\n')[0]?.slice(0, 300) ?? why
+    if (isQt(c)) qtFailed = true
+  }
+  if (!all.some((c) => c.id === 'qtsmtpd-n') && !wanted)
+    notes.push('qtsmtpd has no --workers option yet: one process only (Haraka runs nodes = cores)')
+
+  // Install and start everyone; they idle on their own ports while others are measured.
+  const running = new Map<string, Running>()
+  for (const c of all) {
+    try {
+      versions[c.id] = await c.install(ctx)
+      log(`${c.id}: ${versions[c.id]}`)
+    } catch (e) {
+      fail(c, `could not be installed: ${(e as Error).message}`)
+      continue
+    }
+    try {
+      running.set(c.id, await c.start(ctx, await freePort()))
+    } catch (e) {
+      fail(c, `could not be started: ${(e as Error).message}`)
+    }
+  }
+  const stopAll = async () => {
+    for (const r of running.values()) await r.stop()
+    running.clear()
+  }
+  process.once('SIGINT', () => void stopAll().then(() => process.exit(130)))
+
+  // Warm-up and sanity: each server must take a few messages.
+  const warm: Workload = { ...(workloads[1] as Workload), probe: false, quickCount: 10, count: 10 }
+  for (const c of all) {
+    const r = running.get(c.id)
+    if (!r) continue
+    const res = await runOnce(warm, r, { quick: true, capMs: 20_000 })
+    if (res.error || res.messages < 10) {
+      fail(
+        c,
+        `failed the warm-up: ${res.error ?? `${res.messages}/10 messages`}; server said: ${r.tail().trim().slice(-500)}`,
+      )
+      await r.stop()
+      running.delete(c.id)
+    }
+  }
+
+  // Rounds: each workload, contenders in a rotated order, so drift hits everyone alike.
+  const results = new Map<string, RunResult[]>()
+  for (let round = 0; round < rounds; round++) {
+    for (const [wi, w] of wl.entries()) {
+      const order = [...running.keys()]
+      const shift = (round + wi) % Math.max(1, order.length)
+      for (const id of [...order.slice(shift), ...order.slice(0, shift)]) {
+        const c = all.find((x) => x.id === id) as Contender
+        const r = running.get(id)
+        if (!r || (c.only && !c.only.includes(w.id)) || (w.tls && !c.tls)) continue
+        const res = await runOnce(w, r, { quick, capMs })
+        const key = `${w.id}/${id}`
+        results.set(key, [...(results.get(key) ?? []), res])
+        log(
+          `round ${round + 1} ${w.id.padEnd(5)} ${id.padEnd(16)} ${res.msgsPerSec.toFixed(0).padStart(6)} msg/s ${res.mbPerSec.toFixed(1).padStart(6)} MB/s cpu ${res.cpuPct.toFixed(0).padStart(3)}%${res.capped ? ' (capped)' : ''}${res.error ? ` ERROR ${res.error}` : ''}`,
+        )
+        if (isQt(c) && (res.error || res.messages === 0)) {
+          qtFailed = true
+          log(`${id} failed: ${r.tail().trim().slice(-800)}`)
+        }
+      }
+    }
+  }
+  await stopAll()
+
+  // Memory per idle connection: a fresh server, warmed, then N connections that got their greeting.
+  const idle: IdleResult[] = []
+  if (!args['no-idle']) {
+    for (const c of all.filter(
+      (x) => ['qtsmtpd', 'haraka', 'sink'].includes(x.id) && versions[x.id] && !skipped[x.id],
+    )) {
+      const n = c.id === 'qtsmtpd' ? idleCount : Math.min(idleCount, quick ? 300 : 10_000)
+      let r: Running | undefined
+      try {
+        r = await c.start(ctx, await freePort())
+        await runOnce(warm, r, { quick: true, capMs: 20_000 })
+        await new Promise((res) => setTimeout(res, 1000))
+        const baseKiB = treeRssKiB(r.pid)
+        const { open, failed } = await openIdle(r.port, n)
+        await new Promise((res) => setTimeout(res, 1500))
+        const heldKiB = treeRssKiB(r.pid)
+        for (const s of open) s.destroy()
+        idle.push({
+          contender: c.id,
+          connections: open.length,
+          failed,
+          baseKiB,
+          heldKiB,
+          perConnKiB: (heldKiB - baseKiB) / Math.max(1, open.length),
+        })
+        log(
+          `idle ${c.id}: ${open.length} connections (${failed} failed), ${((heldKiB - baseKiB) / Math.max(1, open.length)).toFixed(1)} KiB each`,
+        )
+        if (isQt(c) && open.length < n / 2) qtFailed = true
+      } catch (e) {
+        log(`idle ${c.id}: ${(e as Error).message}`)
+        if (isQt(c)) qtFailed = true
+      } finally {
+        await new Promise((res) => setTimeout(res, 500))
+        await r?.stop()
+      }
+    }
+  }
+
+  // CPU profile of qtsmtpd's hot path (one process).
+  let profile = ''
+  const qt = all.find((c) => c.id === 'qtsmtpd')
+  if (!quick && !args['no-profile'] && qt && !skipped.qtsmtpd) {
+    const dir = join(work, 'prof', new Date().toISOString().replace(/[:.]/g, '-'))
+    mkdirSync(dir, { recursive: true })
+    const r = await qt.start(ctx, await freePort(), ['--cpu-prof', `--cpu-prof-dir=${dir}`])
+    for (const id of ['c20', 'ka20', 'm10']) {
+      const w = workloads.find((x) => x.id === id) as Workload
+      const res = await runOnce(w, r, { quick: false, capMs })
+      log(`profile ${id}: ${res.msgsPerSec.toFixed(0)} msg/s`)
+    }
+    await r.stop()
+    const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))
+    const newest = files.sort((a, b) => statSync(join(dir, b)).size - statSync(join(dir, a)).size)[0]
+    if (newest) {
+      profile = profileMarkdown(
+        summariseProfile(join(dir, newest), repo, 30),
+        `qtsmtpd (1 process) under c20 + ka20 + m10, \`${join('.bench-work/prof', dir.split('/').pop() ?? '', newest)}\``,
+      )
+      log(`profile written: ${join(dir, newest)}`)
+    } else log('profile: no .cpuprofile written (did the server exit cleanly?)')
+  }
+
+  const cells: Cell[] = withRatios(
+    wl.flatMap((w) =>
+      all.flatMap((c) =>
+        results.has(`${w.id}/${c.id}`) ? [summarise(w.id, c.id, results.get(`${w.id}/${c.id}`) ?? [])] : [],
+      ),
+    ),
+  )
+  const report: Report = {
+    date: new Date().toISOString(),
+    quick,
+    rounds,
+    machine: {
+      nproc: cpus().length,
+      cpu: cpus()[0]?.model.trim() ?? 'unknown',
+      kernel: release(),
+      memGiB: Math.round(totalmem() / 2 ** 30),
+    },
+    versions,
+    skipped,
+    notes,
+    cells,
+    idle,
+  }
+  const md = markdown(report, wl, labels)
+  const stamp = report.date.replace(/[:.]/g, '-')
+  writeFileSync(join(work, 'results', `${stamp}.json`), JSON.stringify(report, null, 2))
+  writeFileSync(join(work, 'results', 'latest.json'), JSON.stringify(report, null, 2))
+  writeFileSync(join(work, 'results', 'latest.md'), `${md}\n${profile ? `\n${profile}\n` : ''}`)
+  process.stdout.write(`${md}\n${profile ? `\n${profile}\n` : ''}`)
+  if (!quick && !args['no-docs']) {
+    const doc = join(repo, 'docs/performance.md')
+    rewriteSection(doc, 'bench:latest', 'Latest results', md)
+    if (profile) rewriteSection(doc, 'bench:profile', 'Latest profile', profile)
+    log(`wrote ${doc}`)
+  }
+  log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s${qtFailed ? '; qtsmtpd FAILED' : ''}`)
+  if (Object.keys(skipped).length)
+    log(
+      `not measured: ${Object.entries(skipped)
+        .map(([k, v]) => `${k} (${v})`)
+        .join('; ')}`,
+    )
+  return qtFailed ? 1 : 0
+}
+
+const code = await main().catch((e: Error) => {
+  log(`fatal: ${e.stack ?? e.message}`)
+  return 1
+})
+// Closing sockets of the idle test may leave handles; do not wait for them.
+process.exit(code)
