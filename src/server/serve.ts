@@ -98,6 +98,13 @@ export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[]
   } catch (e) {
     throw new StartupError(ExitCode.listen, `cannot listen: ${(e as Error).message}`)
   }
+  // Written as root (before the drop), as most daemons do, so it may live in /run.
+  let removePidFile = () => {}
+  try {
+    if (worker === undefined) removePidFile = writePidFile(opts.pidFile)
+  } catch (e) {
+    throw new StartupError(ExitCode.listen, `cannot write the pid file: ${(e as Error).message}`)
+  }
   becomeIdentity(identity, bootLog)
   const runtime = await loadRuntime(opts)
   const server = new SmtpServer(runtime, {
@@ -105,7 +112,6 @@ export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[]
     ...(opts.maxConnectionsPerIp === undefined ? {} : { maxConnectionsPerIp: opts.maxConnectionsPerIp }),
   })
   server.serve(bound)
-  const removePidFile = worker === undefined ? writePidFile(opts.pidFile) : () => {}
   const log = () => server.runtime.log
   const where = bound.addresses.map((a) => `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`)
   log().notice(`${who}ready: pid ${process.pid}, listening on ${where.join(' ')}`)

@@ -4,7 +4,7 @@
  * process whose log lines can be awaited.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -50,7 +50,10 @@ export function makeConfig(plugins: readonly string[], files: Readonly<Record<st
   const config = join(dir, 'config')
   const out = join(dir, 'out')
   const pluginDir = join(dir, 'plugins')
-  for (const d of [config, out, pluginDir]) mkdirSync(d, { recursive: true, mode: 0o777 })
+  // Readable by everyone and out/ and spool/ writable, so the server may run as nobody.
+  chmodSync(dir, 0o755)
+  for (const d of [config, out, pluginDir, join(dir, 'spool')]) mkdirSync(d, { recursive: true })
+  for (const d of [out, join(dir, 'spool')]) chmodSync(d, 0o777)
   writeFileSync(join(pluginDir, 'test-file-queue.ts'), queuePlugin)
   const all: Record<string, string> = {
     me: 'mx.test',
