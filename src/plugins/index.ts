@@ -1,5 +1,6 @@
 /** The built-in plugins, each loadable by its name and its qpsmtpd name. */
 import type { AnyPluginFactory } from '../host/loader.ts'
+import authFlatFile from './auth/auth-flat-file.ts'
 import countUnrecognizedCommands from './connect/count-unrecognized-commands.ts'
 import noopCounter from './connect/noop-counter.ts'
 import relay from './connect/relay.ts'
@@ -36,4 +37,5 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   maildir as unknown as AnyPluginFactory,
   quarantine as unknown as AnyPluginFactory,
   discard as unknown as AnyPluginFactory,
+  authFlatFile as unknown as AnyPluginFactory,
 ]

@@ -1,0 +1,72 @@
+/**
+ * auth/auth_flat_file: SMTP AUTH (PLAIN, LOGIN, CRAM-MD5) against `config/flat_auth_pw`, lines
+ * `user@domain:password` (qpsmtpd's plugin). Passwords may be clear text or hashed in any form
+ * verifyPassword knows ({SHA512-CRYPT}, $6$, {SSHA256}, $scrypt$, ...); CRAM-MD5 needs the clear
+ * text, so it is offered only when some entry has it. User names compare case-insensitively.
+ * Security: an unknown user costs about as much as a wrong password (a dummy verification), and
+ * gets `pass` so that another auth plugin may try; with none left the core answers the same
+ * 535 5.7.8 as for a wrong password. Passwords never reach the log.
+ */
+import { randomBytes } from 'node:crypto'
+import type { HookContext } from '../../host/context.ts'
+import { definePlugin } from '../../host/define-plugin.ts'
+import type { AuthCredentials } from '../../host/hook-map.ts'
+import { accept, pass, reject, type Verdict } from '../../host/verdict.ts'
+import { cramVerify } from '../../protocol/sasl.ts'
+import { storedCramSecret, verifyPassword } from './password-hash.ts'
+
+export default definePlugin({
+  name: 'auth/auth_flat_file',
+  aliases: ['auth_flat_file', 'auth/flat-file'],
+  description: 'SMTP AUTH against config/flat_auth_pw (clear text or hashed passwords)',
+  options: {},
+  timeoutMs: 10_000,
+  setup({ config, log }) {
+    const users = new Map<string, string>()
+    for (const l of config.located('flat_auth_pw')) {
+      const colon = l.text.indexOf(':')
+      // The line may hold a password: name the place, never the text.
+      if (colon <= 0 || colon === l.text.length - 1)
+        throw new Error(`${l.file}:${l.line}: expected user@domain:password`)
+      const user = l.text.slice(0, colon).toLowerCase()
+      if (!users.has(user)) users.set(user, l.text.slice(colon + 1))
+    }
+    const stored = [...users.values()]
+    const isClear = (s: string) => storedCramSecret(s) !== undefined
+    // The dummy costs what a real entry costs: the first hashed one, if any.
+    const dummy = stored.find((s) => !isClear(s)) ?? `{PLAIN}${randomBytes(16).toString('hex')}`
+    const dummyCram = randomBytes(16).toString('hex')
+    const cramUsable = stored.some(isClear)
+    log.info(
+      `${users.size} user(s) in flat_auth_pw${cramUsable ? '' : '; CRAM-MD5 not offered (no clear-text password)'}`,
+    )
+
+    const check = async (ctx: HookContext, creds: AuthCredentials): Promise<Verdict> => {
+      const entry = users.get(creds.user.toLowerCase())
+      let ok: boolean
+      if (creds.mechanism === 'CRAM-MD5' && creds.cram !== undefined) {
+        const secret = entry === undefined ? undefined : storedCramSecret(entry)
+        ok = cramVerify(secret ?? dummyCram, creds.cram.challenge, creds.cram.digest) && secret !== undefined
+        if (entry !== undefined && secret === undefined) ctx.log.notice('CRAM-MD5 needs a clear-text password')
+      } else {
+        const given = creds.password ?? ''
+        ok = await verifyPassword(entry ?? dummy, given)
+        // A clear-text entry is cheap to check: pay the dummy's cost too, so timing does not tell.
+        if (entry !== undefined && isClear(entry) && dummy !== entry) await verifyPassword(dummy, given)
+      }
+      if (entry === undefined) {
+        ctx.result('skip', 'unknown user')
+        return pass('unknown user')
+      }
+      ctx.result(ok ? 'pass' : 'fail', `authflat/${creds.mechanism}`)
+      return ok ? accept() : reject()
+    }
+    return {
+      hooks: {
+        authPlain: check,
+        authLogin: check,
+        ...(cramUsable ? { authCramMd5: check } : {}),
+      },
+    }
+  },
+})
