@@ -2,6 +2,7 @@
 import type { AnyPluginFactory } from '../host/loader.ts'
 import authFlatFile from './auth/auth-flat-file.ts'
 import countUnrecognizedCommands from './connect/count-unrecognized-commands.ts'
+import hostsAllow from './connect/hosts-allow.ts'
 import noopCounter from './connect/noop-counter.ts'
 import relay from './connect/relay.ts'
 import dontRequireAnglebrackets from './helo/dont-require-anglebrackets.ts'
@@ -26,6 +27,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   dontRequireAnglebrackets as unknown as AnyPluginFactory,
   countUnrecognizedCommands as unknown as AnyPluginFactory,
   noopCounter as unknown as AnyPluginFactory,
+  hostsAllow as unknown as AnyPluginFactory,
   parseAddrWithhelo as unknown as AnyPluginFactory,
   help as unknown as AnyPluginFactory,
   naughty as unknown as AnyPluginFactory,
