@@ -28,7 +28,14 @@ import {
 } from '../../outbound/transaction.ts'
 import { type RemoteReply, replyText } from '../../outbound/wire.ts'
 import { formatAddress, type RcptTo } from '../../protocol/envelope.ts'
-import { describeFailure, failureVerdict, fromRemote, mixedVerdict, type RecipientReply } from './outbound-verdicts.ts'
+import {
+  describeFailure,
+  failureVerdict,
+  fromRemote,
+  mailRefusal,
+  mixedVerdict,
+  type RecipientReply,
+} from './outbound-verdicts.ts'
 
 interface Held {
   readonly session: OpenSession
@@ -74,7 +81,7 @@ export function outboundHooks(name: string, relay: Relay, checkRcpt: boolean): H
         if (mail.code >= 300) {
           relay.release(session, true)
           ctx.log.info(`next hop refuses the sender: ${replyText(mail)}`)
-          return fromRemote(mail)
+          return mailRefusal(mail)
         }
         held = { session, accepted: [] }
         ctx.set(HeldKey, held)
@@ -151,12 +158,13 @@ export function outboundHooks(name: string, relay: Relay, checkRcpt: boolean): H
         if (rep.mail.code >= 300) {
           relay.release(session, true)
           ctx.log.info(`next hop refuses the sender: ${replyText(rep.mail)}`)
-          return fromRemote(rep.mail)
+          return mailRefusal(rep.mail)
         }
         const results = env.recipients.map((r, i) => ({ address: r.address, reply: rep.rcpts[i] as RemoteReply }))
         if (results.some((x) => x.reply.code >= 300)) {
           relay.release(session, true)
           for (const x of results) ctx.log.info(`next hop RCPT <${x.address}>: ${replyText(x.reply)}`)
+          if (results.length === 1) return fromRemote(results[0]?.reply as RemoteReply)
           return results.every((x) => x.reply.code >= 500)
             ? fromRemote(
                 results[0]?.reply as RemoteReply,

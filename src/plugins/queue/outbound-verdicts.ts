@@ -27,6 +27,15 @@ export function fromRemote(r: RemoteReply, lines: readonly string[] = r.lines): 
 
 const temp = (enhanced: EnhancedCode, text: string): Verdict => defer({ code: 451, enhanced, text })
 
+/**
+ * The hop's refusal of MAIL. A 530 there ("must issue STARTTLS / authenticate first") is
+ * about our session with the hop (a configuration matter), not the message: 451.
+ */
+export function mailRefusal(r: RemoteReply): Verdict {
+  if (r.code === 530) return temp('4.7.0', 'Next hop refuses our session, try again later')
+  return fromRemote(r)
+}
+
 /** Any failure of a delivery attempt as a verdict; never a 250, never throws. */
 export function failureVerdict(e: unknown): Verdict {
   if (!(e instanceof OutboundError)) return temp('4.3.0', 'Temporary failure forwarding the message, try again later')

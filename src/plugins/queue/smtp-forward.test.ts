@@ -1,0 +1,320 @@
+import assert from 'node:assert/strict'
+import { createServer, type Server, type Socket } from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import { type Sink, startSink } from '../../../test/peers/aiosmtpd.ts'
+import { freePort } from '../../../test/peers/free-port.ts'
+import { type Postfix, startPostfix } from '../../../test/peers/postfix.ts'
+import type { PluginChoice } from '../../host/define-plugin.ts'
+import { makeCertificate, type TestCertificate } from '../../testing/certs.ts'
+import { startTestServer, type TestServer } from '../../testing/test-server.ts'
+import { acceptAll, simpleBody, transact } from './outbound-test-support.ts'
+import smtpForward, { translateXclientArg } from './smtp-forward.ts'
+
+const servers: TestServer[] = []
+async function serve(forward: PluginChoice, check = false): Promise<TestServer> {
+  const srv = await startTestServer({
+    plugins: check ? [forward, acceptAll()] : [acceptAll(), forward],
+    memoryQueue: false,
+  })
+  servers.push(srv)
+  return srv
+}
+after(async () => {
+  for (const s of servers) await s.close()
+})
+
+describe('queue/smtp-forward → aiosmtpd', () => {
+  let sink: Sink
+  before(async () => {
+    sink = await startSink()
+  })
+  after(() => sink?.stop())
+
+  it('forwards a message, dot-stuffed, with the reply naming the next hop', async () => {
+    const srv = await serve(smtpForward({ host: '127.0.0.1', port: sink.port, tls: 'none' }))
+    const t = await transact(srv, 'a@src.test', ['u1@dest.test', 'u2@dest.test'], simpleBody('plain'))
+    assert.match(t.final?.raw ?? '', /^250 2\.0\.0 Queued as \S+ \(next hop: OK: stored as sink-\d+\)/)
+    const [m] = (await sink.messages()).slice(-1)
+    assert.ok(m)
+    assert.deepEqual(m.rcpt_tos, ['u1@dest.test', 'u2@dest.test'])
+    assert.equal(m.mail_from, 'a@src.test')
+    const text = m.data.toString('utf8')
+    assert.match(text, /^Received: from client\.test/)
+    assert.match(text, /\r\nHello\.\r\n\.leading dot\r\n\.\.two dots\r\n$/)
+    assert.ok(m.mail_options.some((o) => /^SIZE=\d+$/.test(o)))
+  })
+
+  it('reuses one pooled connection for two messages', async () => {
+    const srv = await serve(smtpForward({ host: '127.0.0.1', port: sink.port, tls: 'none' }))
+    const before = (await sink.messages()).length
+    for (const s of ['one', 'two']) {
+      const t = await transact(srv, 'a@src.test', ['u1@dest.test'], simpleBody(s))
+      assert.equal(t.final?.code, 250)
+    }
+    const msgs = (await sink.messages()).slice(before)
+    assert.equal(msgs.length, 2)
+    assert.deepEqual(msgs[0]?.peer, msgs[1]?.peer, 'same client port: same connection')
+  })
+
+  it('passes SMTPUTF8 and BODY=8BITMIME on', async () => {
+    const srv = await serve(smtpForward({ host: '127.0.0.1', port: sink.port, tls: 'none' }))
+    const t = await transact(srv, 'jörg@src.test', ['u1@dest.test'], simpleBody('ütf8'), {
+      mailParams: 'SMTPUTF8 BODY=8BITMIME',
+    })
+    assert.equal(t.final?.code, 250)
+    const [m] = (await sink.messages()).slice(-1)
+    assert.equal(m?.mail_from, 'jörg@src.test')
+    assert.ok(m?.mail_options.includes('SMTPUTF8'))
+    assert.ok(m?.mail_options.includes('BODY=8BITMIME'))
+  })
+
+  it('all recipients refused permanently → our 5xx with the remote text', async () => {
+    const srv = await serve(smtpForward({ host: '127.0.0.1', port: sink.port, tls: 'none' }))
+    const before = (await sink.messages()).length
+    const t = await transact(srv, 'a@src.test', ['perm1@dest.test', 'perm2@dest.test'], simpleBody('perm'))
+    assert.match(
+      t.final?.raw ?? '',
+      /^550-5\.1\.1 <perm1@dest\.test>: No such user here\r\n550 5\.1\.1 <perm2@dest.test>/,
+    )
+    assert.equal((await sink.messages()).length, before)
+  })
+
+  it('some refused permanently, some accepted → one 5xx, nothing forwarded to a subset', async () => {
+    const srv = await serve(smtpForward({ host: '127.0.0.1', port: sink.port, tls: 'none' }))
+    const before = (await sink.messages()).length
+    const t = await transact(srv, 'a@src.test', ['u1@dest.test', 'perm@dest.test'], simpleBody('mixed'))
+    assert.match(
+      t.final?.raw ?? '',
+      /^550-5\.1\.1 <perm@dest\.test>: 550 No such user here\r\n550 5\.1\.1 Not forwarded/,
+    )
+    assert.equal((await sink.messages()).length, before)
+  })
+
+  it('a recipient deferred by the next hop → 451 for the whole message', async () => {
+    const srv = await serve(smtpForward({ host: '127.0.0.1', port: sink.port, tls: 'none' }))
+    const before = (await sink.messages()).length
+    const t = await transact(srv, 'a@src.test', ['u1@dest.test', 'temp@dest.test'], simpleBody('temp'))
+    assert.match(t.final?.raw ?? '', /^451-4\.2\.1 <temp@dest\.test>/)
+    assert.equal((await sink.messages()).length, before)
+  })
+
+  it('check_rcpt: the next hop answers each RCPT, the rest is delivered', async () => {
+    const srv = await serve(smtpForward({ host: '127.0.0.1', port: sink.port, tls: 'none', check_rcpt: true }), true)
+    const t = await transact(
+      srv,
+      'a@src.test',
+      ['u1@dest.test', 'perm@dest.test', 'temp@dest.test', 'u2@dest.test'],
+      simpleBody('check'),
+    )
+    assert.deepEqual(
+      t.rcpts.map((r) => r.raw),
+      [
+        '250 2.1.5 Recipient OK\r\n',
+        '550 5.1.1 No such user here\r\n',
+        '451 4.2.1 Mailbox busy, try later\r\n',
+        '250 2.1.5 Recipient OK\r\n',
+      ],
+    )
+    assert.equal(t.final?.code, 250)
+    const [m] = (await sink.messages()).slice(-1)
+    assert.deepEqual(m?.rcpt_tos, ['u1@dest.test', 'u2@dest.test'])
+  })
+
+  it('remote 5xx after DATA → our 5xx; remote 452 → our 452', async () => {
+    const srv = await serve(smtpForward({ host: '127.0.0.1', port: sink.port, tls: 'none' }))
+    const r1 = await transact(srv, 'a@src.test', ['reject@dest.test'], simpleBody('x'))
+    assert.equal(r1.final?.raw, '554 5.7.1 Content rejected by policy\r\n')
+    const r2 = await transact(srv, 'a@src.test', ['tempdata@dest.test'], simpleBody('x'))
+    assert.equal(r2.final?.raw, '452 4.3.1 Insufficient system storage\r\n')
+  })
+
+  it('a next hop that does not answer in time → 451 4.4.2', async () => {
+    const srv = await serve(smtpForward({ host: '127.0.0.1', port: sink.port, tls: 'none', command_timeout: 1 }))
+    const t = await transact(srv, 'a@src.test', ['slow@dest.test'], simpleBody('slow'))
+    assert.match(t.final?.raw ?? '', /^451 4\.4\.2 /)
+  })
+
+  it('a next hop that drops the connection after the final dot → 451, nothing stored', async () => {
+    const srv = await serve(smtpForward({ host: '127.0.0.1', port: sink.port, tls: 'none' }))
+    const before = (await sink.messages()).length
+    const t = await transact(srv, 'a@src.test', ['die@dest.test'], simpleBody('die'))
+    assert.match(t.final?.raw ?? '', /^451 4\.4\.2 /)
+    assert.equal((await sink.messages()).length, before)
+    // The pool dropped the broken session: the next message goes through on a new one.
+    assert.equal((await transact(srv, 'a@src.test', ['u1@dest.test'], simpleBody('after'))).final?.code, 250)
+  })
+
+  it('fails over from a refusing host to the next one', async () => {
+    const dead = await freePort()
+    const srv = await serve(smtpForward({ hosts: `127.0.0.1:${dead},127.0.0.1:${sink.port}`, tls: 'none' }))
+    const t = await transact(srv, 'a@src.test', ['u1@dest.test'], simpleBody('failover'))
+    assert.equal(t.final?.code, 250)
+    assert.ok(srv.logs.some((l) => l.message.includes(`127.0.0.1:${dead}`) && /ECONNREFUSED/.test(l.message)))
+  })
+
+  it('a refused connection → 451 4.4.1', async () => {
+    const srv = await serve(smtpForward({ host: '127.0.0.1', port: await freePort(), tls: 'none' }))
+    const t = await transact(srv, 'a@src.test', ['u1@dest.test'], simpleBody('refused'))
+    assert.match(t.final?.raw ?? '', /^451 4\.4\.1 /)
+  })
+})
+
+describe('queue/smtp-forward → aiosmtpd with STARTTLS and AUTH', () => {
+  let cert: TestCertificate
+  let sink: Sink
+  before(async () => {
+    cert = await makeCertificate('localhost')
+    sink = await startSink({ cert, requireTls: true, auth: 'relayuser:s3cret' })
+  })
+  after(async () => {
+    await sink?.stop()
+  })
+
+  const tlsOpts = () => ({ host: '127.0.0.1', port: sink.port, tls_ca: cert.certFile, tls_servername: 'localhost' })
+
+  it('STARTTLS required with a verified certificate, then AUTH', async () => {
+    const srv = await serve(
+      smtpForward({ ...tlsOpts(), tls: 'required', auth_user: 'relayuser', auth_password: 's3cret' }),
+    )
+    const t = await transact(srv, 'a@src.test', ['u1@dest.test'], simpleBody('tls'))
+    assert.equal(t.final?.code, 250)
+    const [m] = (await sink.messages()).slice(-1)
+    assert.equal(m?.tls, true)
+    assert.equal(m?.auth, true)
+  })
+
+  it('an unverifiable certificate with tls_verify → 451 4.7.5', async () => {
+    const srv = await serve(smtpForward({ host: '127.0.0.1', port: sink.port, tls: 'required' }))
+    const t = await transact(srv, 'a@src.test', ['u1@dest.test'], simpleBody('tls'))
+    assert.match(t.final?.raw ?? '', /^451 4\.7\.5 /)
+  })
+
+  it('wrong AUTH password → 451 4.7.0', async () => {
+    const srv = await serve(
+      smtpForward({ ...tlsOpts(), tls: 'required', auth_user: 'relayuser', auth_password: 'nope' }),
+    )
+    const t = await transact(srv, 'a@src.test', ['u1@dest.test'], simpleBody('auth'))
+    assert.match(t.final?.raw ?? '', /^451 4\.7\.0 /)
+  })
+
+  it('tls none towards a hop that demands TLS: its 530 to MAIL is about our session → 451 4.7.0', async () => {
+    const srv = await serve(smtpForward({ host: '127.0.0.1', port: sink.port, tls: 'none' }))
+    const t = await transact(srv, 'a@src.test', ['u1@dest.test'], simpleBody('notls'))
+    assert.match(t.final?.raw ?? '', /^451 4\.7\.0 /)
+  })
+})
+
+/** A next hop that accepts everything, then closes the connection after `cutAfter` bytes of content. */
+function dyingHop(cutAfter: number): Promise<{ port: number; server: Server; received: () => number }> {
+  let bytes = 0
+  const server = createServer((s: Socket) => {
+    let inData = false
+    s.write('220 dying.test ESMTP\r\n')
+    s.on('data', (d) => {
+      if (inData) {
+        bytes += d.length
+        if (bytes >= cutAfter) s.destroy()
+        return
+      }
+      for (const line of d.toString('latin1').split('\r\n').filter(Boolean)) {
+        if (/^EHLO/i.test(line)) s.write('250-dying.test\r\n250 PIPELINING\r\n')
+        else if (/^DATA/i.test(line)) {
+          inData = true
+          s.write('354 go\r\n')
+        } else if (/^QUIT/i.test(line)) s.end('221 bye\r\n')
+        else s.write('250 ok\r\n')
+      }
+    })
+    s.on('error', () => {})
+  })
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      const a = server.address()
+      resolve({ port: typeof a === 'object' && a ? a.port : 0, server, received: () => bytes })
+    }),
+  )
+}
+
+describe('queue/smtp-forward → a next hop that dies mid-DATA', () => {
+  it('answers 451 and streams (the hop saw part of a 3 MB message, never the end)', async () => {
+    const hop = await dyingHop(200_000)
+    try {
+      const srv = await serve(smtpForward({ host: '127.0.0.1', port: hop.port, tls: 'none' }))
+      const big = `${'x'.repeat(998)}\r\n`.repeat(3000)
+      const t = await transact(srv, 'a@src.test', ['u1@dest.test'], simpleBody('big', big))
+      assert.match(t.final?.raw ?? '', /^451 4\.4\.2 /)
+      assert.ok(hop.received() >= 200_000 && hop.received() < 3_000_000, `hop got ${hop.received()} bytes`)
+    } finally {
+      hop.server.close()
+    }
+  })
+})
+
+describe('queue/smtp-forward → Postfix', () => {
+  let pf: Postfix
+  let cert: TestCertificate
+  before(async () => {
+    cert = await makeCertificate('localhost')
+    pf = await startPostfix({ tls: cert })
+  })
+  after(async () => {
+    await pf?.stop()
+  })
+
+  it('delivers to a Postfix mailbox', async () => {
+    const srv = await serve(smtpForward({ host: '127.0.0.1', port: pf.port, tls: 'none', xforward: false }))
+    const t = await transact(srv, 'a@src.test', ['u1@dest.test'], simpleBody('to postfix'))
+    assert.match(t.final?.raw ?? '', /^250 2\.0\.0 Queued as \S+ \(next hop: Ok: queued as \w+\)/)
+    const [m] = await pf.mailbox('u1')
+    assert.match(m ?? '', /Subject: to postfix/)
+    assert.match(m ?? '', /Received: from mx\.test \(localhost \[127\.0\.0\.1\]\)/)
+  })
+
+  it('XCLIENT makes Postfix see our client (HELO and address)', async () => {
+    const srv = await serve(smtpForward({ host: '127.0.0.1', port: pf.port, tls: 'none', xclient: true }))
+    const t = await transact(srv, 'a@src.test', ['u2@dest.test'], simpleBody('xclient'))
+    assert.equal(t.final?.code, 250)
+    const [m] = await pf.mailbox('u2')
+    assert.match(m ?? '', /Received: from client\.test \(unknown \[127\.0\.0\.1\]\)/)
+  })
+
+  it('unknown user → 550 5.1.1 from Postfix; 450 → our 450 4.2.0', async () => {
+    const srv = await serve(smtpForward({ host: '127.0.0.1', port: pf.port, tls: 'none' }))
+    const t = await transact(srv, 'a@src.test', ['nobody@dest.test'], simpleBody('x'))
+    assert.match(t.final?.raw ?? '', /^550 5\.1\.1 <nobody@dest\.test>: .*User unknown/)
+    const t2 = await transact(srv, 'a@src.test', ['temp@dest.test'], simpleBody('x'))
+    assert.match(t2.final?.raw ?? '', /^450 4\.2\.0 <temp@dest\.test>: .*try later/)
+  })
+
+  it('check_rcpt against Postfix, STARTTLS required and verified', async () => {
+    const srv = await serve(
+      smtpForward({
+        host: '127.0.0.1',
+        port: pf.port,
+        tls: 'required',
+        tls_ca: cert.certFile,
+        tls_servername: 'localhost',
+        check_rcpt: true,
+      }),
+      true,
+    )
+    const before = (await pf.mailbox('u1', 0)).length
+    const t = await transact(srv, 'a@src.test', ['u1@dest.test', 'ghost@dest.test'], simpleBody('verified'))
+    assert.equal(t.rcpts[0]?.code, 250)
+    assert.match(t.rcpts[1]?.raw ?? '', /^550 5\.1\.1 /)
+    assert.equal(t.final?.code, 250)
+    const all = await pf.mailbox('u1', before + 1)
+    assert.match(all.at(-1) ?? '', /Subject: verified/)
+    assert.match(all.at(-1) ?? '', /by relay\.test \(Postfix\) with ESMTPS id/)
+  })
+})
+
+describe('queue/smtp-forward arguments', () => {
+  it('reads qpsmtpd `host [port] [xclient]`', () => {
+    assert.deepEqual(translateXclientArg(['10.0.0.1', '2525', 'xclient']), ['10.0.0.1', '2525', 'xclient', '1'])
+    assert.deepEqual(translateXclientArg(['10.0.0.1', 'xclient', '0']), ['10.0.0.1', 'xclient', '0'])
+  })
+  it('refuses a bad host at start-up', async () => {
+    await assert.rejects(startTestServer({ plugins: [smtpForward({ host: 'bad host;' })] }))
+  })
+})
