@@ -7,6 +7,8 @@ import noopCounter from './connect/noop-counter.ts'
 import relay from './connect/relay.ts'
 import dontRequireAnglebrackets from './helo/dont-require-anglebrackets.ts'
 import help from './help.ts'
+import logFile from './logging/file.ts'
+import logWarn from './logging/warn.ts'
 import parseAddrWithhelo from './mail/parse-addr-withhelo.ts'
 import eximBsmtp from './queue/exim-bsmtp.ts'
 import lmtp from './queue/lmtp.ts'
@@ -40,4 +42,6 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   quarantine as unknown as AnyPluginFactory,
   discard as unknown as AnyPluginFactory,
   authFlatFile as unknown as AnyPluginFactory,
+  logWarn as unknown as AnyPluginFactory,
+  logFile as unknown as AnyPluginFactory,
 ]
