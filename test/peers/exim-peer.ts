@@ -51,6 +51,7 @@ export function startExim(opts: { deliver?: 'now' | 'queue' } = {}): EximPeer {
       'acl_not_smtp = acl_check',
       'begin acl',
       'acl_check:',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Exim's expansion syntax
       '  deny condition = ${if match{$recipients}{deny.test}}',
       '    message = denied by policy',
       '  accept',
@@ -88,7 +89,7 @@ export function startExim(opts: { deliver?: 'now' | 'queue' } = {}): EximPeer {
       return out
     },
     close() {
-      rmSync(dir, { recursive: true, force: true })
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 })
     },
   }
 }

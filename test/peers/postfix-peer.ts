@@ -137,7 +137,7 @@ export function startPostfix(): PostfixPeer {
       // `postfix stop` only signals master; wait (bounded) until it is gone before removing its files.
       const pause = new Int32Array(new SharedArrayBuffer(4))
       for (let i = 0; pid > 0 && i < 100 && alive(pid); i++) Atomics.wait(pause, 0, 0, 100)
-      rmSync(dir, { recursive: true, force: true })
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 })
     },
   }
 }

@@ -57,6 +57,7 @@ describe('queue/exim-bsmtp against a real Exim (Debian exim4-daemon-light, unpac
     const r = await send(
       srv,
       '"a;$(touch exim-pwned)`id`|"@client.test',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Exim's expansion syntax, on purpose
       ['"${run{/bin/true}}"@example.test'],
       'S: x\r\n\r\nx\r\n',
     )
