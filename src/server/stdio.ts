@@ -38,9 +38,12 @@ export function stdioClient(env: NodeJS.ProcessEnv, socket: Socket | undefined):
   }
 }
 
-function isSocket(fd: number): boolean {
+/** fd 0 and fd 1 are the same socket (tcpserver, inetd, systemd), not two pipes or socketpairs. */
+function stdioIsOneSocket(): boolean {
   try {
-    return fstatSync(fd).isSocket()
+    const a = fstatSync(0)
+    const b = fstatSync(1)
+    return a.isSocket() && a.ino === b.ino && a.dev === b.dev
   } catch {
     return false
   }
@@ -50,7 +53,7 @@ export async function runStdio(opts: CliOptions): Promise<void> {
   becomeIdentity(identityFrom(opts), createLogger(stderrWriter, 6))
   const runtime = await loadRuntime(opts)
   // A socket on fd 0 (tcpserver, inetd, systemd) is used as one: STARTTLS then runs natively.
-  const socket = isSocket(0) ? new Socket({ fd: 0, readable: true, writable: true }) : undefined
+  const socket = stdioIsOneSocket() ? new Socket({ fd: 0, readable: true, writable: true }) : undefined
   const stream = socket ?? Duplex.from({ readable: process.stdin, writable: process.stdout })
   stream.on('error', () => {})
   const client = stdioClient(process.env, socket)
