@@ -26,6 +26,8 @@ export class SessionPool {
   #open = 0
   #idle: Idle[] = []
   #waiters: (() => void)[] = []
+  /** Sessions being RSET on their way back, per hop: a caller waits for one rather than opening another. */
+  #returning = new Map<string, Set<Promise<void>>>()
   #closed = false
   /** Sessions opened over the pool's life, for tests and the status page. */
   opened = 0
@@ -53,6 +55,11 @@ export class SessionPool {
         clearTimeout(it.timer)
         if (it.client.usable) return it.client
         this.#open--
+        continue
+      }
+      const back = this.#returning.get(key)
+      if (back !== undefined && back.size > 0) {
+        await Promise.race(back)
         continue
       }
       const limit = this.#opts.size
@@ -103,7 +110,9 @@ export class SessionPool {
       this.#slotFreed()
       return
     }
-    client
+    const back = this.#returning.get(key) ?? new Set<Promise<void>>()
+    this.#returning.set(key, back)
+    const done = client
       .rset()
       .then(() => {
         if (this.#closed || !client.usable) throw new Error('gone')
@@ -116,6 +125,8 @@ export class SessionPool {
         client.destroy()
         this.#slotFreed()
       })
+      .finally(() => back.delete(done))
+    back.add(done)
   }
 
   #expire(client: SmtpClient): void {
