@@ -153,8 +153,8 @@ describe('auth/auth_flat_file failures', () => {
       const clear = await time('alice@example.com')
       const unknown = await time('nobody@example.com')
       console.log(`# median ms: hashed ${hashed.toFixed(2)}, clear ${clear.toFixed(2)}, unknown ${unknown.toFixed(2)}`)
-      assert.ok(unknown > hashed * 0.5 && unknown < hashed * 2, `unknown ${unknown} vs hashed ${hashed}`)
-      assert.ok(clear > hashed * 0.5 && clear < hashed * 2, `clear ${clear} vs hashed ${hashed}`)
+      assert.ok(unknown > hashed / 3 && unknown < hashed * 3, `unknown ${unknown} vs hashed ${hashed}`)
+      assert.ok(clear > hashed / 3 && clear < hashed * 3, `clear ${clear} vs hashed ${hashed}`)
       await c.quit()
     } finally {
       await srv.close()

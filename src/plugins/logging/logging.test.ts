@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -195,5 +195,35 @@ describe('logging/warn', () => {
     assert.equal(warnLine({ level: 4, time, message: 'm', hook: 'rcpt' }, 7), '7 (rcpt) running plugin: m\n')
     assert.deepEqual(parsePluginArgs(logWarn.definition.options, ['LOGINFO']), { loglevel: 'LOGINFO' })
     assert.deepEqual(parsePluginArgs(logWarn.definition.options, ['6']), { loglevel: '6' })
+  })
+})
+
+describe('loading from config/plugins', () => {
+  it('qpsmtpd names and argument syntax, with :N instances', async () => {
+    const dir = await mkdtemp(join(base, 'config-'))
+    const { mkdir, writeFile } = await import('node:fs/promises')
+    await mkdir(join(dir, 'config'))
+    const plugins = [
+      `logging/file loglevel LOGINFO nosplit ${join(dir, 'info.log')}`,
+      `logging/file:2 loglevel 3 tsformat %F ${join(dir, 'errors.log')}`,
+      'auth/auth_flat_file',
+      `queue/maildir ${join(dir, 'maildir')} %d/%l 750`,
+    ]
+    await writeFile(join(dir, 'config', 'plugins'), `${plugins.join('\n')}\n`)
+    await writeFile(join(dir, 'config', 'me'), 'mx.test\n')
+    await writeFile(join(dir, 'config', 'flat_auth_pw'), 'a@example.com:pw\n')
+    const srv = await startTestServer({ configDir: join(dir, 'config'), plugins: [acceptRcpt()] })
+    const names = srv.runtime.runner.plugins.map((p) => p.name)
+    const c = await srv.connect()
+    await c.expect(220)
+    await c.send('EHLO cfg.test', 250)
+    await c.quit()
+    await c.closed()
+    await srv.close()
+    assert.deepEqual(names.slice(0, 4), ['logging/file', 'logging/file:2', 'auth/auth_flat_file', 'queue/maildir'])
+    assert.match(await readFile(join(dir, 'info.log'), 'utf8'), / summary ip=127\.0\.0\.1 helo=cfg\.test /)
+    // Nothing at LOGERROR or worse was logged, so the second instance opened no file.
+    assert.deepEqual((await readdir(dir)).sort(), ['config', 'info.log', 'maildir'])
+    assert.equal((await stat(join(dir, 'maildir'))).mode & 0o777, 0o750)
   })
 })
