@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { rm } from 'node:fs/promises'
 import { createServer, type Server, type Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { type Sink, startSink } from '../../../test/peers/aiosmtpd.ts'
@@ -168,6 +169,7 @@ describe('queue/smtp-forward → aiosmtpd with STARTTLS and AUTH', () => {
   })
   after(async () => {
     await sink?.stop()
+    if (cert) await rm(cert.dir, { recursive: true, force: true })
   })
 
   const tlsOpts = () => ({ host: '127.0.0.1', port: sink.port, tls_ca: cert.certFile, tls_servername: 'localhost' })
@@ -259,6 +261,7 @@ describe('queue/smtp-forward → Postfix', () => {
   })
   after(async () => {
     await pf?.stop()
+    if (cert) await rm(cert.dir, { recursive: true, force: true })
   })
 
   it('delivers to a Postfix mailbox', async () => {
