@@ -49,8 +49,12 @@ describe('SmtpCodec command mode', () => {
     },
     { name: 'empty line', input: '\r\n', want: [cmd('')] },
     { name: 'incomplete line waits', input: 'EHLO a', want: [] },
-    { name: 'bare LF', input: 'EHLO a\nNOOP\r\n', want: [err('bare-lf'), cmd('NOOP')] },
-    { name: 'bare LF alone', input: '\nNOOP\r\n', want: [err('bare-lf'), cmd('NOOP')] },
+    {
+      name: 'bare LF: the rest up to CRLF is not a command',
+      input: 'EHLO a\nNOOP\r\nQUIT\r\n',
+      want: [err('bare-lf'), cmd('QUIT')],
+    },
+    { name: 'bare LF alone', input: '\nNOOP\r\nQUIT\r\n', want: [err('bare-lf'), cmd('QUIT')] },
     { name: 'bare CR mid-line', input: 'EHLO a\rb\r\nNOOP\r\n', want: [err('bare-cr'), cmd('NOOP')] },
     { name: 'CR CR LF', input: 'EHLO a\r\r\n', want: [err('bare-cr')] },
     { name: 'trailing bare CR waits for its LF', input: 'EHLO a\r', want: [] },
@@ -64,9 +68,9 @@ describe('SmtpCodec command mode', () => {
     },
     { name: 'EHLO + 1100 a', input: `EHLO ${'a'.repeat(1100)}\r\nQUIT\r\n`, want: [err('too-long'), cmd('QUIT')] },
     {
-      name: 'too long, resync at a bare LF',
-      input: `${'a'.repeat(600)}\nQUIT\r\n`,
-      want: [err('too-long'), cmd('QUIT')],
+      name: 'too long: a bare LF does not end the line, the next CRLF does',
+      input: `${'a'.repeat(600)}\nQUIT\r\nNOOP\r\n`,
+      want: [err('too-long'), cmd('NOOP')],
     },
   ]
   for (const c of cases) {

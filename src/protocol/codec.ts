@@ -60,6 +60,7 @@ export class SmtpCodec {
   // Command mode. #scanIdx/#scanRel let a partial line be searched for LF once, not once per push.
   #limit: number
   #discarding = false
+  #discardPrevCr = false
   #scanIdx = -1
   #scanRel = 0
 
@@ -138,34 +139,63 @@ export class SmtpCodec {
   }
 
   #nextCommand(): Step {
-    if (this.#discarding) {
-      const lf = this.#findLf()
-      if (lf < 0) {
-        this.#consume(this.#buffered)
-        return undefined
-      }
-      this.#consume(lf + 1)
-      this.#discarding = false
-    }
+    if (this.#discarding && !this.#discardToCrlf()) return undefined
     if (this.#buffered === 0) return undefined
     const lf = this.#findLf()
     if (lf < 0) {
       if (this.#buffered < this.#limit) return undefined
       // Drop what we have now, so memory stays bounded however long the line gets.
-      this.#consume(this.#buffered)
-      this.#discarding = true
+      this.#startDiscard(this.#buffered)
       return TOO_LONG
     }
     if (lf + 1 > this.#limit) {
-      this.#consume(lf + 1)
+      if (lf > 0 && this.#peek(lf - 1) === CR) this.#consume(lf + 1)
+      else this.#startDiscard(lf + 1)
       return TOO_LONG
     }
+    if (lf === 0 || this.#peek(lf - 1) !== CR) {
+      // A bare LF is never a line break: answer at once, then ignore everything up to the real CRLF,
+      // so `EHLO a<LF>MAIL FROM:...<CR><LF>` can never run the second half as a command.
+      this.#startDiscard(lf + 1)
+      return BARE_LF
+    }
     const line = this.#take(lf + 1)
-    if (lf === 0 || line[lf - 1] !== CR) return BARE_LF
     const body = line.subarray(0, lf - 1)
     if (body.indexOf(CR) >= 0) return BARE_CR
     if (body.indexOf(NUL) >= 0) return NUL_BYTE
     return { type: 'command', line: body }
+  }
+
+  /** Consumes n bytes and discards what follows up to and including the next CRLF. */
+  #startDiscard(n: number): void {
+    this.#discardPrevCr = n > 0 && this.#peek(n - 1) === CR
+    this.#consume(n)
+    this.#discarding = true
+  }
+
+  /** Discards through the next CRLF; false while it has not arrived (all buffered bytes dropped). */
+  #discardToCrlf(): boolean {
+    for (;;) {
+      if (this.#buffered === 0) return false
+      if (this.#discardPrevCr && this.#peek(0) === LF) {
+        this.#consume(1)
+        this.#discarding = false
+        return true
+      }
+      const lf = this.#findLf()
+      if (lf < 0) {
+        this.#discardPrevCr = this.#peek(this.#buffered - 1) === CR
+        this.#consume(this.#buffered)
+        return false
+      }
+      const crlf = lf > 0 && this.#peek(lf - 1) === CR
+      this.#discardPrevCr = false
+      this.#consume(lf + 1)
+      if (crlf) {
+        this.#discarding = false
+        return true
+      }
+    }
   }
 
   #nextContent(): Step {

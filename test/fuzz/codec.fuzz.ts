@@ -175,12 +175,13 @@ export class ReferenceFramer implements Framer {
       const lf = this.#in.indexOf(LF, this.#at)
       const avail = this.#in.length - this.#at
       if (this.#discarding) {
+        // Only a real CRLF ends the line being discarded; the CR may have been consumed already.
         if (lf < 0) {
           this.#at = this.#in.length
           return undefined
         }
         this.#at = lf + 1
-        this.#discarding = false
+        if (lf > 0 && this.#in[lf - 1] === CR) this.#discarding = false
         continue
       }
       if (lf < 0) {
@@ -191,8 +192,15 @@ export class ReferenceFramer implements Framer {
       }
       const line = this.#in.slice(this.#at, lf + 1)
       this.#at = lf + 1
-      if (line.length > this.#limit) return { type: 'command-error', error: 'too-long' }
-      if (line.length < 2 || line[line.length - 2] !== CR) return { type: 'command-error', error: 'bare-lf' }
+      const crlf = line.length >= 2 && line[line.length - 2] === CR
+      if (line.length > this.#limit) {
+        if (!crlf) this.#discarding = true
+        return { type: 'command-error', error: 'too-long' }
+      }
+      if (!crlf) {
+        this.#discarding = true
+        return { type: 'command-error', error: 'bare-lf' }
+      }
       const body = line.slice(0, -2)
       if (body.includes(CR)) return { type: 'command-error', error: 'bare-cr' }
       if (body.includes(0)) return { type: 'command-error', error: 'nul' }
