@@ -42,7 +42,9 @@ export async function readConfigDir(dir: string, opts: ReadConfigOptions = {}): 
   if (pluginLines === undefined)
     throw new ConfigError('SMTPD_ERR_CONFIG_PLUGINS', `${config.dirs[0]}/plugins`, undefined, 'no plugins file')
   const catalog = opts.catalog ?? new PluginCatalog(builtinPlugins)
-  const plugins = await choosePlugins(parsePluginList(pluginLines), catalog, core.pluginDirs)
+  // qpsmtpd lists logging plugins in their own file; they load first so they see set-up logs.
+  const loggingLines = config.lines('logging') ?? []
+  const plugins = await choosePlugins(parsePluginList([...loggingLines, ...pluginLines]), catalog, core.pluginDirs)
   return {
     dir: config.dirs[0] ?? dir,
     settings: core.session,

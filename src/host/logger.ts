@@ -53,18 +53,22 @@ export function parseLogLevel(text: string): LogLevel | undefined {
   return byName
 }
 
+/** `level` may be a function, so a runtime can widen it once logging plugins are known. */
 export function createLogger(
   writer: LogWriter,
-  level: LogLevel,
+  level: LogLevel | (() => LogLevel),
   fields: { connection?: string; plugin?: string; hook?: string } = {},
 ): Logger {
+  const current = typeof level === 'function' ? level : () => level
   const log = (l: LogLevel, message: string): void => {
-    if (l > level) return
+    if (l > current()) return
     writer({ level: l, time: new Date(), message: escapeControls(message), ...fields })
   }
   return {
-    level,
-    enabled: (l) => l <= level,
+    get level() {
+      return current()
+    },
+    enabled: (l) => l <= current(),
     log,
     debug: (m) => log(7, m),
     info: (m) => log(6, m),

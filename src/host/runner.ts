@@ -148,7 +148,7 @@ export class HookRunner {
     else view.signal.addEventListener('abort', onSessionAbort, { once: true })
     let timer: NodeJS.Timeout | undefined
     try {
-      const ctx = makeContext(view, plugin, controller.signal)
+      const ctx = makeContext(view, plugin, hook, controller.signal)
       const result = fn(ctx, ...args)
       if (!(result instanceof Promise)) return result
       const timeout = new Promise<never>((_, rejectTimeout) => {
@@ -166,7 +166,7 @@ export class HookRunner {
   }
 }
 
-function makeContext(view: SessionView, plugin: RegisteredPlugin, signal: AbortSignal): HookContext {
+function makeContext(view: SessionView, plugin: RegisteredPlugin, hook: HookName, signal: AbortSignal): HookContext {
   const { connection, transaction } = view
   const notesFor = (key: Key<unknown>) => {
     if (key.scope === 'connection') return connection.notes
@@ -178,7 +178,7 @@ function makeContext(view: SessionView, plugin: RegisteredPlugin, signal: AbortS
     transaction,
     server: view.server,
     signal,
-    log: plugin.log,
+    log: plugin.log.child({ connection: connection.id, hook }),
     plugin: plugin.name,
     get: <T>(key: Key<T>) => notesFor(key as Key<unknown>).get(key),
     set: <T>(key: Key<T>, value: T) => notesFor(key as Key<unknown>).set(key, value),

@@ -54,7 +54,9 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
       }
     }
   }
-  const log = createLogger(writer, opts.logLevel)
+  // Logging plugins filter by their own level (qpsmtpd), so they see every entry; the core's
+  // level then only governs the stderr fallback.
+  const log = createLogger(writer, () => (loggingPlugins.length > 0 ? 7 : opts.logLevel))
   const registered: RegisteredPlugin[] = []
   const configHooks = (): ConfigHook[] =>
     registered.flatMap((p) => (p.hooks.config === undefined ? [] : [p.hooks.config]))
