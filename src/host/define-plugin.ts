@@ -47,12 +47,13 @@ export interface PluginDefinition<S extends OptionSchema> {
   readonly description?: string
   readonly options: S
   /** Turns qpsmtpd's argument list into `key value` pairs when the plugin's syntax is special. */
-  readonly translateArgs?: (args: readonly string[]) => readonly string[]
+  translateArgs?(args: readonly string[]): readonly string[]
   /** Per hook call; default 30 s. */
   readonly timeoutMs?: number
   /** What a thrown error or timeout means: `defer` (451 4.3.0, the default) or `pass`. */
   readonly onFailure?: FailurePolicy
-  readonly setup: (api: SetupApi<OptionsOf<S>>) => PluginParts | Promise<PluginParts>
+  // Method syntax on purpose: a factory of any options type can then stand in a list of plugins.
+  setup(api: SetupApi<OptionsOf<S>>): PluginParts | Promise<PluginParts>
 }
 
 /** A plugin chosen with its options, not yet set up. */
