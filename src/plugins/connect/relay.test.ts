@@ -69,7 +69,8 @@ describe('relay: who may relay (client 127.0.0.1)', () => {
       want: DENIED,
     },
   ]
-  for (const t of cases) it(t.name, () => withServer(t.config, async (srv) => assert.match(await tryRelay(srv), t.want)))
+  for (const t of cases)
+    it(t.name, () => withServer(t.config, async (srv) => assert.match(await tryRelay(srv), t.want)))
 
   it('RELAYCLIENT in the environment makes every client a relay client', async () => {
     process.env.RELAYCLIENT = ''
@@ -89,11 +90,9 @@ describe('relay: who may relay (client 127.0.0.1)', () => {
   })
 
   it('a dual-stack listener sees ::ffff:127.0.0.1 and matches IPv4 entries', () =>
-    withServer(
-      { relayclients: ['127.0.0.1/32'] },
-      async (srv) => assert.match(await tryRelay(srv), OK),
-      { listeners: [{ host: '::', port: 0 }] },
-    ))
+    withServer({ relayclients: ['127.0.0.1/32'] }, async (srv) => assert.match(await tryRelay(srv), OK), {
+      listeners: [{ host: '::', port: 0 }],
+    }))
 })
 
 describe('relay: IPv6 clients (::1)', () => {
@@ -107,8 +106,11 @@ describe('relay: IPv6 clients (::1)', () => {
       listeners,
     }))
   it('an IPv6 prefix in norelayclients matches the expanded address', () =>
-    withServer({ norelayclients: ['0:0:0:0:0:0:0:'] }, async (srv) =>
-      assert.match(await tryRelay(srv, await v6(srv)), DENIED), { listeners }))
+    withServer(
+      { norelayclients: ['0:0:0:0:0:0:0:'] },
+      async (srv) => assert.match(await tryRelay(srv, await v6(srv)), DENIED),
+      { listeners },
+    ))
 })
 
 describe('relay only 1', () => {
