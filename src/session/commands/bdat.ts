@@ -16,6 +16,8 @@ export async function bdat(s: SessionCore, args: string): Promise<void> {
   const size = Number(m[1])
   const last = m[2] !== undefined
   if (!s.settings.policies.chunking) return discard(s, size, reply(502, '5.5.1', 'Error: CHUNKING not enabled'))
+  // CHUNKING is an ESMTP extension: a client that said HELO was never offered it (RFC 3030 §2).
+  if (s.connection.helo?.verb === 'HELO') return discard(s, size, reply(503, '5.5.1', 'Error: CHUNKING needs EHLO'))
   const refusal = contentRefusal(s, 'bdat')
   if (refusal !== undefined) return discard(s, size, refusal)
   const txn = s.transaction as TxnState
