@@ -50,7 +50,11 @@ export class BoundListeners {
     try {
       for (const spec of specs) {
         const info: { name: string; role: ListenerRole } = { name: '', role: spec.role ?? 'smtp' }
-        const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => self.#accept(socket, info))
+        // allowHalfOpen: a client's FIN (Exim shuts down its side after a pipelined QUIT) must not
+        // end our side before the session wrote its replies; the session ends it.
+        const server = createServer({ noDelay: true, pauseOnConnect: true, allowHalfOpen: true }, (socket) =>
+          self.#accept(socket, info),
+        )
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject)
           const done = () => {

@@ -575,7 +575,13 @@ export class Session implements SessionCore {
     } finally {
       this.#abort.abort(new Error('session closed'))
       this.phase = { name: 'closing' }
-      if (!this.#stream.destroyed) this.#stream.destroy()
+      // end(), not destroy(): replies still being written reach a client that half-closed after a
+      // pipelined QUIT (Exim does), and TLS gets its close_notify. destroy() is the backstop.
+      const stream = this.#stream
+      if (!stream.destroyed) {
+        stream.end()
+        setTimeout(() => stream.destroy(), 2000).unref?.()
+      }
       this.#resolveFinished()
     }
   }
