@@ -103,12 +103,12 @@ describe('logging/file', () => {
     const probes = lines.filter((l) => l.includes('probe'))
     const stamp = `\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d ${host}\\[${process.pid}\\]:`
     assert.deepEqual(
-      probes.map((l) => l.replace(new RegExp(`^${stamp}`), '<stamp>')),
+      probes.map((l) => l.replace(new RegExp(`^${stamp}`), '<stamp>').replace(/ \S+ \(connect\) /, ' <id> (connect) ')),
       [
-        '<stamp> test/probe: probe 2',
-        '<stamp> test/probe: probe 3',
-        '<stamp> test/probe: probe 4',
-        '<stamp> test/probe: probe 5',
+        '<stamp> <id> (connect) test/probe: probe 2',
+        '<stamp> <id> (connect) test/probe: probe 3',
+        '<stamp> <id> (connect) test/probe: probe 4',
+        '<stamp> <id> (connect) test/probe: probe 5',
       ],
     )
     // Info entries (level 6, e.g. the session summary) are above LOGNOTICE.
@@ -181,8 +181,8 @@ describe('logging/warn', () => {
     }
     const probes = captured.filter((l) => l.includes('probe'))
     assert.deepEqual(
-      probes,
-      [2, 3, 4].map((n) => `${process.pid} test/probe: probe ${n}\n`),
+      probes.map((l) => l.replace(/ \S+ \(connect\) /, ' <id> (connect) ')),
+      [2, 3, 4].map((n) => `${process.pid} <id> (connect) test/probe: probe ${n}\n`),
     )
     assert.ok(!captured.some((l) => l.includes('summary ip=')))
   })
