@@ -5,7 +5,23 @@
  *   import { ConnectionsFromIp } from '../../server/connection-keys.ts'
  *   if (ctx.get(ConnectionsFromIp) > max) return defer('too many connections')
  */
+import type { Peer } from '../host/context.ts'
 import { defineKey } from '../host/keys.ts'
+import type { ProxyTlvs } from './proxy-protocol.ts'
 
 /** Open connections from this client's address, this one included, when the session starts. */
 export const ConnectionsFromIp = defineKey<number>('server/connections-from-ip', { scope: 'connection', initial: 1 })
+
+/** What a trusted proxy said about this connection (PROXY protocol), when it came through one. */
+export interface ProxiedConnection {
+  readonly version: 1 | 2
+  /** The proxy's own address: the TCP peer of this connection. */
+  readonly proxy: Peer
+  /** PROXY v2 TLVs: the client's TLS to the proxy (ssl), SNI (authority), ALPN, unique id. */
+  readonly tlvs: ProxyTlvs
+}
+
+export const ProxyInfo = defineKey<ProxiedConnection | undefined>('server/proxy', {
+  scope: 'connection',
+  initial: undefined,
+})

@@ -4,6 +4,7 @@
  * swaps it for new connections, while open sessions finish on theirs.
  */
 import { mkdirSync } from 'node:fs'
+import { CidrList } from '../config/cidr.ts'
 import { type ConfigHook, type ConfigSource, createConfigView } from '../host/config-view.ts'
 import type { ServerInfo } from '../host/context.ts'
 import type { PluginChoice } from '../host/define-plugin.ts'
@@ -31,8 +32,17 @@ export interface RuntimeOptions {
   readonly logWriter?: LogWriter
 }
 
+/** Who may speak for other clients (config files `proxy_trusted`, `xclient_trusted`). */
+export interface Trust {
+  /** Peers that must send a PROXY protocol header (HAProxy, a cloud load balancer). */
+  readonly proxy: CidrList
+  /** Peers allowed XCLIENT and XFORWARD (Postfix, another qtsmtpd/qpsmtpd). */
+  readonly xclient: CidrList
+}
+
 export interface Runtime {
   readonly settings: SessionSettings
+  readonly trust: Trust
   readonly runner: HookRunner
   readonly services: Services
   readonly tlsContexts: TlsContextProvider | undefined
@@ -42,6 +52,10 @@ export interface Runtime {
 }
 
 export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
+  const trust: Trust = {
+    proxy: CidrList.parse(opts.config.lines('proxy_trusted') ?? []),
+    xclient: CidrList.parse(opts.config.lines('xclient_trusted') ?? []),
+  }
   const fallback = opts.logWriter ?? stderrWriter
   let loggingPlugins: RegisteredPlugin[] = []
   const writer: LogWriter = (entry: LogEntry) => {
@@ -76,5 +90,5 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
   if (!runner.has('rcpt')) log.warn('no plugin decides on recipients: every RCPT will be refused (add rcpt_ok)')
   if (!runner.has('queue')) log.warn('no queue plugin: every message will get 451 (add queue/maildir or another)')
   const tlsContexts = services.tls === undefined ? undefined : createTlsContextProvider(services.tls)
-  return { settings: opts.settings, runner, services, tlsContexts, server, log, close: setUp.close }
+  return { settings: opts.settings, trust, runner, services, tlsContexts, server, log, close: setUp.close }
 }

@@ -11,8 +11,10 @@ import type { ListenerRole, Peer, TlsInfo } from '../host/context.ts'
 import { renderReply, reply } from '../protocol/reply.ts'
 import { Session } from '../session/session.ts'
 import type { SessionSettings } from '../session/settings.ts'
-import { ConnectionsFromIp } from './connection-keys.ts'
+import { ConnectionsFromIp, type ProxiedConnection, ProxyInfo } from './connection-keys.ts'
 import { BoundListeners, type ListenerSpec } from './listeners.ts'
+import { defaultMaxHeader, looksLikeProxyHeader } from './proxy-protocol.ts'
+import { readProxyHeader } from './proxy-reader.ts'
 import type { Runtime } from './runtime.ts'
 
 export type { ListenerSpec }
@@ -28,12 +30,24 @@ export interface ServerLimits {
   readonly maxConnections: number
   /** Open connections from one client address (0 = unlimited). */
   readonly maxConnectionsPerIp: number
+  /** A trusted proxy must send its PROXY header within this time. */
+  readonly proxyTimeoutMs: number
+  /** Largest PROXY v2 header accepted, TLVs included (v1 is at most 107 bytes). */
+  readonly proxyMaxHeader: number
 }
 
-export const defaultServerLimits: ServerLimits = { maxConnections: 1000, maxConnectionsPerIp: 50 }
+export const defaultServerLimits: ServerLimits = {
+  maxConnections: 1000,
+  maxConnectionsPerIp: 50,
+  proxyTimeoutMs: 10_000,
+  proxyMaxHeader: defaultMaxHeader,
+}
 
 const tooMany = renderReply(reply(421, '4.3.2', 'Too many connections, try again later'))
 const tooManyFromYou = renderReply(reply(421, '4.7.0', 'Too many connections from your address, try again later'))
+const proxyRefused = renderReply(
+  reply(421, '4.7.0', 'PROXY protocol header from an untrusted address; closing connection'),
+)
 
 let connectionCounter = 0
 const connectionId = (): string => `${process.pid.toString(36)}.${(++connectionCounter).toString(36)}`
@@ -97,17 +111,55 @@ export class SmtpServer {
     return this.#perIp.get(normalizeIp(ip)) ?? 0
   }
 
+  /** Connections still sending their PROXY header: they count towards maxConnections. */
+  #pendingProxy = 0
+
   #accept(socket: Socket, listener: { name: string; role: ListenerRole }): void {
-    const ip = normalizeIp(socket.remoteAddress ?? '')
     if (this.#closing) return void socket.destroy()
-    const { maxConnections, maxConnectionsPerIp } = this.limits
-    if (maxConnections > 0 && this.#sessions.size >= maxConnections) return void socket.end(tooMany)
+    const { maxConnections } = this.limits
+    if (maxConnections > 0 && this.#sessions.size + this.#pendingProxy >= maxConnections)
+      return void socket.end(tooMany)
+    const peer = { ip: normalizeIp(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 }
+    const local = { ip: normalizeIp(socket.localAddress ?? ''), port: socket.localPort ?? 0 }
+    if (!this.#runtime.trust.proxy.contains(peer.ip)) return this.#admit(socket, listener, peer, local, undefined)
+    // A trusted proxy: the real client is in the header (before any TLS), and limits apply to it.
+    this.#pendingProxy++
+    void readProxyHeader(socket, {
+      timeoutMs: this.limits.proxyTimeoutMs,
+      maxHeader: this.limits.proxyMaxHeader,
+    }).then((r) => {
+      this.#pendingProxy--
+      if (!r.ok) {
+        this.#runtime.log.notice(`PROXY protocol error from ${peer.ip}: ${r.reason}; closing`)
+        return void socket.destroy()
+      }
+      if (this.#closing) return void socket.destroy()
+      const h = r.header
+      const proxied: ProxiedConnection = { version: h.version, proxy: peer, tlvs: h.tlvs }
+      if (h.command === 'local') return this.#admit(socket, listener, peer, local, proxied)
+      this.#admit(
+        socket,
+        listener,
+        { ...h.source, ip: normalizeIp(h.source.ip) },
+        { ...h.destination, ip: normalizeIp(h.destination.ip) },
+        proxied,
+      )
+    })
+  }
+
+  #admit(
+    socket: Socket,
+    listener: { name: string; role: ListenerRole },
+    remote: Peer,
+    local: Peer,
+    proxied: ProxiedConnection | undefined,
+  ): void {
+    const ip = remote.ip
+    const { maxConnectionsPerIp } = this.limits
     const fromIp = this.#perIp.get(ip) ?? 0
     if (maxConnectionsPerIp > 0 && fromIp >= maxConnectionsPerIp) return void socket.end(tooManyFromYou)
     this.#perIp.set(ip, fromIp + 1)
-    const remote = { ip, port: socket.remotePort ?? 0 }
-    const local = { ip: normalizeIp(socket.localAddress ?? ''), port: socket.localPort ?? 0 }
-    void this.#start(socket, listener, remote, local).finally(() => {
+    void this.#start(socket, listener, remote, local, proxied).finally(() => {
       const n = (this.#perIp.get(ip) ?? 1) - 1
       if (n <= 0) this.#perIp.delete(ip)
       else this.#perIp.set(ip, n)
@@ -119,6 +171,7 @@ export class SmtpServer {
     listener: { name: string; role: ListenerRole },
     remote: Peer,
     local: Peer,
+    proxied: ProxiedConnection | undefined,
   ): Promise<void> {
     const runtime = this.#runtime
     let stream: Duplex = socket
@@ -135,6 +188,9 @@ export class SmtpServer {
       local,
       tlsInfo,
       connectionsFromIp: this.connectionsFrom(remote.ip),
+      proxied,
+      // Only a direct client can smuggle a PROXY header; a proxied one already sent it.
+      refuseProxyHeader: proxied === undefined,
     })
   }
 
@@ -150,6 +206,9 @@ export class SmtpServer {
       /** Open connections from this client address, this one included (1 in stdio mode). */
       connectionsFromIp?: number
       remoteHost?: string | undefined
+      proxied?: ProxiedConnection | undefined
+      /** Close with 421 if the client's first bytes are a PROXY header (it is not trusted). */
+      refuseProxyHeader?: boolean
     },
   ): Promise<void> {
     const runtime = this.#runtime
@@ -168,6 +227,16 @@ export class SmtpServer {
       relayClient: info.relayClient ?? false,
     })
     session.connection.notes.set(ConnectionsFromIp, info.connectionsFromIp ?? 1)
+    if (info.proxied !== undefined) session.connection.notes.set(ProxyInfo, info.proxied)
+    if (info.refuseProxyHeader === true) {
+      // Runs before the session's own listener on the same chunk; ending the stream here
+      // makes the 421 the last reply (the session's answer to the chunk cannot be written).
+      stream.prependOnceListener('data', (chunk: Buffer) => {
+        if (!looksLikeProxyHeader(chunk)) return
+        session.log.notice(`PROXY protocol header from untrusted ${info.remote.ip}; closing`)
+        stream.end(proxyRefused)
+      })
+    }
     if (info.remoteHost !== undefined) session.connection.remoteHost = info.remoteHost
     this.#sessions.add(session)
     this.#inUse.set(runtime, (this.#inUse.get(runtime) ?? 0) + 1)
