@@ -24,6 +24,8 @@ export interface Running {
   readonly port: number
   /** Lines the server wrote to stderr/stdout lately, for error reports. */
   tail(): string
+  /** False once the server process exited (crashed, or was killed from outside the harness). */
+  alive(): boolean
   stop(): Promise<void>
 }
 
@@ -87,6 +89,7 @@ async function launch(
     pid,
     port,
     tail: () => out,
+    alive: () => !exited,
     async stop() {
       if (exited) return
       const signalGroup = (s: NodeJS.Signals) => {

@@ -29,18 +29,28 @@ const shortUrl = (url: string, root: string): string => {
   return path.startsWith('/') ? relative(root, path) : path
 }
 
-export function summariseProfile(
-  file: string,
-  root: string,
-  top = 25,
-): { functions: ProfileRow[]; files: ProfileRow[]; totalMs: number } {
+export interface ProfileSummary {
+  readonly functions: ProfileRow[]
+  readonly files: ProfileRow[]
+  /** Busy (non-idle) sampled time, and idle time, in ms. */
+  readonly totalMs: number
+  readonly idleMs: number
+}
+
+export function summariseProfile(file: string, root: string, top = 25): ProfileSummary {
   const p = JSON.parse(readFileSync(file, 'utf8')) as Profile
   const byId = new Map(p.nodes.map((n) => [n.id, n]))
   const self = new Map<number, number>()
   let total = 0
   // Weight each sample by the time until the next one, as DevTools does.
+  let idle = 0
   p.samples.forEach((id, i) => {
     const dt = p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0
+    // Idle time is waiting for the client, not work: report it apart and take shares of the rest.
+    if (byId.get(id)?.callFrame.functionName === '(idle)') {
+      idle += dt
+      return
+    }
     self.set(id, (self.get(id) ?? 0) + dt)
     total += dt
   })
@@ -63,6 +73,7 @@ export function summariseProfile(
   const pct = (t: number) => (total > 0 ? (100 * t) / total : 0)
   return {
     totalMs: total / 1000,
+    idleMs: idle / 1000,
     functions: [...fn.values()]
       .sort((a, b) => b.t - a.t)
       .slice(0, top)
@@ -74,9 +85,11 @@ export function summariseProfile(
   }
 }
 
-export function profileMarkdown(s: ReturnType<typeof summariseProfile>, title: string): string {
+export function profileMarkdown(s: ProfileSummary, title: string): string {
+  const busy = s.totalMs / 1000
+  const all = busy + s.idleMs / 1000
   const out = [
-    `${title} (${(s.totalMs / 1000).toFixed(1)} s of samples)`,
+    `${title}: ${busy.toFixed(1)} s busy of ${all.toFixed(1)} s sampled (${((100 * busy) / Math.max(all, 1e-9)).toFixed(0)} % of the main thread); shares below are of the busy time.`,
     '',
     '| self % | function | where |',
     '|---:|---|---|',

@@ -13,10 +13,14 @@ export interface Cell {
   readonly msgsPerSec: { readonly median: number; readonly min: number; readonly max: number }
   readonly mbPerSec: number
   readonly cpuPct: number
+  /** Server CPU time per message, in ms: steadier than msgs/s on a loaded machine. */
+  readonly cpuMsPerMsg: number
   readonly rssMiB: number
   readonly latency?: { readonly p50: number; readonly p99: number }
   readonly vsHaraka?: number
   readonly vsSink?: number
+  /** CPU per message relative to Haraka's (below 1: cheaper than Haraka). */
+  readonly cpuVsHaraka?: number
   readonly errors: readonly string[]
 }
 
@@ -37,6 +41,7 @@ export interface Report {
   readonly versions: Readonly<Record<string, string>>
   readonly skipped: Readonly<Record<string, string>>
   readonly notes: readonly string[]
+  readonly labels?: Readonly<Record<string, string>>
   readonly cells: readonly Cell[]
   readonly idle: readonly IdleResult[]
 }
@@ -59,6 +64,7 @@ export function summarise(workload: string, contender: string, runs: readonly Ru
     msgsPerSec: { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) },
     mbPerSec: median(runs.map((r) => r.mbPerSec)),
     cpuPct: median(runs.map((r) => r.cpuPct)),
+    cpuMsPerMsg: median(runs.map((r) => (r.messages > 0 ? (r.cpuPct / 100 / r.msgsPerSec) * 1000 : Number.NaN))),
     rssMiB: median(runs.map((r) => r.rssPeakKiB)) / 1024,
     ...(lat.length ? { latency: { p50: median(lat.map((l) => l.p50)), p99: median(lat.map((l) => l.p99)) } } : {}),
     errors,
@@ -71,8 +77,10 @@ export function withRatios(cells: readonly Cell[]): Cell[] {
     const of = (id: string) => cells.find((x) => x.workload === c.workload && x.contender === id)?.msgsPerSec.median
     const h = of('haraka')
     const s = of('sink')
+    const hc = cells.find((x) => x.workload === c.workload && x.contender === 'haraka')?.cpuMsPerMsg
     return {
       ...c,
+      ...(hc ? { cpuVsHaraka: c.cpuMsPerMsg / hc } : {}),
       ...(h ? { vsHaraka: c.msgsPerSec.median / h } : {}),
       ...(s ? { vsSink: c.msgsPerSec.median / s } : {}),
     }
@@ -96,15 +104,15 @@ export function markdown(r: Report, workloads: readonly Workload[], labels: Read
   for (const n of r.notes) out.push(`- note: ${n}`)
   out.push('')
   out.push(
-    '| workload | contender | msgs/s (min–max) | MB/s | server CPU % | RSS MiB | p50 / p99 ms | × Haraka | × smtp-sink |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| workload | contender | msgs/s (min–max) | MB/s | server CPU % | CPU ms/msg | RSS MiB | p50 / p99 ms | × Haraka | × smtp-sink | CPU/msg × Haraka |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   )
   for (const w of workloads) {
     for (const c of r.cells.filter((x) => x.workload === w.id)) {
       const lat = c.latency ? `${f(c.latency.p50, 1)} / ${f(c.latency.p99, 1)}` : ''
       const err = c.errors.length ? ` ⚠ ${c.errors[0]?.slice(0, 80)}` : ''
       out.push(
-        `| ${w.label} | ${labels[c.contender] ?? c.contender}${err} | ${f(c.msgsPerSec.median)} (${f(c.msgsPerSec.min)}–${f(c.msgsPerSec.max)}) | ${f(c.mbPerSec, 1)} | ${f(c.cpuPct)} | ${f(c.rssMiB)} | ${lat} | ${f(c.vsHaraka, 2)} | ${f(c.vsSink, 2)} |`,
+        `| ${w.label} | ${labels[c.contender] ?? c.contender}${err} | ${f(c.msgsPerSec.median)} (${f(c.msgsPerSec.min)}–${f(c.msgsPerSec.max)}) | ${f(c.mbPerSec, 1)} | ${f(c.cpuPct)} | ${f(c.cpuMsPerMsg, c.cpuMsPerMsg < 10 ? 2 : 0)} | ${f(c.rssMiB)} | ${lat} | ${f(c.vsHaraka, 2)} | ${f(c.vsSink, 2)} | ${f(c.cpuVsHaraka, 2)} |`,
       )
     }
   }

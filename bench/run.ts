@@ -6,7 +6,7 @@
  * skipped (exit 0), but any qtsmtpd failure exits 1. Loopback only; every run is bounded.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { cpus, release, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -28,6 +28,7 @@ import { type RunResult, runOnce, type Workload, workloads } from './workloads.t
 
 const usage = `Usage: npm run bench -- [--quick] [--rounds N] [--only ids] [--workloads ids] [--cap SECONDS]
                       [--idle N] [--no-idle] [--no-profile] [--no-docs]
+       npm run bench -- --report .bench-work/results/FILE.json   (re-render a run into docs/performance.md)
   contenders: qtsmtpd qtsmtpd-n qtsmtpd-maildir haraka qpsmtpd sink
   workloads:  ${workloads.map((w) => w.id).join(' ')}
 `
@@ -43,6 +44,7 @@ const { values: args } = parseArgs({
     'no-idle': { type: 'boolean', default: false },
     'no-profile': { type: 'boolean', default: false },
     'no-docs': { type: 'boolean', default: false },
+    report: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 })
@@ -102,6 +104,28 @@ function freePort(): Promise<number> {
 
 const isQt = (c: Contender) => c.id.startsWith('qtsmtpd')
 
+const defaultLabels: Readonly<Record<string, string>> = {
+  qtsmtpd: 'qtsmtpd (1 process)',
+  'qtsmtpd-n': `qtsmtpd (${cpus().length} workers)`,
+  'qtsmtpd-maildir': 'qtsmtpd Maildir (1 process)',
+  haraka: 'Haraka',
+  qpsmtpd: 'qpsmtpd (prefork)',
+  sink: 'smtp-sink (ceiling)',
+}
+
+/** Re-renders a saved run (recomputing medians and ratios from its runs) into docs/performance.md. */
+function rerender(file: string): number {
+  const saved = JSON.parse(readFileSync(file, 'utf8')) as Report
+  const cells = withRatios(saved.cells.map((c) => summarise(c.workload, c.contender, c.runs)))
+  const report: Report = { ...saved, cells }
+  const wl = workloads.filter((w) => cells.some((c) => c.workload === w.id))
+  const md = markdown(report, wl, { ...defaultLabels, ...saved.labels })
+  process.stdout.write(`${md}\n`)
+  if (!args['no-docs'] && !saved.quick)
+    rewriteSection(join(repo, 'docs/performance.md'), 'bench:latest', 'Latest results', md)
+  return 0
+}
+
 async function main(): Promise<number> {
   mkdirSync(join(work, 'results'), { recursive: true })
   const ctx: BenchContext = {
@@ -122,6 +146,7 @@ async function main(): Promise<number> {
   const skipped: Record<string, string> = {}
   const notes: string[] = []
   let qtFailed = false
+  let restarts = 0
   const fail = (c: Contender, why: string) => {
     log(`${c.id}: ${why}`)
     skipped[c.id] = why.split('\n')[0]?.slice(0, 300) ?? why
@@ -176,15 +201,39 @@ async function main(): Promise<number> {
       const shift = (round + wi) % Math.max(1, order.length)
       for (const id of [...order.slice(shift), ...order.slice(0, shift)]) {
         const c = all.find((x) => x.id === id) as Contender
-        const r = running.get(id)
+        let r = running.get(id)
         if (!r || (c.only && !c.only.includes(w.id)) || (w.tls && !c.tls)) continue
+        if (!r.alive()) {
+          // Other processes on a shared machine may kill ours; restart rather than lose the round.
+          const note = `${id} exited during the run (${r.tail().trim().split('\n').pop()?.slice(0, 120)}); restarted before ${w.id} round ${round + 1}`
+          log(note)
+          notes.push(note)
+          if (isQt(c)) restarts++
+          try {
+            r = await c.start(ctx, await freePort())
+            running.set(id, r)
+          } catch (e) {
+            fail(c, `could not be restarted: ${(e as Error).message}`)
+            running.delete(id)
+            continue
+          }
+        }
         const res = await runOnce(w, r, { quick, capMs })
+        if (!r.alive()) {
+          const tail = r.tail().trim()
+          const killed = /SIGTERM|SIGINT/.test(tail)
+          const note = `${id} exited during ${w.id} round ${round + 1}${killed ? ' (signalled from outside the harness)' : ''}; that run is discarded`
+          log(`${note}: ${tail.slice(-600)}`)
+          notes.push(note)
+          if (isQt(c) && !killed) qtFailed = true
+          continue
+        }
         const key = `${w.id}/${id}`
         results.set(key, [...(results.get(key) ?? []), res])
         log(
           `round ${round + 1} ${w.id.padEnd(5)} ${id.padEnd(16)} ${res.msgsPerSec.toFixed(0).padStart(6)} msg/s ${res.mbPerSec.toFixed(1).padStart(6)} MB/s cpu ${res.cpuPct.toFixed(0).padStart(3)}%${res.capped ? ' (capped)' : ''}${res.error ? ` ERROR ${res.error}` : ''}`,
         )
-        if (isQt(c) && (res.error || res.messages === 0)) {
+        if (isQt(c) && (res.error || res.messages === 0) && r.alive()) {
           qtFailed = true
           log(`${id} failed: ${r.tail().trim().slice(-800)}`)
         }
@@ -232,29 +281,36 @@ async function main(): Promise<number> {
     }
   }
 
-  // CPU profile of qtsmtpd's hot path (one process).
-  let profile = ''
+  // CPU profiles of qtsmtpd's hot path (one process), one server and one profile per workload.
+  const profiles: string[] = []
   const qt = all.find((c) => c.id === 'qtsmtpd')
   if (!quick && !args['no-profile'] && qt && !skipped.qtsmtpd) {
-    const dir = join(work, 'prof', new Date().toISOString().replace(/[:.]/g, '-'))
-    mkdirSync(dir, { recursive: true })
-    const r = await qt.start(ctx, await freePort(), ['--cpu-prof', `--cpu-prof-dir=${dir}`])
+    const base = join(work, 'prof', new Date().toISOString().replace(/[:.]/g, '-'))
     for (const id of ['c20', 'ka20', 'm10']) {
       const w = workloads.find((x) => x.id === id) as Workload
+      const dir = join(base, id)
+      mkdirSync(dir, { recursive: true })
+      const r = await qt.start(ctx, await freePort(), ['--cpu-prof', `--cpu-prof-dir=${dir}`])
       const res = await runOnce(w, r, { quick: false, capMs })
-      log(`profile ${id}: ${res.msgsPerSec.toFixed(0)} msg/s`)
-    }
-    await r.stop()
-    const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))
-    const newest = files.sort((a, b) => statSync(join(dir, b)).size - statSync(join(dir, a)).size)[0]
-    if (newest) {
-      profile = profileMarkdown(
-        summariseProfile(join(dir, newest), repo, 30),
-        `qtsmtpd (1 process) under c20 + ka20 + m10, \`${join('.bench-work/prof', dir.split('/').pop() ?? '', newest)}\``,
+      log(`profile ${id}: ${res.msgsPerSec.toFixed(0)} msg/s, ${res.mbPerSec.toFixed(1)} MB/s`)
+      await r.stop()
+      const newest = readdirSync(dir)
+        .filter((f) => f.endsWith('.cpuprofile'))
+        .sort((a, b) => statSync(join(dir, b)).size - statSync(join(dir, a)).size)[0]
+      if (!newest) {
+        log(`profile ${id}: no .cpuprofile written (did the server exit cleanly?)`)
+        continue
+      }
+      const rel = join('.bench-work', 'prof', base.split('/').pop() ?? '', id, newest)
+      profiles.push(
+        profileMarkdown(
+          summariseProfile(join(dir, newest), repo, 20),
+          `**${w.label}** (${res.msgsPerSec.toFixed(0)} msg/s while profiled), \`${rel}\``,
+        ),
       )
-      log(`profile written: ${join(dir, newest)}`)
-    } else log('profile: no .cpuprofile written (did the server exit cleanly?)')
+    }
   }
+  const profile = profiles.join('\n\n')
 
   const cells: Cell[] = withRatios(
     wl.flatMap((w) =>
@@ -276,6 +332,7 @@ async function main(): Promise<number> {
     versions,
     skipped,
     notes,
+    labels,
     cells,
     idle,
   }
@@ -291,6 +348,8 @@ async function main(): Promise<number> {
     if (profile) rewriteSection(doc, 'bench:profile', 'Latest profile', profile)
     log(`wrote ${doc}`)
   }
+  // A server killed from outside is noted and restarted; qtsmtpd dying on its own load is a failure.
+  if (restarts > 0) log(`qtsmtpd was restarted ${restarts} time(s); see the notes`)
   log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s${qtFailed ? '; qtsmtpd FAILED' : ''}`)
   if (Object.keys(skipped).length)
     log(
@@ -301,7 +360,7 @@ async function main(): Promise<number> {
   return qtFailed ? 1 : 0
 }
 
-const code = await main().catch((e: Error) => {
+const code = await (args.report ? Promise.resolve(rerender(args.report)) : main()).catch((e: Error) => {
   log(`fatal: ${e.stack ?? e.message}`)
   return 1
 })
