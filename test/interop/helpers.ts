@@ -147,23 +147,22 @@ export interface RecordingProxy {
 export async function startRecordingProxy(targetPort: number): Promise<RecordingProxy> {
   const fromClient: Buffer[] = []
   const sockets = new Set<Socket>()
-  const server = createServer((client) => {
-    const upstream = connect({ host: '127.0.0.1', port: targetPort })
+  // Half-open both ways: a client may shut down its sending side after a pipelined QUIT (Exim
+  // does) and still read the replies.
+  const server = createServer({ allowHalfOpen: true }, (client) => {
+    const upstream = connect({ host: '127.0.0.1', port: targetPort, allowHalfOpen: true })
     sockets.add(client).add(upstream)
-    client.on('data', (b: Buffer) => {
-      fromClient.push(Buffer.from(b))
-      upstream.write(b)
-    })
+    client.on('data', (b: Buffer) => fromClient.push(Buffer.from(b)))
+    // pipe() ends the other side once everything read was written: no reply is cut off.
+    client.pipe(upstream)
     upstream.pipe(client)
-    const end = () => {
+    const fail = () => {
       client.destroy()
       upstream.destroy()
-      sockets.delete(client)
-      sockets.delete(upstream)
     }
     for (const s of [client, upstream]) {
-      s.on('error', end)
-      s.on('close', end)
+      s.on('error', fail)
+      s.on('close', () => sockets.delete(s))
     }
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
