@@ -77,7 +77,12 @@ describe('queue/exim-bsmtp against a real Exim (Debian exim4-daemon-light, unpac
     const r = await c.reply(30_000)
     if (r.code === 500 || r.code === 502) return // BDAT not offered by this build
     assert.equal(r.code, 250, r.raw)
-    const last = exim.messages().at(-1)?.toString('utf8') ?? ''
+    // Pick this test's message by its recipient: the mailbox's file order is not arrival order.
+    const last =
+      exim
+        .messages()
+        .map((m) => m.toString('utf8'))
+        .find((m) => m.includes('Envelope-to: nocrlf@example.test')) ?? ''
     assert.match(last, /\nSubject: b\n/)
     assert.ok(last.endsWith('\n\n.abc\n'), last)
   })
