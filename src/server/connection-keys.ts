@@ -25,3 +25,19 @@ export const ProxyInfo = defineKey<ProxiedConnection | undefined>('server/proxy'
   scope: 'connection',
   initial: undefined,
 })
+
+/** The client may use XCLIENT and XFORWARD: its address is in `xclient_trusted`. */
+export const ForwarderTrusted = defineKey<boolean>('server/forwarder-trusted', { scope: 'connection', initial: false })
+
+/** What XCLIENT/XFORWARD changed, and who sent it (the forwarder's own address). */
+export interface Forwarded {
+  readonly command: 'XCLIENT' | 'XFORWARD'
+  readonly by: Peer
+  /** The attributes as decoded, upper-case names (e.g. IDENT, SOURCE, PROTO). */
+  readonly attributes: Readonly<Record<string, string>>
+}
+
+export const ForwardedInfo = defineKey<Forwarded | undefined>('server/forwarded', {
+  scope: 'connection',
+  initial: undefined,
+})

@@ -6,12 +6,13 @@
  */
 import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { TLSSocket } from 'node:tls'
+import type { TLSSocket } from 'node:tls'
 import type { ListenerRole, Peer, TlsInfo } from '../host/context.ts'
 import { renderReply, reply } from '../protocol/reply.ts'
 import { Session } from '../session/session.ts'
+import { serverHandshake } from '../session/tls.ts'
 import type { SessionSettings } from '../session/settings.ts'
-import { ConnectionsFromIp, type ProxiedConnection, ProxyInfo } from './connection-keys.ts'
+import { ConnectionsFromIp, ForwarderTrusted, type ProxiedConnection, ProxyInfo } from './connection-keys.ts'
 import { BoundListeners, type ListenerSpec } from './listeners.ts'
 import { defaultMaxHeader, looksLikeProxyHeader } from './proxy-protocol.ts'
 import { readProxyHeader } from './proxy-reader.ts'
@@ -228,6 +229,7 @@ export class SmtpServer {
     })
     session.connection.notes.set(ConnectionsFromIp, info.connectionsFromIp ?? 1)
     if (info.proxied !== undefined) session.connection.notes.set(ProxyInfo, info.proxied)
+    if (runtime.trust.xclient.contains(info.remote.ip)) session.connection.notes.set(ForwarderTrusted, true)
     if (info.refuseProxyHeader === true) {
       // Runs before the session's own listener on the same chunk; ending the stream here
       // makes the 421 the last reply (the session's answer to the chunk cannot be written).
@@ -268,46 +270,18 @@ export class SmtpServer {
   }
 }
 
-async function implicitTls(
-  socket: Socket,
-  runtime: Runtime,
-): Promise<{ socket: TLSSocket; info: TlsInfo } | undefined> {
+async function implicitTls(socket: Socket, runtime: Runtime): Promise<{ socket: TLSSocket; info: TlsInfo } | undefined> {
   const contexts = runtime.tlsContexts
   if (contexts === undefined) {
     runtime.log.error('smtps listener without a TLS certificate (load the tls plugin)')
     return undefined
   }
-  const secure = new TLSSocket(socket, {
-    isServer: true,
-    secureContext: contexts.context(),
-    SNICallback: contexts.sniCallback,
-  })
-  secure.on('error', () => {})
-  const ok = await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), runtime.settings.timeouts.tlsHandshakeMs)
-    secure.once('secure', () => {
-      clearTimeout(timer)
-      resolve(true)
-    })
-    secure.once('error', () => {
-      clearTimeout(timer)
-      resolve(false)
-    })
-    secure.once('close', () => resolve(false))
-  })
-  if (!ok) {
-    secure.destroy()
+  const result = await serverHandshake(socket, contexts, runtime.settings.timeouts.tlsHandshakeMs)
+  if ('error' in result) {
+    runtime.log.info(`implicit TLS handshake failed: ${result.error}`)
     return undefined
   }
-  const cipher = secure.getCipher()
-  return {
-    socket: secure,
-    info: {
-      version: secure.getProtocol() ?? 'unknown',
-      cipher: cipher?.standardName ?? cipher?.name ?? 'unknown',
-      servername: (secure as unknown as { servername?: string }).servername || undefined,
-    },
-  }
+  return result
 }
 
 /**

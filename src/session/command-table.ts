@@ -15,6 +15,8 @@ import { rcpt } from './commands/rcpt.ts'
 import { rset } from './commands/rset.ts'
 import { starttls } from './commands/starttls.ts'
 import { vrfy } from './commands/vrfy.ts'
+import { xclient } from './commands/xclient.ts'
+import { xforward } from './commands/xforward.ts'
 import type { SessionCore } from './session-core.ts'
 
 export interface CommandSpec {
@@ -45,4 +47,6 @@ export const commandTable: ReadonlyMap<string, CommandSpec> = new Map([
   cmd('HELP', help, { preTls: true, junk: true }),
   cmd('STARTTLS', starttls, { lastInGroup: true, preTls: true }),
   cmd('AUTH', auth, { lastInGroup: true }),
+  cmd('XCLIENT', xclient, { lastInGroup: true, preTls: true }),
+  cmd('XFORWARD', xforward),
 ])

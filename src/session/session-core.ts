@@ -2,7 +2,7 @@
  * What a command handler may do to its session. Commands live one per file in commands/
  * and see only this interface, not the socket.
  */
-import type { Connection, Helo, ListenerInfo, ServerInfo, TlsInfo } from '../host/context.ts'
+import type { Connection, Helo, ListenerInfo, Peer, ServerInfo, TlsInfo } from '../host/context.ts'
 import type { Logger } from '../host/logger.ts'
 import type { HookRunner, SessionView } from '../host/runner.ts'
 import type { TlsSettings } from '../host/services.ts'
@@ -15,6 +15,9 @@ import type { SessionSettings } from './settings.ts'
 import type { TxnState } from './transaction.ts'
 
 export interface ConnectionState extends Connection {
+  /** Changed only by XCLIENT/XFORWARD from a trusted forwarder (commands/xclient.ts). */
+  remote: Peer
+  local: Peer
   tls: TlsInfo | undefined
   helo: Helo | undefined
   auth: { user: string; mechanism: string } | undefined

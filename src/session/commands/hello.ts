@@ -6,6 +6,7 @@ import type { Helo } from '../../host/context.ts'
 import { reply } from '../../protocol/reply.ts'
 import type { SessionCore } from '../session-core.ts'
 import { authMechanisms } from './auth.ts'
+import { forwardingKeywords } from './forward-attributes.ts'
 
 const heloDefaults = {
   reject: reply(550, '5.7.1', 'HELO/EHLO rejected'),
@@ -46,6 +47,7 @@ async function keywords(s: SessionCore): Promise<string[]> {
   if (mechanisms.length > 0 && s.connection.auth === undefined && (tls || !p.authRequiresTls))
     out.push(`AUTH ${mechanisms.join(' ')}`)
   if (p.requireTlsExtension && tls) out.push('REQUIRETLS')
+  out.push(...forwardingKeywords(s))
   const extra: string[] = []
   await s.runner.all('capabilities', s, extra)
   for (const k of extra) if (/^[A-Za-z0-9][A-Za-z0-9 =._:-]*$/.test(k)) out.push(k)
