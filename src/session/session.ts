@@ -7,7 +7,6 @@
  * (RFC 3207 §4, CVE-2011-0411); clients that talk out of turn are refused (Postfix 3.9).
  */
 import type { Duplex } from 'node:stream'
-import { TLSSocket } from 'node:tls'
 import type { ListenerInfo, Peer, ServerInfo } from '../host/context.ts'
 import { Notes } from '../host/keys.ts'
 import type { Logger } from '../host/logger.ts'
@@ -27,7 +26,7 @@ import type { Phase } from './phase.ts'
 import { Replies, type VerdictReplies, verdictReply } from './replies.ts'
 import type { ConnectionState, SessionCore } from './session-core.ts'
 import type { SessionSettings } from './settings.ts'
-import type { TlsContextProvider } from './tls.ts'
+import { serverHandshake, type TlsContextProvider } from './tls.ts'
 import type { TxnState } from './transaction.ts'
 
 export interface SessionOptions {
@@ -254,9 +253,10 @@ export class Session implements SessionCore {
     }
     const dataMode = txn.contentMode === 'data'
     await this.finishMessage(txn, result)
-    // RFC 2920 §3.1 / Postfix 3.9 smtpd_forbid_unauth_pipelining: a client must wait for the
-    // reply to the end of data; commands sent behind it are never run (SMTP smuggling).
-    if (dataMode && this.settings.policies.enforceSync && this.codec.buffered() > 0) {
+    // RFC 2920 §3.1 lets message content start a pipelined group, so a PIPELINING client may send
+    // RSET/MAIL right behind the dot; a client never offered PIPELINING must wait for the reply.
+    // (Smuggled commands cannot get here: only CRLF.CRLF ends the content.)
+    if (dataMode && this.settings.policies.enforceSync && !this.offeredPipelining && this.codec.buffered() > 0) {
       this.log.notice('commands pipelined after the end of data')
       return this.close(Replies.syncError)
     }
@@ -474,38 +474,16 @@ export class Session implements SessionCore {
     plain.pause()
     // RFC 3207 §4: anything the client sent before the handshake is discarded.
     this.codec.discardBuffered()
-    const secure = new TLSSocket(plain as import('node:net').Socket, {
-      isServer: true,
-      secureContext: contexts.context(),
-      SNICallback: contexts.sniCallback,
-    })
-    const ok = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), this.settings.timeouts.tlsHandshakeMs)
-      secure.once('secure', () => {
-        clearTimeout(timer)
-        resolve(true)
-      })
-      secure.once('error', (e) => {
-        clearTimeout(timer)
-        this.log.info(`TLS handshake failed: ${e.message}`)
-        resolve(false)
-      })
-      secure.once('close', () => resolve(false))
-    })
-    if (!ok) {
-      secure.destroy()
-      this.#stream = secure
+    const result = await serverHandshake(plain, contexts, this.settings.timeouts.tlsHandshakeMs)
+    if ('error' in result) {
+      this.log.info(`TLS handshake failed: ${result.error}`)
       this.#closed = true
       this.#onEnd()
       return false
     }
-    this.#stream = secure
-    this.#attach(secure)
-    this.connection.tls = {
-      version: secure.getProtocol() ?? 'unknown',
-      cipher: secure.getCipher()?.standardName ?? secure.getCipher()?.name ?? 'unknown',
-      servername: (secure as unknown as { servername?: string }).servername || undefined,
-    }
+    this.#stream = result.socket
+    this.#attach(result.socket)
+    this.connection.tls = result.info
     return true
   }
 

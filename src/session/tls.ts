@@ -4,8 +4,11 @@
  * certificates without a restart. TLS 1.2 is the minimum unless configured otherwise.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import type { Socket } from 'node:net'
 import { join } from 'node:path'
-import { createSecureContext, type SecureContext } from 'node:tls'
+import type { Duplex } from 'node:stream'
+import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls'
+import type { TlsInfo } from '../host/context.ts'
 import type { TlsSettings } from '../host/services.ts'
 
 export interface TlsContextProvider {
@@ -40,6 +43,48 @@ export function createTlsContextProvider(settings: TlsSettings): TlsContextProvi
           byName.get(`_wildcard.${name.split('.').slice(1).join('.')}`) ??
           main,
       )
+    },
+  }
+}
+
+/**
+ * Server side of a TLS handshake on an accepted stream (STARTTLS or implicit TLS).
+ * Resolves with the secure socket and its parameters, or with the reason it failed.
+ */
+export async function serverHandshake(
+  stream: Duplex,
+  contexts: TlsContextProvider,
+  timeoutMs: number,
+): Promise<{ socket: TLSSocket; info: TlsInfo } | { error: string }> {
+  const secure = new TLSSocket(stream as Socket, {
+    isServer: true,
+    secureContext: contexts.context(),
+    SNICallback: contexts.sniCallback,
+  })
+  secure.on('error', () => {})
+  const error = await new Promise<string | undefined>((resolve) => {
+    const timer = setTimeout(() => resolve(`no handshake within ${timeoutMs} ms`), timeoutMs)
+    secure.once('secure', () => {
+      clearTimeout(timer)
+      resolve(undefined)
+    })
+    secure.once('error', (e) => {
+      clearTimeout(timer)
+      resolve(e.message)
+    })
+    secure.once('close', () => resolve('connection closed during the handshake'))
+  })
+  if (error !== undefined) {
+    secure.destroy()
+    return { error }
+  }
+  const cipher = secure.getCipher()
+  return {
+    socket: secure,
+    info: {
+      version: secure.getProtocol() ?? 'unknown',
+      cipher: cipher?.standardName ?? cipher?.name ?? 'unknown',
+      servername: (secure as unknown as { servername?: string | false }).servername || undefined,
     },
   }
 }

@@ -120,21 +120,40 @@ describe('synchronization', () => {
   })
   after(() => srv.close())
 
-  test('commands pipelined behind the end of data: 554 5.5.0 and close, one message', async () => {
+  test('content pipelined behind DATA after the end of data: 554 5.5.0 and close, one message', async () => {
     const before = srv.queued.length
     const c = await transaction(srv)
     await c.send('DATA', rendered(Replies.startData))
     c.write(
       'Subject: first\r\n\r\nx\r\n.\r\nMAIL FROM:<a@t.test>\r\nRCPT TO:<u@local.test>\r\nDATA\r\nSubject: second\r\n\r\ny\r\n.\r\n',
     )
-    // The first message was properly ended and is kept; nothing pipelined behind it is run.
+    // The first message was properly ended and is kept. RFC 2920 §3.1 lets a PIPELINING client
+    // start the next transaction behind the dot, but DATA must end its group: content sent
+    // behind it without waiting for the 354 is a synchronization error.
     await c.expect(/^250 2\.0\.0 Queued as \w+\r\n$/)
+    await c.expect(rendered(Replies.senderOk))
+    await c.expect(rendered(Replies.recipientOk))
     await c.expect(rendered(Replies.syncError))
     await c.closed()
     assert.deepEqual(c.pending(), [])
     assert.equal(srv.queued.length - before, 1)
     assert.match(srv.queued.at(-1)?.text ?? '', /Subject: first/)
     assert.doesNotMatch(srv.queued.at(-1)?.text ?? '', /Subject: second/)
+  })
+
+  test('a PIPELINING client may start the next transaction behind the dot (RFC 2920 §3.1)', async () => {
+    const before = srv.queued.length
+    const c = await transaction(srv)
+    await c.send('DATA', rendered(Replies.startData))
+    c.write('Subject: one\r\n\r\nx\r\n.\r\nMAIL FROM:<a@t.test>\r\nRCPT TO:<u@local.test>\r\nDATA\r\n')
+    await c.expect(/^250 2\.0\.0 Queued as \w+\r\n$/)
+    await c.expect(rendered(Replies.senderOk))
+    await c.expect(rendered(Replies.recipientOk))
+    await c.expect(rendered(Replies.startData))
+    c.write('Subject: two\r\n\r\ny\r\n.\r\n')
+    await c.expect(/^250 2\.0\.0 Queued as \w+\r\n$/)
+    assert.equal(srv.queued.length - before, 2)
+    await c.quit()
   })
 
   test('an early talker gets 554 5.5.0 and nothing is queued', async () => {
