@@ -10,8 +10,8 @@ import type { TLSSocket } from 'node:tls'
 import type { ListenerRole, Peer, TlsInfo } from '../host/context.ts'
 import { renderReply, reply } from '../protocol/reply.ts'
 import { Session } from '../session/session.ts'
-import { serverHandshake } from '../session/tls.ts'
 import type { SessionSettings } from '../session/settings.ts'
+import { serverHandshake } from '../session/tls.ts'
 import { ConnectionsFromIp, ForwarderTrusted, type ProxiedConnection, ProxyInfo } from './connection-keys.ts'
 import { BoundListeners, type ListenerSpec } from './listeners.ts'
 import { defaultMaxHeader, looksLikeProxyHeader } from './proxy-protocol.ts'
@@ -122,7 +122,10 @@ export class SmtpServer {
       return void socket.end(tooMany)
     const peer = { ip: normalizeIp(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 }
     const local = { ip: normalizeIp(socket.localAddress ?? ''), port: socket.localPort ?? 0 }
-    if (!this.#runtime.trust.proxy.contains(peer.ip)) return this.#admit(socket, listener, peer, local, undefined)
+    if (!this.#runtime.trust.proxy.contains(peer.ip)) {
+      this.#admit(socket, listener, peer, local, undefined)
+      return
+    }
     // A trusted proxy: the real client is in the header (before any TLS), and limits apply to it.
     this.#pendingProxy++
     void readProxyHeader(socket, {
@@ -270,7 +273,10 @@ export class SmtpServer {
   }
 }
 
-async function implicitTls(socket: Socket, runtime: Runtime): Promise<{ socket: TLSSocket; info: TlsInfo } | undefined> {
+async function implicitTls(
+  socket: Socket,
+  runtime: Runtime,
+): Promise<{ socket: TLSSocket; info: TlsInfo } | undefined> {
   const contexts = runtime.tlsContexts
   if (contexts === undefined) {
     runtime.log.error('smtps listener without a TLS certificate (load the tls plugin)')
