@@ -3,7 +3,9 @@
  * and see only this interface, not the socket.
  */
 import type { Connection, Helo, ListenerInfo, Peer, ServerInfo, TlsInfo } from '../host/context.ts'
+import { Notes } from '../host/keys.ts'
 import type { Logger } from '../host/logger.ts'
+import { Results } from '../host/results.ts'
 import type { HookRunner, SessionView } from '../host/runner.ts'
 import type { TlsSettings } from '../host/services.ts'
 import type { Verdict } from '../host/verdict.ts'
@@ -54,12 +56,36 @@ export interface SessionCore extends SessionView {
   startTls(): Promise<boolean>
   /** Whether the client was offered PIPELINING (EHLO) and so may pipeline. */
   readonly offeredPipelining: boolean
-  /** The advertised extension set for MAIL/RCPT parameter parsing. */
-  extensions(): import('../protocol/mail-params.ts').ExtensionSet
   /** Finishes a received message: checks, data_post, queue; replies. */
   finishMessage(txn: TxnState, result: import('../protocol/codec.ts').ContentResult): Promise<void>
   /** Consumes a BDAT chunk outside any transaction, then answers with the reply. */
   discardChunk(size: number, reply: Reply): void
   /** Creates a new transaction id. */
   newTxnId(): string
+}
+
+/** A new connection's state; the listener and peer come from the server. */
+export function newConnectionState(opts: {
+  readonly id: string
+  readonly remote: Peer
+  readonly local: Peer
+  readonly listener: ListenerInfo
+  readonly tlsInfo?: TlsInfo | undefined
+  readonly relayClient?: boolean
+}): ConnectionState {
+  return {
+    id: opts.id,
+    remote: opts.remote,
+    remoteHost: undefined,
+    local: opts.local,
+    listener: opts.listener,
+    startedAt: new Date(),
+    tls: opts.tlsInfo,
+    helo: undefined,
+    auth: undefined,
+    relayClient: opts.relayClient ?? false,
+    notes: new Notes(),
+    results: new Results(),
+    messageCount: 0,
+  }
 }

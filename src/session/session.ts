@@ -8,23 +8,21 @@
  */
 import type { Duplex } from 'node:stream'
 import type { ListenerInfo, Peer, ServerInfo } from '../host/context.ts'
-import { Notes } from '../host/keys.ts'
 import type { Logger } from '../host/logger.ts'
-import { Results } from '../host/results.ts'
 import type { HookRunner } from '../host/runner.ts'
 import type { TlsSettings } from '../host/services.ts'
 import type { Verdict } from '../host/verdict.ts'
 import { newQueueId } from '../message/queue-id.ts'
 import { type CodecEvent, type ContentResult, SmtpCodec } from '../protocol/codec.ts'
-import { isHttpLike, splitCommand } from '../protocol/command-line.ts'
-import type { ExtensionSet } from '../protocol/mail-params.ts'
-import { type Reply, renderReply } from '../protocol/reply.ts'
-import { commandTable } from './command-table.ts'
+import type { Reply } from '../protocol/reply.ts'
+import { SessionClock } from './clock.ts'
 import { finishMessage } from './deliver.ts'
+import { decodeLine, dispatchCommand } from './dispatch.ts'
 import { connectionHooks } from './lifecycle.ts'
 import type { Phase } from './phase.ts'
 import { Replies, type VerdictReplies, verdictReply } from './replies.ts'
-import type { ConnectionState, SessionCore } from './session-core.ts'
+import { ReplyWriter } from './reply-writer.ts'
+import { type ConnectionState, newConnectionState, type SessionCore } from './session-core.ts'
 import type { SessionSettings } from './settings.ts'
 import { serverHandshake, type TlsContextProvider } from './tls.ts'
 import type { TxnState } from './transaction.ts'
@@ -45,8 +43,6 @@ export interface SessionOptions {
   readonly id: string
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: true })
-
 export class Session implements SessionCore {
   readonly connection: ConnectionState
   readonly settings: SessionSettings
@@ -62,20 +58,15 @@ export class Session implements SessionCore {
   readonly #abort = new AbortController()
   readonly #tlsContexts: TlsContextProvider | undefined
   #stream: Duplex
-  #out = ''
+  readonly #writer: ReplyWriter
   #processing = false
   #closed = false
   #lineWaiter: ((line: string | null | undefined) => void) | undefined
-  #commandTimer: NodeJS.Timeout | undefined
-  /** When the command being waited for must be complete (0: not started). */
-  #commandDeadline = 0
   #sessionTimer: NodeJS.Timeout | undefined
-  #dataDeadline = 0
-  #dataBytes = 0
+  readonly #clock: SessionClock
   #talkedEarly = false
   #orphanChunkReply: Reply | undefined
-  #finished: Promise<void>
-  #resolveFinished!: () => void
+  readonly #finished = Promise.withResolvers<void>()
 
   constructor(stream: Duplex, opts: SessionOptions) {
     this.#stream = stream
@@ -87,24 +78,13 @@ export class Session implements SessionCore {
     this.#tlsContexts = opts.tlsContexts
     this.log = opts.log.child({ connection: opts.id })
     this.codec = new SmtpCodec({ maxCommandLine: opts.settings.limits.commandLine })
-    this.connection = {
-      id: opts.id,
-      remote: opts.remote,
-      remoteHost: undefined,
-      local: opts.local,
-      listener: opts.listener,
-      startedAt: new Date(),
-      tls: opts.tlsInfo,
-      helo: undefined,
-      auth: undefined,
-      relayClient: opts.relayClient ?? false,
-      notes: new Notes(),
-      results: new Results(),
-      messageCount: 0,
-    }
-    this.#finished = new Promise((r) => {
-      this.#resolveFinished = r
+    this.#writer = new ReplyWriter(stream, opts.settings.timeouts.commandMs, () =>
+      this.log.notice('client does not read replies; closing'),
+    )
+    this.#clock = new SessionClock(opts.settings.timeouts, (why) => {
+      void this.close(why === 'slow' ? Replies.tooSlow : Replies.timeout)
     })
+    this.connection = newConnectionState(opts)
   }
 
   get signal(): AbortSignal {
@@ -126,7 +106,7 @@ export class Session implements SessionCore {
     this.#sessionTimer.unref?.()
     await connectionHooks.open(this)
     if (!this.#closed) this.#kick()
-    return this.#finished
+    return this.#finished.promise
   }
 
   /** Shuts the session down from outside (server drain): 421 and close. */
@@ -135,24 +115,18 @@ export class Session implements SessionCore {
   }
 
   #attach(stream: Duplex): void {
-    stream.on('data', this.#onData)
-    stream.on('end', this.#onEnd)
-    stream.on('error', this.#onError)
-    stream.on('close', this.#onEnd)
+    stream.on('data', this.#onData).on('end', this.#onEnd).on('error', this.#onError).on('close', this.#onEnd)
   }
 
   #detach(stream: Duplex): void {
-    stream.off('data', this.#onData)
-    stream.off('end', this.#onEnd)
-    stream.off('error', this.#onError)
-    stream.off('close', this.#onEnd)
+    stream.off('data', this.#onData).off('end', this.#onEnd).off('error', this.#onError).off('close', this.#onEnd)
   }
 
   readonly #onData = (chunk: Buffer): void => {
     if (this.#closed) return
     if (this.phase.name === 'connected') this.#talkedEarly = true
     this.codec.push(chunk)
-    if (this.codec.inContent()) this.#noteContentBytes(chunk.length)
+    if (this.codec.inContent()) this.#clock.content(chunk.length)
     if (this.#lineWaiter) {
       this.#pumpLine()
       return
@@ -187,7 +161,7 @@ export class Session implements SessionCore {
       this.#processing = false
       if (this.#closed) return void this.#teardown()
       if (this.#stream.readableEnded || this.#stream.destroyed) return void this.#teardown()
-      this.#armCommandTimer()
+      this.#clock.wait(this.codec.inContent(), this.codec.buffered() > 0)
       this.#stream.resume()
     })
   }
@@ -198,8 +172,8 @@ export class Session implements SessionCore {
         if (this.#closed) return
         const ev = this.codec.next()
         if (ev === undefined) break
-        this.#clearCommandTimer()
-        this.#commandDeadline = 0
+        this.#clock.stop()
+        this.#clock.commandDone()
         const pending = this.#handle(ev)
         if (pending !== undefined) await pending
       }
@@ -213,7 +187,7 @@ export class Session implements SessionCore {
   #handle(ev: CodecEvent): Promise<void> | undefined {
     switch (ev.type) {
       case 'command':
-        return this.#command(ev.line)
+        return dispatchCommand(this, ev.line)
       case 'command-error':
         return this.error(
           ev.error === 'too-long'
@@ -236,7 +210,7 @@ export class Session implements SessionCore {
   }
 
   async #contentEnd(result: ContentResult): Promise<void> {
-    this.#dataDeadline = 0
+    this.#clock.contentDone()
     const orphan = this.#orphanChunkReply
     if (orphan !== undefined) {
       this.#orphanChunkReply = undefined
@@ -262,57 +236,10 @@ export class Session implements SessionCore {
     }
   }
 
-  async #command(raw: Buffer): Promise<void> {
-    let line: string
-    try {
-      line = decoder.decode(raw)
-    } catch {
-      return this.error(Replies.badUtf8)
-    }
-    if (++this.counters.commands > this.settings.limits.commandsPerSession) return this.close(Replies.tooManyErrors)
-    if (this.counters.commands === 1 && isHttpLike(line)) {
-      this.log.notice(`cross-protocol request refused: ${line.slice(0, 60)}`)
-      return this.close(Replies.httpRefused)
-    }
-    const { verb, args } = splitCommand(line)
-    const spec = commandTable.get(verb)
-    if (
-      this.settings.policies.enforceSync &&
-      this.codec.buffered() > 0 &&
-      (!this.offeredPipelining || spec?.lastInGroup === true)
-    ) {
-      this.log.notice(`pipelining violation after ${verb}`)
-      return this.close(Replies.syncError)
-    }
-    if (spec === undefined) return this.#unknown(verb, args)
-    if (spec.junk) {
-      if (++this.counters.junk > this.settings.limits.junkCommands) return this.close(Replies.tooManyJunk)
-    }
-    if (this.settings.policies.tlsRequired && this.connection.tls === undefined && !spec.preTls)
-      return this.error(Replies.tlsFirst)
-    await spec.run(this, args)
-  }
-
-  async #unknown(verb: string, args: string): Promise<void> {
-    const { verdict } = await this.runner.chain('unrecognizedCommand', this, verb, args)
-    if (verdict.kind === 'done' || verdict.kind === 'accept') return
-    if (++this.counters.unknown > this.settings.limits.unknownCommands) return this.close(Replies.tooManyUnknown)
-    if (verdict.kind === 'reject' && verdict.disconnect) {
-      return this.close(
-        verdictReply(verdict, { reject: { ...Replies.unrecognized, code: 521 }, defer: Replies.unrecognized }),
-      )
-    }
-    const known = ['EXPN', 'TURN', 'ETRN', 'ATRN', 'SEND', 'SOML', 'SAML', 'VERB'].includes(verb)
-    return this.error(
-      verdictReply(verdict, { reject: Replies.unrecognized, defer: Replies.internalError }) ??
-        (known ? Replies.notImplemented : Replies.unrecognized),
-    )
-  }
-
   // --- replies --------------------------------------------------------------------------
 
   send(r: Reply): void {
-    if (!this.#closed) this.#out += renderReply(r)
+    if (!this.#closed) this.#writer.queue(r)
   }
 
   async sendNow(r: Reply): Promise<void> {
@@ -340,84 +267,8 @@ export class Session implements SessionCore {
     }
   }
 
-  async #flush(): Promise<void> {
-    if (this.#out === '' || this.#closed || this.#stream.destroyed) return
-    const out = this.#out
-    this.#out = ''
-    const ok = this.#stream.write(out)
-    if (!ok) await this.#drain()
-  }
-
-  /** A client that does not read its replies cannot make us buffer without bound. */
-  async #drain(): Promise<void> {
-    const stream = this.#stream
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.log.notice('client does not read replies; closing')
-        stream.destroy()
-        resolve()
-      }, this.settings.timeouts.commandMs)
-      stream.once('drain', () => {
-        clearTimeout(timer)
-        resolve()
-      })
-      stream.once('close', () => {
-        clearTimeout(timer)
-        resolve()
-      })
-    })
-  }
-
-  // --- timers -------------------------------------------------------------------------
-
-  #armCommandTimer(): void {
-    this.#clearCommandTimer()
-    if (this.#closed) return
-    if (this.codec.inContent()) {
-      if (this.#dataDeadline === 0) this.#startContentClock()
-      const wait = Math.max(0, Math.min(this.#dataDeadline - Date.now(), this.settings.timeouts.dataMs))
-      this.#commandTimer = setTimeout(() => this.#contentTimeout(), wait)
-    } else {
-      // A per-request deadline (Postfix smtpd_per_request_deadline): the bytes of a partial
-      // line do not extend it, so a client sending one byte at a time cannot hold the session.
-      if (this.#commandDeadline === 0 || this.codec.buffered() === 0)
-        this.#commandDeadline = Date.now() + this.settings.timeouts.commandMs
-      const wait = Math.max(0, this.#commandDeadline - Date.now())
-      this.#commandTimer = setTimeout(() => void this.close(Replies.timeout), wait)
-    }
-  }
-
-  #clearCommandTimer(): void {
-    if (this.#commandTimer !== undefined) clearTimeout(this.#commandTimer)
-    this.#commandTimer = undefined
-  }
-
-  #startContentClock(): void {
-    this.#dataBytes = 0
-    this.#dataDeadline = Date.now() + this.settings.timeouts.dataMs
-  }
-
-  /** Postfix smtpd_min_data_rate: every octet received buys 1/rate seconds more. */
-  #noteContentBytes(n: number): void {
-    if (this.#dataDeadline === 0) this.#startContentClock()
-    this.#dataBytes += n
-    const rate = this.settings.timeouts.minDataRate
-    if (rate > 0) this.#dataDeadline += (n / rate) * 1000
-    else this.#dataDeadline = Date.now() + this.settings.timeouts.dataMs
-  }
-
-  #contentTimeout(): void {
-    const now = Date.now()
-    const rate = this.settings.timeouts.minDataRate
-    if (rate > 0 && now >= this.#dataDeadline) {
-      void this.close(this.#dataBytes > 0 ? Replies.tooSlow : Replies.timeout)
-      return
-    }
-    if (rate === 0 && now >= this.#dataDeadline) {
-      void this.close(Replies.timeout)
-      return
-    }
-    this.#armCommandTimer()
+  #flush(): Promise<void> {
+    return this.#closed ? Promise.resolve() : this.#writer.flush()
   }
 
   // --- session-level operations -------------------------------------------------------
@@ -440,23 +291,19 @@ export class Session implements SessionCore {
     if (waiter === undefined) return
     const ev = this.codec.next()
     if (ev === undefined) {
-      this.#armCommandTimer()
+      this.#clock.wait(this.codec.inContent(), this.codec.buffered() > 0)
       this.#stream.resume()
       return
     }
-    this.#clearCommandTimer()
-    this.#commandDeadline = 0
+    this.#clock.stop()
+    this.#clock.commandDone()
     this.#stream.pause()
     this.#lineWaiter = undefined
     if (ev.type !== 'command') {
       waiter(null)
       return
     }
-    try {
-      waiter(decoder.decode(ev.line))
-    } catch {
-      waiter(null)
-    }
+    waiter(decodeLine(ev.line))
   }
 
   #releaseLineWaiter(): void {
@@ -482,25 +329,10 @@ export class Session implements SessionCore {
       return false
     }
     this.#stream = result.socket
+    this.#writer.stream = result.socket
     this.#attach(result.socket)
     this.connection.tls = result.info
     return true
-  }
-
-  extensions(): ExtensionSet {
-    const p = this.settings.policies
-    const ehlo = this.offeredPipelining
-    return {
-      size: ehlo,
-      eightBitMime: ehlo,
-      binaryMime: ehlo && p.chunking,
-      smtputf8: ehlo && p.smtputf8,
-      dsn: ehlo && p.dsn,
-      // Parsed even without TLS (it is advertised only inside TLS), so that MAIL answers
-      // 530 5.7.10 "encryption needed" (RFC 8689, RFC 5248) instead of 555 unknown parameter.
-      requireTls: ehlo && p.requireTlsExtension,
-      auth: ehlo,
-    }
   }
 
   discardChunk(size: number, r: Reply): void {
@@ -531,7 +363,7 @@ export class Session implements SessionCore {
     if (r !== undefined) this.send(r)
     await this.#flush()
     this.#closed = true
-    this.#clearCommandTimer()
+    this.#clock.stop()
     this.#releaseLineWaiter()
     const stream = this.#stream
     stream.end()
@@ -545,7 +377,7 @@ export class Session implements SessionCore {
     if (this.#tornDown) return
     this.#tornDown = true
     this.#closed = true
-    this.#clearCommandTimer()
+    this.#clock.stop()
     if (this.#sessionTimer) clearTimeout(this.#sessionTimer)
     try {
       await this.resetTransaction()
@@ -560,7 +392,7 @@ export class Session implements SessionCore {
         stream.end()
         setTimeout(() => stream.destroy(), 2000).unref?.()
       }
-      this.#resolveFinished()
+      this.#finished.resolve()
     }
   }
 }

@@ -9,6 +9,7 @@ import { reply } from '../../protocol/reply.ts'
 import { Replies, verdictReply } from '../replies.ts'
 import type { SessionCore } from '../session-core.ts'
 import { TxnState } from '../transaction.ts'
+import { offeredExtensions } from './extensions.ts'
 import { runPathHooks } from './path-hooks.ts'
 
 const mailDefaults = {
@@ -28,7 +29,7 @@ export async function mail(s: SessionCore, args: string): Promise<void> {
   if (!split.ok) return s.error(reply(split.code, split.enhanced, split.message))
   const raw = await runPathHooks(s, 'mail', split.value)
   if (raw === undefined) return
-  const params = parseMailParams(raw.params, s.extensions())
+  const params = parseMailParams(raw.params, offeredExtensions(s))
   if (!params.ok) return s.error(reply(params.code, params.enhanced, params.message))
   const path = parseReversePath(raw.path, { smtputf8: params.value.smtputf8, strict: policies.strictEnvelopes })
   if (!path.ok) return s.error(reply(path.code, path.enhanced, path.message))

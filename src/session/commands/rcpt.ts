@@ -9,6 +9,7 @@ import { parseRcptParams } from '../../protocol/mail-params.ts'
 import { reply } from '../../protocol/reply.ts'
 import { Replies, verdictReply } from '../replies.ts'
 import type { SessionCore } from '../session-core.ts'
+import { offeredExtensions } from './extensions.ts'
 import { runPathHooks } from './path-hooks.ts'
 
 export const relayingDenied = reply(550, '5.7.1', 'Relaying denied')
@@ -34,7 +35,7 @@ export async function rcpt(s: SessionCore, args: string): Promise<void> {
   if (raw === undefined) return
   const path = parseForwardPath(raw.path, { smtputf8, strict })
   if (!path.ok) return s.error(reply(path.code, path.enhanced, path.message))
-  const params = parseRcptParams(raw.params, s.extensions())
+  const params = parseRcptParams(raw.params, offeredExtensions(s))
   if (!params.ok) return s.error(reply(params.code, params.enhanced, params.message))
   const to: RcptTo = { address: path.value, params: params.value }
   const { verdict } = await s.runner.chain('rcpt', s as never, to)
