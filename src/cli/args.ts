@@ -25,6 +25,8 @@ export interface CliOptions {
   readonly group: string | undefined
   /** One session on stdin/stdout (tcpserver, inetd, systemd Accept=yes). */
   readonly stdio: boolean
+  /** Admin command: signal the running server named by --pid-file, then exit. */
+  readonly control: 'reload' | 'stop' | undefined
 }
 
 export const defaultListen = '127.0.0.1:2525'
@@ -45,6 +47,8 @@ export const usage = `Usage: qtsmtpd --config DIR [--listen HOST:PORT[/smtp|subm
   --drain SECONDS         on SIGTERM, let sessions finish this long before 421 (default 30)
   --pid-file FILE         write the (primary) process id here; removed at exit
   --stdio                 speak SMTP on stdin/stdout for one connection (UCSPI environment)
+  --reload                with --pid-file: make the running server reload its configuration
+  --stop                  with --pid-file: make the running server drain and stop
   --check                 load and validate the configuration, then exit
   --version               print the version
 
@@ -88,6 +92,8 @@ export function parseCli(argv: readonly string[]): CliOptions {
       user: { type: 'string', short: 'u' },
       group: { type: 'string', short: 'g' },
       stdio: { type: 'boolean' },
+      reload: { type: 'boolean' },
+      stop: { type: 'boolean' },
       check: { type: 'boolean' },
       version: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' },
@@ -103,6 +109,9 @@ export function parseCli(argv: readonly string[]): CliOptions {
   if (stdio && (values.workers !== undefined || values.listen !== undefined))
     throw new Error('--stdio serves one connection on stdin/stdout: no --listen or --workers')
   if (values.group !== undefined && values.user === undefined) throw new Error('--group needs --user')
+  const control = values.reload ? 'reload' : values.stop ? 'stop' : undefined
+  if (control !== undefined && values['pid-file'] === undefined)
+    throw new Error(`--${control} needs --pid-file of the running server`)
   return {
     configDir: values.config ?? 'config',
     listeners: values.listen?.map(parseListen),
@@ -118,5 +127,6 @@ export function parseCli(argv: readonly string[]): CliOptions {
     user: values.user,
     group: values.group,
     stdio,
+    control,
   }
 }

@@ -5,6 +5,7 @@
  * server/exit-codes.ts and docs/running.md.
  */
 import cluster from 'node:cluster'
+import { readFileSync } from 'node:fs'
 import { createLogger, stderrWriter } from '../host/logger.ts'
 import { ExitCode } from '../server/exit-codes.ts'
 import { type ListenerSpec, socketActivationSpecs } from '../server/listeners.ts'
@@ -29,6 +30,23 @@ function listenersFor(opts: CliOptions): ListenerSpec[] {
   return activated ?? [parseListen(defaultListen)]
 }
 
+/** `--reload` / `--stop`: the admin commands, as SIGHUP / SIGTERM to the server in the pid file. */
+function control(what: 'reload' | 'stop', pidFile: string): void {
+  let pid: number
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8').trim())
+  } catch (e) {
+    fail(ExitCode.usage, `--${what}: cannot read ${pidFile}: ${(e as Error).message}`)
+  }
+  if (!Number.isInteger(pid) || pid <= 1) fail(ExitCode.usage, `--${what}: ${pidFile} holds no process id`)
+  try {
+    process.kill(pid, what === 'reload' ? 'SIGHUP' : 'SIGTERM')
+  } catch (e) {
+    fail(ExitCode.usage, `--${what}: process ${pid}: ${(e as Error).message}`)
+  }
+  process.stdout.write(`${what === 'reload' ? 'reload' : 'stop'} requested from process ${pid}\n`)
+}
+
 export async function main(argv: readonly string[]): Promise<void> {
   let opts: CliOptions
   try {
@@ -38,6 +56,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   }
   if (opts.help) return void process.stdout.write(usage)
   if (opts.version) return void process.stdout.write(`qtsmtpd ${version}\n`)
+  if (opts.control !== undefined && opts.pidFile !== undefined) return control(opts.control, opts.pidFile)
   try {
     if (opts.check) {
       becomeIdentity(identityFrom(opts), createLogger(stderrWriter, 6))

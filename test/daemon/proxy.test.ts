@@ -205,7 +205,10 @@ backend b_tls
     })
     for (let i = 0; i < 100; i++) {
       const ok = await rawConnect(ports.tls).then(
-        (c) => (c.socket.destroy(), true),
+        (c) => {
+          c.socket.destroy()
+          return true
+        },
         () => false,
       )
       if (ok) break

@@ -87,7 +87,10 @@ describe('Postfix integration', { skip: !isRoot && 'needs root (Postfix master)'
     // Wait for Postfix's smtpd listeners.
     for (let i = 0; i < 100; i++) {
       const ok = await rawConnect(ports.reinject).then(
-        (c) => (c.socket.destroy(), true),
+        (c) => {
+          c.socket.destroy()
+          return true
+        },
         () => false,
       )
       if (ok) break
