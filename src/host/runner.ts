@@ -178,7 +178,12 @@ function makeContext(view: SessionView, plugin: RegisteredPlugin, hook: HookName
     transaction,
     server: view.server,
     signal,
-    log: plugin.log.child({ connection: connection.id, hook }),
+    // Made on first use: most hook calls never log.
+    get log() {
+      const log = plugin.log.child({ connection: connection.id, hook })
+      Object.defineProperty(this, 'log', { value: log })
+      return log
+    },
     plugin: plugin.name,
     get: <T>(key: Key<T>) => notesFor(key as Key<unknown>).get(key),
     set: <T>(key: Key<T>, value: T) => notesFor(key as Key<unknown>).set(key, value),

@@ -32,10 +32,8 @@ export interface ReceivedInfo {
 
 /** Keeps only [A-Za-z0-9.:-_[]], one `_` per other character, at most 255 characters. */
 export function sanitizeHostText(s: string, max = 255): string {
-  return Array.from(s)
-    .slice(0, max)
-    .map((c) => (/^[A-Za-z0-9.:\-_[\]]$/.test(c) ? c : '_'))
-    .join('')
+  // With the u flag an astral character is one match, so the result is ASCII, one unit per character.
+  return s.replace(/[^A-Za-z0-9.:\-_[\]]/gu, '_').slice(0, max)
 }
 
 /**
