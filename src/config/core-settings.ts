@@ -123,8 +123,11 @@ export function readCoreSettings(source: ConfigSource, opts: { baseDir?: string 
     const m = /^([a-z0-9_]+)\s+(.+)$/.exec(line.text)
     if (!m) throw err(line, `expected "key value", got "${line.text}"`)
     const [, key = '', value = ''] = m
-    if (key in limitKeys) limits[limitKeys[key] as keyof Limits] = parseCount(line, value)
-    else if (key in timeoutKeys) {
+    if (key in limitKeys) {
+      const n = parseCount(line, value)
+      if (key === 'command_line_limit' && n < 512) throw err(line, 'command_line_limit must be at least 512 (RFC 5321)')
+      limits[limitKeys[key] as keyof Limits] = n
+    } else if (key in timeoutKeys) {
       const ms = parseDuration(value)
       if (ms === undefined) throw err(line, `expected a duration such as 300s, 5m or 1500ms, got "${value}"`)
       timeouts[timeoutKeys[key] as keyof Timeouts] = ms
@@ -136,14 +139,6 @@ export function readCoreSettings(source: ConfigSource, opts: { baseDir?: string 
     } else if (key === 'spool_memory_threshold') spoolMemoryThreshold = parseCount(line, value)
     else throw err(line, `unknown setting "${key}" (see docs/limits.md)`)
   }
-  if (limits.commandLine < 512)
-    throw new ConfigError(
-      'SMTPD_ERR_CONFIG_VALUE',
-      'smtpd.conf',
-      undefined,
-      'command_line_limit must be at least 512 (RFC 5321)',
-    )
-
   const pluginDirs = (source.lines('plugin_dirs') ?? []).map((l) => resolve(base, l.text))
   return {
     session: { me, greeting, limits, timeouts, policies, spoolDir, spoolMemoryThreshold },

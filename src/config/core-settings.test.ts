@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import type { ConfigSource } from '../host/config-view.ts'
+import { ConfigError } from './config-error.ts'
+import { readCoreSettings } from './core-settings.ts'
+
+/** A config source from file texts, with the file:line a real directory would give. */
+function source(files: Record<string, string>): ConfigSource {
+  return {
+    lines: (key) => {
+      const text = files[key]
+      if (text === undefined) return undefined
+      return text
+        .split('\n')
+        .map((t, i) => ({ text: t.trim(), file: `/etc/qt/config/${key}`, line: i + 1 }))
+        .filter((l) => l.text !== '' && !l.text.startsWith('#'))
+    },
+    path: (key) => (files[key] === undefined ? undefined : `/etc/qt/config/${key}`),
+  }
+}
+
+describe('readCoreSettings', () => {
+  it('reads smtpd.conf keys', () => {
+    const s = readCoreSettings(source({ 'smtpd.conf': 'command_line_limit 1000\ndata_timeout 2m\n' }))
+    assert.equal(s.session.limits.commandLine, 1000)
+    assert.equal(s.session.timeouts.dataMs, 120_000)
+  })
+
+  it('a command_line_limit under 512 names the file and the line', () => {
+    assert.throws(
+      () => readCoreSettings(source({ 'smtpd.conf': '# limits\nrecipient_limit 50\ncommand_line_limit 100\n' })),
+      (e: unknown) =>
+        e instanceof ConfigError && e.file === '/etc/qt/config/smtpd.conf' && e.line === 3 && /512/.test(e.text),
+    )
+  })
+})
