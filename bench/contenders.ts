@@ -116,7 +116,7 @@ const write = (file: string, text: string) => writeFileSync(file, text.endsWith(
 // ---------------------------------------------------------------- qtsmtpd
 
 /** Fallback plugins for a tree that does not have them yet: same names, minimal behaviour. */
-function writeFallbackPlugins(ctx: BenchContext, dir: string, missing: readonly string[]): void {
+export function writeFallbackPlugins(ctx: BenchContext, dir: string, missing: readonly string[]): void {
   const host = (f: string) => pathToFileURL(join(ctx.repo, 'src/host', f)).href
   if (missing.includes('queue/discard')) {
     mkdirSync(join(dir, 'queue'), { recursive: true })
