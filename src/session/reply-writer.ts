@@ -39,15 +39,17 @@ export class ReplyWriter {
 
   #drain(stream: Duplex): Promise<void> {
     return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        stream.off('drain', done)
+        stream.off('close', done)
+        resolve()
+      }
       const timer = setTimeout(() => {
         this.#onStall()
         stream.destroy()
-        resolve()
+        done()
       }, this.#stallMs)
-      const done = () => {
-        clearTimeout(timer)
-        resolve()
-      }
       stream.once('drain', done)
       stream.once('close', done)
     })

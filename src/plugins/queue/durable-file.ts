@@ -21,6 +21,8 @@ export async function ensureDir(dir: string, mode: number): Promise<void> {
     if (d === first || dirname(d) === d) break
   }
   for (const d of created.reverse()) await chmod(d, mode)
+  // A new directory's own entry must be on disk too before anything in it counts as delivered.
+  for (const d of created) await syncDir(dirname(d))
 }
 
 /** Streams `source` into `tmpPath` (created exclusively) and fsyncs it. Removes the file on failure. */
