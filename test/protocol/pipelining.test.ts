@@ -121,7 +121,7 @@ describe('a client that never reads', () => {
     let written = 0
     // Bounded loop: at most 4 s or 200 MB offered.
     while (!closed && Date.now() < deadline && written < 200_000_000) {
-      if (!sock.write(chunk)) await Promise.race([new Promise((r) => sock.once('drain', r)), delay(50)])
+      if (!sock.write(chunk)) await drainedOrTimeout(sock, 50)
       written += chunk.length
     }
     const grown = process.memoryUsage().heapUsed - heapBefore
@@ -135,6 +135,15 @@ describe('a client that never reads', () => {
   })
 })
 
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms))
+/** Waits for 'drain' or `ms`, whichever comes first, without leaving a listener behind. */
+function drainedOrTimeout(sock: import('node:net').Socket, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      sock.off('drain', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    sock.once('drain', done)
+  })
 }
