@@ -12,6 +12,7 @@ const connectDefaults = {
 
 async function open(s: Session): Promise<void> {
   for (const hook of ['preConnection', 'connect'] as const) {
+    if (s.signal.aborted) return
     const { verdict } = await s.runner.chain(hook, s)
     if (verdict.kind === 'reject' || verdict.kind === 'defer') {
       s.log.info(`connection refused by ${hook}`)

@@ -55,7 +55,7 @@ export class Session implements SessionCore {
   readonly counters = { errors: 0, unknown: 0, junk: 0, authFailures: 0, commands: 0 }
   phase: Phase = { name: 'connected' }
 
-  readonly #abort = new AbortController()
+  #abort = new AbortController()
   readonly #tlsContexts: TlsContextProvider | undefined
   #stream: Duplex
   readonly #writer: ReplyWriter
@@ -104,8 +104,22 @@ export class Session implements SessionCore {
     this.#attach(this.#stream)
     this.#sessionTimer = setTimeout(() => void this.close(Replies.sessionTimeout), this.settings.timeouts.sessionMs)
     this.#sessionTimer.unref?.()
-    await connectionHooks.open(this)
-    if (!this.#closed) this.#kick()
+    // Listeners accept paused (pauseOnConnect): read from the start, so that a client talking
+    // before the greeting is seen (greeted()); #onData pauses again at its first bytes.
+    this.#stream.resume()
+    // The connect hooks count as processing: a client leaving meanwhile gets its teardown (and
+    // the disconnect hooks) after them, never in the middle.
+    this.#processing = true
+    try {
+      await connectionHooks.open(this)
+    } catch (e) {
+      this.log.error(`session failed: ${(e as Error).stack ?? String(e)}`)
+      await this.close(Replies.internalError)
+    } finally {
+      this.#processing = false
+    }
+    if (this.#closed) await this.#teardown()
+    else this.#kick()
     return this.#finished.promise
   }
 
@@ -115,11 +129,11 @@ export class Session implements SessionCore {
   }
 
   #attach(stream: Duplex): void {
-    stream.on('data', this.#onData).on('end', this.#onEnd).on('error', this.#onError).on('close', this.#onEnd)
+    stream.on('data', this.#onData).on('end', this.#onEnd).on('error', this.#onError).on('close', this.#onClose)
   }
 
   #detach(stream: Duplex): void {
-    stream.off('data', this.#onData).off('end', this.#onEnd).off('error', this.#onError).off('close', this.#onEnd)
+    stream.off('data', this.#onData).off('end', this.#onEnd).off('error', this.#onError).off('close', this.#onClose)
   }
 
   readonly #onData = (chunk: Buffer): void => {
@@ -138,6 +152,20 @@ export class Session implements SessionCore {
   readonly #onEnd = (): void => {
     this.#releaseLineWaiter()
     if (!this.#processing) void this.#teardown()
+  }
+
+  /**
+   * The connection is gone (reset, or closed both ways): nothing more can be read or written, so
+   * a hook still running is aborted and nothing after it is processed. A FIN alone ('end') is not
+   * this: a client may half-close behind a pipelined QUIT and still read the replies.
+   */
+  readonly #onClose = (): void => {
+    if (this.#processing && !this.#closed) {
+      this.#closed = true
+      this.#clock.stop()
+      this.#abort.abort(new Error('connection lost'))
+    }
+    this.#onEnd()
   }
 
   readonly #onError = (err: Error): void => {
@@ -170,14 +198,20 @@ export class Session implements SessionCore {
     try {
       for (;;) {
         if (this.#closed) return
-        const ev = this.codec.next()
-        if (ev === undefined) break
+        let ev = this.codec.next()
+        if (ev === undefined) {
+          await this.#flush()
+          // Bytes that arrived while the replies drained were taken from the socket already: no
+          // 'data' event will bring them again.
+          if (this.#closed) return
+          ev = this.codec.next()
+          if (ev === undefined) return
+        }
         this.#clock.stop()
         this.#clock.commandDone()
         const pending = this.#handle(ev)
         if (pending !== undefined) await pending
       }
-      await this.#flush()
     } catch (e) {
       this.log.error(`session failed: ${(e as Error).stack ?? String(e)}`)
       await this.close(Replies.internalError)
@@ -379,6 +413,8 @@ export class Session implements SessionCore {
     this.#closed = true
     this.#clock.stop()
     if (this.#sessionTimer) clearTimeout(this.#sessionTimer)
+    // The disconnect hooks get a live signal even when the connection's was aborted (#onClose).
+    if (this.#abort.signal.aborted) this.#abort = new AbortController()
     try {
       await this.resetTransaction()
       await connectionHooks.close(this)
