@@ -7,6 +7,7 @@
 import { hostname, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { ConfigLine, ConfigSource } from '../host/config-view.ts'
+import type { PluginTimeouts } from '../host/loader.ts'
 import type { LogLevel } from '../host/logger.ts'
 import { parseLogLevel } from '../host/logger.ts'
 import {
@@ -65,6 +66,7 @@ export interface CoreSettings {
   readonly session: SessionSettings
   readonly logLevel: LogLevel
   readonly pluginDirs: readonly string[]
+  readonly pluginTimeouts: PluginTimeouts
 }
 
 const err = (l: ConfigLine, text: string) => new ConfigError('SMTPD_ERR_CONFIG_VALUE', l.file, l.line, text)
@@ -119,6 +121,8 @@ export function readCoreSettings(source: ConfigSource, opts: { baseDir?: string 
     logLevel = l
   }
 
+  let pluginFallbackMs: number | undefined
+  const pluginTimeouts = new Map<string, number>()
   for (const line of source.lines('smtpd.conf') ?? []) {
     const m = /^([a-z0-9_]+)\s+(.+)$/.exec(line.text)
     if (!m) throw err(line, `expected "key value", got "${line.text}"`)
@@ -132,7 +136,14 @@ export function readCoreSettings(source: ConfigSource, opts: { baseDir?: string 
       if (ms === undefined) throw err(line, `expected a duration such as 300s, 5m or 1500ms, got "${value}"`)
       timeouts[timeoutKeys[key] as keyof Timeouts] = ms
     } else if (key in policyKeys) policies[policyKeys[key] as keyof Policies] = parseBool(line, value) as never
-    else if (key === 'min_data_rate') timeouts.minDataRate = parseCount(line, value)
+    else if (key === 'plugin_timeout') {
+      const [first = '', second] = value.split(/\s+/)
+      const ms = parseDuration(second ?? first)
+      if (ms === undefined || ms === 0)
+        throw err(line, `expected "plugin_timeout [PLUGIN] DURATION" with a duration such as 10s, got "${value}"`)
+      if (second === undefined) pluginFallbackMs = ms
+      else pluginTimeouts.set(first, ms)
+    } else if (key === 'min_data_rate') timeouts.minDataRate = parseCount(line, value)
     else if (key === 'bare_line_endings') {
       if (value !== 'reject' && value !== 'normalize') throw err(line, `expected reject or normalize, got "${value}"`)
       policies.bareLineEndings = value
@@ -144,6 +155,7 @@ export function readCoreSettings(source: ConfigSource, opts: { baseDir?: string 
     session: { me, greeting, limits, timeouts, policies, spoolDir, spoolMemoryThreshold },
     logLevel,
     pluginDirs,
+    pluginTimeouts: { fallbackMs: pluginFallbackMs, byName: pluginTimeouts },
   }
 }
 

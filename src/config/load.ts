@@ -44,7 +44,12 @@ export async function readConfigDir(dir: string, opts: ReadConfigOptions = {}): 
   const catalog = opts.catalog ?? new PluginCatalog(builtinPlugins)
   // qpsmtpd lists logging plugins in their own file; they load first so they see set-up logs.
   const loggingLines = config.lines('logging') ?? []
-  const plugins = await choosePlugins(parsePluginList([...loggingLines, ...pluginLines]), catalog, core.pluginDirs)
+  const plugins = await choosePlugins(
+    parsePluginList([...loggingLines, ...pluginLines]),
+    catalog,
+    core.pluginDirs,
+    core.pluginTimeouts,
+  )
   return {
     dir: config.dirs[0] ?? dir,
     settings: core.session,

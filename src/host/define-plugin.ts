@@ -61,6 +61,8 @@ export interface PluginChoice {
   readonly definition: PluginDefinition<OptionSchema>
   readonly options: Readonly<Record<string, unknown>>
   readonly instance?: string | undefined
+  /** The operator's deadline for this plugin's hook calls (smtpd.conf `plugin_timeout`). */
+  readonly timeoutMs?: number | undefined
   /** Where the choice was made (config/plugins file and line), for error messages. */
   readonly source?: { readonly file: string; readonly line: number } | undefined
 }

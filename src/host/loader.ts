@@ -84,10 +84,18 @@ export async function resolvePlugin(
 }
 
 /** Reads `config/plugins` lines into choices with validated options. */
+export interface PluginTimeouts {
+  /** For plugins that declare no deadline of their own. */
+  readonly fallbackMs: number | undefined
+  /** By the name used in config/plugins, the plugin's own name, or an alias. */
+  readonly byName: ReadonlyMap<string, number>
+}
+
 export async function choosePlugins(
   lines: readonly PluginLine[],
   catalog: PluginCatalog,
   pluginDirs: readonly string[],
+  timeouts: PluginTimeouts = { fallbackMs: undefined, byName: new Map() },
 ): Promise<PluginChoice[]> {
   const choices: PluginChoice[] = []
   for (const line of lines) {
@@ -112,7 +120,16 @@ export async function choosePlugins(
         `plugin ${line.name}: ${(e as Error).message}`,
       )
     }
-    choices.push({ definition: def, options, instance: line.instance, source: { file: line.file, line: line.line } })
+    const names = [line.name, def.name, ...(def.aliases ?? [])]
+    const chosen = names.map((n) => timeouts.byName.get(n)).find((ms) => ms !== undefined)
+    const timeoutMs = chosen ?? (def.timeoutMs === undefined ? timeouts.fallbackMs : undefined)
+    choices.push({
+      definition: def,
+      options,
+      instance: line.instance,
+      timeoutMs,
+      source: { file: line.file, line: line.line },
+    })
   }
   return choices
 }
@@ -159,7 +176,7 @@ export async function setupPlugins(choices: readonly PluginChoice[], env: SetupE
       plugins.push({
         name,
         hooks: parts.hooks,
-        timeoutMs: def.timeoutMs ?? 30_000,
+        timeoutMs: choice.timeoutMs ?? def.timeoutMs ?? 30_000,
         onFailure: def.onFailure ?? 'defer',
         log,
       })

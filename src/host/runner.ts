@@ -154,8 +154,9 @@ export class HookRunner {
       const timeout = new Promise<never>((_, rejectTimeout) => {
         timer = setTimeout(() => {
           const err = new HookTimeout(plugin.name, hook, plugin.timeoutMs)
-          controller.abort(err)
+          // Settle the deadline first: a hook that answers its abort with pass() must not win the race.
           rejectTimeout(err)
+          controller.abort(err)
         }, plugin.timeoutMs)
       })
       return await Promise.race([result, timeout])

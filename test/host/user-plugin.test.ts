@@ -64,6 +64,51 @@ describe('a user plugin in a .ts file', () => {
     }
   })
 
+  it('the operator sets a plugin deadline in smtpd.conf; a hook past it answers 451 4.3.0', async () => {
+    await writeFile(
+      join(dir, 'plugins/rcpt/slow.ts'),
+      `import { definePlugin, pass } from '${api}'
+export default definePlugin({
+  name: 'rcpt/slow',
+  options: {},
+  setup: () => ({ hooks: { rcpt: (ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(pass()))) } }),
+})
+`,
+    )
+    await writeFile(join(dir, 'config/plugins'), 'rcpt/slow\nrcpt/vip alice\n')
+    await writeFile(join(dir, 'config/smtpd.conf'), 'plugin_timeout 30s\nplugin_timeout rcpt/slow 150ms\n')
+    const srv = await startTestServer({ configDir: join(dir, 'config') })
+    try {
+      const c = await srv.connect()
+      await c.expect(220)
+      await c.send('EHLO client.test', 250)
+      await c.send('MAIL FROM:<s@sender.test>', 250)
+      const started = Date.now()
+      assert.equal(
+        (await c.send('RCPT TO:<alice@mx.test>', 451))?.raw,
+        '451 4.3.0 Temporary failure, please try again later\r\n',
+      )
+      assert.ok(Date.now() - started < 5000)
+      assert.ok(srv.logs.some((l) => /timed out after 150 ms/.test(l.message)))
+    } finally {
+      await srv.close()
+      await writeFile(join(dir, 'config/smtpd.conf'), '')
+    }
+  })
+
+  it('a malformed plugin_timeout names the file and line', async () => {
+    await writeFile(join(dir, 'config/plugins'), 'rcpt/vip alice\n')
+    await writeFile(join(dir, 'config/smtpd.conf'), '# deadlines\nplugin_timeout rcpt/vip soon\n')
+    try {
+      await assert.rejects(
+        readConfigDir(join(dir, 'config')),
+        /config\/smtpd\.conf:2: expected "plugin_timeout \[PLUGIN\] DURATION"/,
+      )
+    } finally {
+      await writeFile(join(dir, 'config/smtpd.conf'), '')
+    }
+  })
+
   it('a bad option stops the start with the file and line', async () => {
     await writeFile(join(dir, 'config/plugins'), '# comment\nrcpt/vip alice refuse_others maybe\n')
     await assert.rejects(readConfigDir(join(dir, 'config')), (e: Error) => {
