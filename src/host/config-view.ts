@@ -25,11 +25,21 @@ export interface ConfigView {
   value(key: string): string | undefined
   has(key: string): boolean
   path(key: string): string | undefined
+  /**
+   * Per-user configuration (qpsmtpd `$rcpt->config(key)`): the `userConfig` hooks answer first,
+   * then the global value as `lines(key)` gives it.
+   */
+  forUser(address: string, key: string): readonly string[]
 }
 
 export type ConfigHook = (key: string) => readonly string[] | undefined
+export type UserConfigHook = (address: string, key: string) => readonly string[] | undefined
 
-export function createConfigView(source: ConfigSource, hooks: () => readonly ConfigHook[]): ConfigView {
+export function createConfigView(
+  source: ConfigSource,
+  hooks: () => readonly ConfigHook[],
+  userHooks: () => readonly UserConfigHook[] = () => [],
+): ConfigView {
   const fromHooks = (key: string): readonly ConfigLine[] | undefined => {
     for (const hook of hooks()) {
       const answer = hook(key)
@@ -44,6 +54,13 @@ export function createConfigView(source: ConfigSource, hooks: () => readonly Con
     value: (key) => located(key)[0]?.text,
     has: (key) => located(key).length > 0,
     path: (key) => source.path(key),
+    forUser(address, key) {
+      for (const hook of userHooks()) {
+        const answer = hook(address, key)
+        if (answer !== undefined) return answer
+      }
+      return located(key).map((l) => l.text)
+    },
   }
 }
 

@@ -139,6 +139,8 @@ export interface SetupEnvironment {
   readonly config: ConfigView
   readonly server: ServerInfo & { readonly spoolDir: string }
   readonly services: Services
+  /** Called as each plugin is set up, so its config hooks answer for the plugins after it. */
+  readonly onSetUp?: (plugin: RegisteredPlugin) => void
 }
 
 export interface SetUpPlugins {
@@ -173,13 +175,15 @@ export async function setupPlugins(choices: readonly PluginChoice[], env: SetupE
       for (const hook of Object.keys(parts.hooks))
         if (!(hookNames as string[]).includes(hook)) throw new Error(`unknown hook "${hook}"`)
       if (parts.close) closers.push(parts.close)
-      plugins.push({
+      const registered: RegisteredPlugin = {
         name,
         hooks: parts.hooks,
         timeoutMs: choice.timeoutMs ?? def.timeoutMs ?? 30_000,
         onFailure: def.onFailure ?? 'defer',
         log,
-      })
+      }
+      plugins.push(registered)
+      env.onSetUp?.(registered)
     } catch (e) {
       await close()
       if (e instanceof ConfigError) throw e

@@ -5,7 +5,7 @@
  */
 import { mkdirSync } from 'node:fs'
 import { CidrList } from '../config/cidr.ts'
-import { type ConfigHook, type ConfigSource, createConfigView } from '../host/config-view.ts'
+import { type ConfigHook, type ConfigSource, createConfigView, type UserConfigHook } from '../host/config-view.ts'
 import type { ServerInfo } from '../host/context.ts'
 import type { PluginChoice } from '../host/define-plugin.ts'
 import { setupPlugins } from '../host/loader.ts'
@@ -74,7 +74,9 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const registered: RegisteredPlugin[] = []
   const configHooks = (): ConfigHook[] =>
     registered.flatMap((p) => (p.hooks.config === undefined ? [] : [p.hooks.config]))
-  const config = createConfigView(opts.config, configHooks)
+  const userConfigHooks = (): UserConfigHook[] =>
+    registered.flatMap((p) => (p.hooks.userConfig === undefined ? [] : [p.hooks.userConfig]))
+  const config = createConfigView(opts.config, configHooks, userConfigHooks)
   const server: ServerInfo = { me: opts.settings.me, version }
   const services = emptyServices()
   mkdirSync(opts.settings.spoolDir, { recursive: true, mode: 0o700 })
@@ -83,8 +85,8 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
     config,
     server: { ...server, spoolDir: opts.settings.spoolDir },
     services,
+    onSetUp: (p) => registered.push(p),
   })
-  registered.push(...setUp.plugins)
   loggingPlugins = setUp.plugins.filter((p) => p.hooks.logging !== undefined)
   const runner = new HookRunner(setUp.plugins)
   if (!runner.has('rcpt')) log.warn('no plugin decides on recipients: every RCPT will be refused (add rcpt_ok)')
