@@ -39,10 +39,24 @@ export const rcptVerdicts = definePlugin({
   }),
 })
 
+/** Sender `reject@…` gets 550 at MAIL; sender `nodata@…` gets 554 at DATA/BDAT (the data hook). */
+export const senderVerdicts = definePlugin({
+  name: 'test/sender-verdicts',
+  options: {},
+  setup: () => ({
+    hooks: {
+      mail: async (_ctx, from) =>
+        from.address?.local === 'reject' ? reject({ code: 550, enhanced: '5.7.1', text: 'Sender refused' }) : pass(),
+      data: async (ctx) => (ctx.transaction.mailFrom.address?.local === 'nodata' ? reject('No data from you') : pass()),
+    },
+  }),
+})
+
 export const presets: Readonly<Record<string, () => PluginChoice>> = {
   'accept-all': () => acceptAll(),
   'local-only': () => localOnly(),
   'rcpt-verdicts': () => rcptVerdicts(),
+  'sender-verdicts': () => senderVerdicts(),
 }
 
 export function pluginsFromPresets(names: readonly string[]): PluginChoice[] {

@@ -47,6 +47,8 @@ export async function mail(s: SessionCore, args: string): Promise<void> {
   }
   s.phase = { name: 'ready', helo: phase.helo }
   if (verdict.kind === 'done') return
-  s.sendVerdict(verdict, mailDefaults)
-  if (verdict.disconnect) return s.close()
+  // A refused sender is an error like a refused recipient (Postfix smtpd_hard_error_limit).
+  const r = verdictReply(verdict, mailDefaults) ?? mailDefaults.reject
+  if (verdict.disconnect) return s.close(r)
+  return s.error(r)
 }
