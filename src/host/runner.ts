@@ -95,7 +95,7 @@ export class HookRunner {
         if (plugin.onFailure === 'pass') continue
         return { verdict: failureVerdict() as R, plugin: plugin.name }
       }
-      if (!isVerdict(verdict)) {
+      if (!isVerdict(verdict) || ((verdict as { kind: string }).kind === 'rewrite' && !rewriteHooks.has(hook))) {
         plugin.log.error(`hook ${hook} returned ${String(verdict)}, not a verdict; treated as a failure`)
         if (plugin.onFailure === 'pass') continue
         return { verdict: failureVerdict() as R, plugin: plugin.name }
@@ -194,6 +194,8 @@ function makeContext(view: SessionView, plugin: RegisteredPlugin, hook: HookName
 }
 
 const verdictKinds = new Set(['pass', 'accept', 'reject', 'defer', 'done', 'rewrite'])
+/** The only hooks whose callers handle `rewrite`; elsewhere (an untyped plugin) it would leave no reply. */
+const rewriteHooks: ReadonlySet<HookName> = new Set(['mailParse', 'mailPre', 'rcptParse', 'rcptPre'])
 const isVerdict = (v: unknown): v is Verdict =>
   typeof v === 'object' && v !== null && verdictKinds.has((v as { kind?: unknown }).kind as string)
 
