@@ -72,7 +72,10 @@ export async function serverHandshake(
       clearTimeout(timer)
       resolve(e.message)
     })
-    secure.once('close', () => resolve('connection closed during the handshake'))
+    // With allowHalfOpen a client that goes away gives 'end' and no 'close'.
+    const closed = () => resolve('connection closed during the handshake')
+    secure.once('close', closed)
+    secure.once('end', closed)
   })
   if (error !== undefined) {
     secure.destroy()

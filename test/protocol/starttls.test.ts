@@ -155,3 +155,35 @@ describe('STARTTLS required', () => {
     assert.equal(srv.queued.length, 1)
   })
 })
+
+describe('clients that vanish around the TLS handshake', () => {
+  let srv: TestServer
+  before(async () => {
+    srv = await startTestServer({ plugins: [acceptAll()], tls: true, logLevel: 3 })
+  })
+  after(() => srv.close())
+
+  const sessionsGone = async () => {
+    const deadline = Date.now() + 3000
+    while (srv.server.connectionCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    return srv.server.connectionCount
+  }
+
+  test('gone right after the 220 to STARTTLS: the session ends at once, not at the handshake timeout', async () => {
+    const c = await srv.connect()
+    await c.expect(220)
+    await c.send('EHLO client.test', 250)
+    await c.send('STARTTLS', 220)
+    c.destroy()
+    assert.equal(await sessionsGone(), 0)
+  })
+
+  test('gone right after the handshake, before any command: the session ends at once', async () => {
+    const c = await srv.connect()
+    await c.expect(220)
+    await c.send('EHLO client.test', 250)
+    await c.startTls()
+    c.destroy()
+    assert.equal(await sessionsGone(), 0)
+  })
+})
