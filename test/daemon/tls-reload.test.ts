@@ -60,7 +60,7 @@ describe('certificate reload', { timeout: 60_000 }, () => {
     const second = await makeCertificate('localhost')
     cleanup.push(() => {
       for (const c of [first, second])
-        void import('node:fs').then((fs) => fs.rmSync(c.dir, { recursive: true, force: true }))
+        rmSync(c.dir, { recursive: true, force: true })
     })
     const install = (c: typeof first) => {
       copyFileSync(c.certFile, join(ssl, 'qpsmtpd-server.crt'))
