@@ -41,6 +41,8 @@ export interface Contender {
 }
 
 const DOMAIN = 'bench.test'
+/** dpkg-query's format for the version field (a literal `${Version}`, not a template). */
+const DPKG_VERSION = '$' + '{Version}'
 
 /** Spawns a server, waits for a 220 on its port, and returns a handle that stops it (SIGTERM, then SIGKILL). */
 async function launch(
@@ -377,7 +379,7 @@ export function qpsmtpd(): Contender {
       // Runs as the qpsmtpd user: it must read the config and own the spool (mode 0700).
       execFileSync('chown', ['-R', 'qpsmtpd:', dir])
       chmodSync(spool, 0o700)
-      const v = execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'qpsmtpd'], { encoding: 'utf8' })
+      const v = execFileSync('dpkg-query', ['-W', '-f', DPKG_VERSION, 'qpsmtpd'], { encoding: 'utf8' })
       return `qpsmtpd ${v} (Debian), perl ${execFileSync('perl', ['-e', 'print $^V'], { encoding: 'utf8' })}`
     },
     start(ctx, port) {
@@ -412,7 +414,7 @@ export function smtpSink(): Contender {
     tls: false,
     async install() {
       if (!existsSync('/usr/sbin/smtp-sink')) throw new Error('/usr/sbin/smtp-sink missing (Debian package postfix)')
-      const v = execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'postfix'], { encoding: 'utf8' })
+      const v = execFileSync('dpkg-query', ['-W', '-f', DPKG_VERSION, 'postfix'], { encoding: 'utf8' })
       return `Postfix ${v}`
     },
     start(_ctx, port) {

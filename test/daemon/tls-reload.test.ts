@@ -59,8 +59,7 @@ describe('certificate reload', { timeout: 60_000 }, () => {
     const first = await makeCertificate('localhost')
     const second = await makeCertificate('localhost')
     cleanup.push(() => {
-      for (const c of [first, second])
-        rmSync(c.dir, { recursive: true, force: true })
+      for (const c of [first, second]) rmSync(c.dir, { recursive: true, force: true })
     })
     const install = (c: typeof first) => {
       copyFileSync(c.certFile, join(ssl, 'qpsmtpd-server.crt'))
