@@ -65,6 +65,7 @@ export class Session implements SessionCore {
   #sessionTimer: NodeJS.Timeout | undefined
   readonly #clock: SessionClock
   #talkedEarly = false
+  #closing = false
   #orphanChunkReply: Reply | undefined
   readonly #finished = Promise.withResolvers<void>()
 
@@ -393,7 +394,9 @@ export class Session implements SessionCore {
   }
 
   async close(r?: Reply): Promise<void> {
-    if (this.#closed) return
+    if (this.#closed || this.#closing) return
+    // Set before the flush: a second close() during it must not send a second closing reply.
+    this.#closing = true
     if (r !== undefined) this.send(r)
     await this.#flush()
     this.#closed = true
@@ -435,10 +438,12 @@ export class Session implements SessionCore {
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms)
-    signal.addEventListener('abort', () => {
+    const done = () => {
       clearTimeout(t)
+      signal.removeEventListener('abort', done)
       resolve()
-    })
+    }
+    const t = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
   })
 }

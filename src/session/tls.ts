@@ -73,7 +73,10 @@ export async function serverHandshake(
       resolve(e.message)
     })
     // With allowHalfOpen a client that goes away gives 'end' and no 'close'.
-    const closed = () => resolve('connection closed during the handshake')
+    const closed = () => {
+      clearTimeout(timer)
+      resolve('connection closed during the handshake')
+    }
     secure.once('close', closed)
     secure.once('end', closed)
   })

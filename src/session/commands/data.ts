@@ -14,8 +14,8 @@ export async function data(s: SessionCore, args: string): Promise<void> {
   const refused = await beginContent(s, txn as never, 'data')
   if (refused !== undefined) {
     if (refused.disconnect) return s.close(refused.reply)
-    s.send(refused.reply)
-    return s.resetTransaction()
+    await s.resetTransaction()
+    return s.error(refused.reply)
   }
   s.codec.startData()
   await s.sendNow(Replies.startData)

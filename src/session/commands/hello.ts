@@ -4,6 +4,7 @@
  */
 import type { Helo } from '../../host/context.ts'
 import { reply } from '../../protocol/reply.ts'
+import { verdictReply } from '../replies.ts'
 import type { SessionCore } from '../session-core.ts'
 import { authMechanisms } from './auth.ts'
 import { forwardingKeywords } from './forward-attributes.ts'
@@ -20,10 +21,10 @@ async function hello(s: SessionCore, verb: Helo['verb'], args: string): Promise<
   const { verdict } = await s.runner.chain(verb === 'EHLO' ? 'ehlo' : 'helo', s, host)
   if (verdict.kind === 'done') return
   if (verdict.kind === 'reject' || verdict.kind === 'defer') {
-    const r = s.sendVerdict(verdict, heloDefaults)
-    if (verdict.disconnect) return s.close()
-    s.log.info(`${verb} refused: ${r?.code}`)
-    return
+    const r = verdictReply(verdict, heloDefaults) ?? heloDefaults.reject
+    if (verdict.disconnect) return s.close(r)
+    s.log.info(`${verb} refused: ${r.code}`)
+    return s.error(r)
   }
   s.connection.helo = { verb, host }
   s.phase = { name: 'ready', helo: s.connection.helo }
