@@ -19,7 +19,7 @@ import { startSink } from '../peers/aiosmtpd.ts'
 import { startDovecot } from '../peers/dovecot.ts'
 import { startExim } from '../peers/exim-peer.ts'
 import { freePort, waitForPort } from '../peers/free-port.ts'
-import { startPostfix } from '../peers/postfix-peer.ts'
+import { startPostfix } from '../peers/postfix.ts'
 
 const root = resolve(import.meta.dirname, '../..')
 const TOTAL = 200
@@ -65,12 +65,12 @@ const backends: Record<string, () => Promise<Started>> = {
     }
   },
   'queue/postfix-queue': async () => {
-    const pf = startPostfix()
+    const pf = await startPostfix({ maildir: 'catch-all' })
     return {
       plugin: `queue/postfix-queue ${pf.cleanupSocket} FLAG_MASK_EXTERNAL`,
       rcpt: 'u@example.test',
       arrived: async () => pf.messages().map((b) => b.toString('utf8')),
-      stop: async () => pf.close(),
+      stop: () => pf.stop(),
     }
   },
   'queue/exim-bsmtp': async () => {

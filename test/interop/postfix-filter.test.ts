@@ -12,8 +12,8 @@ import { definePlugin } from '../../src/host/define-plugin.ts'
 import { accept } from '../../src/host/verdict.ts'
 import { startTestServer, type TestServer } from '../../src/testing/index.ts'
 import { type Cli, freePort, makeConfig, startCli, type TestConfig } from '../daemon/harness.ts'
+import { type Postfix, startPostfix } from '../peers/postfix.ts'
 import { rawConnect } from '../protocol/raw-connect.ts'
-import { type PostfixInstance, startPostfix } from './postfix-instance.ts'
 
 const isRoot = process.getuid?.() === 0
 const rcptAll = definePlugin({ name: 'test/rcpt-all', options: {}, setup: () => ({ hooks: { rcpt: () => accept() } }) })
@@ -54,7 +54,7 @@ describe('Postfix integration', { skip: !isRoot && 'needs root (Postfix master)'
   let sink: TestServer
   let cfg: TestConfig
   let filter: Cli
-  let postfix: PostfixInstance
+  let postfix: Postfix
   const ports = { filter: 0, afterQueue: 0, beforeQueue: 0, reinject: 0 }
 
   before(async () => {
@@ -66,9 +66,10 @@ describe('Postfix integration', { skip: !isRoot && 'needs root (Postfix master)'
     })
     filter = startCli(['--config', cfg.config, '--listen', `127.0.0.1:${ports.filter}`])
     await filter.waitFor(/ready: pid/)
-    postfix = startPostfix({
-      relayPort: sink.port,
+    postfix = await startPostfix({
       main: {
+        relayhost: `[127.0.0.1]:${sink.port}`,
+        smtpd_recipient_restrictions: 'permit_mynetworks, reject',
         smtp_send_xforward_command: 'yes',
         smtpd_authorized_xforward_hosts: '127.0.0.0/8',
       },
@@ -84,21 +85,9 @@ describe('Postfix integration', { skip: !isRoot && 'needs root (Postfix master)'
         },
       ],
     })
-    // Wait for Postfix's smtpd listeners.
-    for (let i = 0; i < 100; i++) {
-      const ok = await rawConnect(ports.reinject).then(
-        (c) => {
-          c.socket.destroy()
-          return true
-        },
-        () => false,
-      )
-      if (ok) break
-      await new Promise((r) => setTimeout(r, 100))
-    }
   })
   after(async () => {
-    postfix?.stop()
+    await postfix?.stop()
     filter?.kill('SIGKILL')
     cfg?.remove()
     await sink?.close()

@@ -1,12 +1,14 @@
 /**
- * A private Postfix instance for outbound tests (Debian postfix): its own config, queue and
- * data directories under a temp dir, smtpd on 127.0.0.1:<free port>, virtual mailboxes
- * (Maildir) for u1, u2 and temp @dest.test; temp@dest.test gets 450 at RCPT, unknown users
- * 550. XCLIENT and XFORWARD are allowed from loopback. Needs root (Postfix drops to the
- * postfix user). Always call stop(), also when a test fails.
+ * A private Postfix instance for tests (Debian postfix): config, queue, data and mail
+ * directories under a temp dir, started with `postfix -c <dir>/conf start`. main.cf starts from
+ * loopback-only defaults that the caller overrides; smtpd listeners on 127.0.0.1 are optional
+ * (without any, only the cleanup socket takes mail); virtual(8) can deliver to Maildirs. Needs
+ * root (Postfix's master runs as root, its daemons as the postfix user). Always call stop(),
+ * also when a test fails; a failed start cleans up itself.
  */
 import { execFile } from 'node:child_process'
-import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -14,114 +16,210 @@ import { freePort, waitForPort } from './free-port.ts'
 
 const run = promisify(execFile)
 
+export interface PostfixSmtpd {
+  /** 127.0.0.1:port; a free port is picked when omitted. */
+  readonly port?: number
+  /** `-o name=value` overrides for this smtpd. */
+  readonly options?: Readonly<Record<string, string>>
+}
+
+export interface PostfixOptions {
+  /** main.cf settings over the defaults; `{conf}` in a value stands for the config directory. */
+  readonly main?: Readonly<Record<string, string>>
+  /** Extra master.cf service lines. */
+  readonly master?: readonly string[]
+  /** Files written to the config directory before start (lookup tables, header_checks). */
+  readonly files?: Readonly<Record<string, string>>
+  readonly smtpd?: readonly PostfixSmtpd[]
+  /**
+   * Maildir delivery by virtual(8) under `<dir>/mail`: 'catch-all' puts every recipient of any
+   * domain into the mailbox `box`; a list of addresses gives each a mailbox named by its local
+   * part, and other addresses in their domains are unknown (550). Omitted: no local delivery.
+   */
+  readonly maildir?: 'catch-all' | readonly string[]
+}
+
 export interface Postfix {
-  readonly port: number
   readonly dir: string
-  /** Files delivered to user's Maildir/new (waits up to timeoutMs for `count`). */
+  readonly conf: string
+  readonly queueDir: string
+  /** The cleanup(8) socket (public/cleanup in the queue directory). */
+  readonly cleanupSocket: string
+  /** The smtpd listeners' ports, in the order given; `port` is the first (0 without any). */
+  readonly ports: readonly number[]
+  readonly port: number
+  /** Messages delivered to a Maildir (new and cur), oldest first. */
+  messages(user?: string): Buffer[]
+  /** Waits (bounded) until `count` messages were delivered; returns what is there by then. */
+  waitFor(count: number, opts?: { user?: string; timeoutMs?: number }): Promise<Buffer[]>
+  /** waitFor as text, for one user's mailbox. */
   mailbox(user: string, count?: number, timeoutMs?: number): Promise<string[]>
-  maillog(): Promise<string>
+  /** Postfix's mail log ('' before the first line). */
+  log(): string
   stop(): Promise<void>
 }
 
-export async function startPostfix(opts: { tls?: { certFile: string; keyFile: string } } = {}): Promise<Postfix> {
+const services = [
+  'pickup unix n - n 60 1 pickup',
+  'cleanup unix n - n - 0 cleanup',
+  'qmgr unix n - n 300 1 qmgr',
+  'rewrite unix - - n - - trivial-rewrite',
+  'bounce unix - - n - 0 bounce',
+  'defer unix - - n - 0 bounce',
+  'trace unix - - n - 0 bounce',
+  'verify unix - - n - 1 verify',
+  'flush unix n - n 1000? 0 flush',
+  'proxymap unix - - n - - proxymap',
+  'smtp unix - - n - - smtp',
+  'relay unix - - n - - smtp',
+  'showq unix n - n - - showq',
+  'error unix - - n - - error',
+  'retry unix - - n - - error',
+  'discard unix - - n - - discard',
+  'local unix - n n - - local',
+  'virtual unix - n n - - virtual',
+  'anvil unix - - n - 1 anvil',
+  'scache unix - - n - 1 scache',
+  'postlog unix-dgram n - n - 1 postlogd',
+  'tlsmgr unix - - n 1000? 1 tlsmgr',
+]
+
+export async function startPostfix(opts: PostfixOptions = {}): Promise<Postfix> {
   const dir = await mkdtemp(join(tmpdir(), 'qtsmtpd-postfix-'))
-  await chmod(dir, 0o755)
   const conf = join(dir, 'conf')
-  for (const d of ['conf', 'queue', 'data', 'mail']) await mkdir(join(dir, d))
-  const ids = await postfixIds()
-  await chown(join(dir, 'data'), ids.postfix, 0)
-  await chown(join(dir, 'mail'), 65534, 65534)
-  const port = await freePort()
-  const main = [
-    'compatibility_level = 3.6',
-    `queue_directory = ${dir}/queue`,
-    `data_directory = ${dir}/data`,
-    'mail_owner = postfix',
-    'inet_interfaces = 127.0.0.1',
-    'inet_protocols = ipv4',
-    'myhostname = relay.test',
-    'mydomain = test',
-    'mydestination =',
-    'mynetworks = 127.0.0.0/8',
-    'alias_maps =',
-    'alias_database =',
-    `maillog_file = ${dir}/maillog`,
-    `maillog_file_prefixes = ${dir}`,
-    'virtual_mailbox_domains = dest.test',
-    `virtual_mailbox_base = ${dir}/mail`,
-    `virtual_mailbox_maps = texthash:${conf}/mailboxes`,
-    'virtual_uid_maps = static:65534',
-    'virtual_gid_maps = static:65534',
-    `smtpd_recipient_restrictions = check_recipient_access texthash:${conf}/access, permit_mynetworks, reject`,
-    'smtpd_authorized_xclient_hosts = 127.0.0.0/8',
-    'smtpd_authorized_xforward_hosts = 127.0.0.0/8',
-    'smtputf8_enable = yes',
-    ...(opts.tls
-      ? [
-          `smtpd_tls_cert_file = ${opts.tls.certFile}`,
-          `smtpd_tls_key_file = ${opts.tls.keyFile}`,
-          'smtpd_tls_security_level = may',
-        ]
-      : []),
-  ]
-  const services = [
-    `127.0.0.1:${port} inet n - n - - smtpd`,
-    'pickup unix n - n 60 1 pickup',
-    'cleanup unix n - n - 0 cleanup',
-    'qmgr unix n - n 300 1 qmgr',
-    'rewrite unix - - n - - trivial-rewrite',
-    'bounce unix - - n - 0 bounce',
-    'defer unix - - n - 0 bounce',
-    'trace unix - - n - 0 bounce',
-    'verify unix - - n - 1 verify',
-    'proxymap unix - - n - - proxymap',
-    'smtp unix - - n - - smtp',
-    'showq unix n - n - - showq',
-    'error unix - - n - - error',
-    'retry unix - - n - - error',
-    'discard unix - - n - - discard',
-    'local unix - n n - - local',
-    'virtual unix - n n - - virtual',
-    'anvil unix - - n - 1 anvil',
-    'scache unix - - n - 1 scache',
-    'postlog unix-dgram n - n - 1 postlogd',
-    'tlsmgr unix - - n 1000? 1 tlsmgr',
-  ]
-  await writeFile(join(conf, 'main.cf'), `${main.join('\n')}\n`)
-  await writeFile(join(conf, 'master.cf'), `${services.join('\n')}\n`)
-  await writeFile(join(conf, 'mailboxes'), 'u1@dest.test u1/\nu2@dest.test u2/\ntemp@dest.test temp/\n')
-  await writeFile(join(conf, 'access'), 'temp@dest.test 450 4.2.0 try later\n')
+  const queueDir = join(dir, 'queue')
+  const mail = join(dir, 'mail')
+  const maillog = join(dir, 'maillog')
+  const log = () => (existsSync(maillog) ? readFileSync(maillog, 'utf8') : '')
   const stop = async () => {
-    await run('postfix', ['-c', conf, 'stop']).catch(() => undefined)
-    await rm(dir, { recursive: true, force: true }).catch(() => undefined)
+    const pidFile = join(queueDir, 'pid', 'master.pid')
+    const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : 0
+    await run('postfix', ['-c', conf, 'stop'], { timeout: 60_000 }).catch(() => undefined)
+    // `postfix stop` only signals master: wait (bounded) until it is gone before removing its files.
+    for (let i = 0; pid > 0 && i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100))
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }).catch(() => undefined)
   }
   try {
-    await run('postfix', ['-c', conf, 'start'])
-    await waitForPort(port)
-  } catch (e) {
-    const log = await readFile(join(dir, 'maillog'), 'utf8').catch(() => '')
-    await stop()
-    throw new Error(`postfix did not start: ${(e as Error).message}\n${log}`)
-  }
-  return {
-    port,
-    dir,
-    async mailbox(user, count = 1, timeoutMs = 10_000) {
-      const where = join(dir, 'mail', user, 'new')
-      const deadline = Date.now() + timeoutMs
+    // Postfix's daemons run as the postfix user and must reach data/ and mail/.
+    await chmod(dir, 0o755)
+    for (const d of [conf, queueDir, join(dir, 'data'), mail]) await mkdir(d)
+    const ids = await postfixIds()
+    await chown(join(dir, 'data'), ids.uid, ids.gid)
+    await chown(mail, ids.uid, ids.gid)
+    const smtpd = await Promise.all(
+      (opts.smtpd ?? []).map(async (s) => ({ port: s.port ?? (await freePort()), options: s.options ?? {} })),
+    )
+    const main: Record<string, string> = {
+      compatibility_level: '3.6',
+      queue_directory: queueDir,
+      data_directory: join(dir, 'data'),
+      mail_owner: 'postfix',
+      setgid_group: 'postdrop',
+      myhostname: 'postfix.test',
+      mydestination: '',
+      inet_interfaces: '127.0.0.1',
+      inet_protocols: 'ipv4',
+      mynetworks: '127.0.0.0/8',
+      alias_maps: '',
+      alias_database: '',
+      local_recipient_maps: '',
+      maillog_file: maillog,
+      maillog_file_prefixes: dir,
+      smtputf8_enable: 'yes',
+      smtp_dns_support_level: 'disabled',
+      queue_run_delay: '1s',
+      minimal_backoff_time: '1s',
+      maximal_backoff_time: '2s',
+      ...maildirSettings(opts.maildir, conf, mail, ids),
+      ...opts.main,
+    }
+    const files: Record<string, string> = { ...opts.files }
+    if (Array.isArray(opts.maildir))
+      files.mailboxes = opts.maildir.map((a) => `${a} ${a.slice(0, a.lastIndexOf('@'))}/\n`).join('')
+    for (const [name, text] of Object.entries(files)) await writeFile(join(conf, name), text)
+    const mainCf = Object.entries(main).map(([k, v]) => `${k} = ${v.replaceAll('{conf}', conf)}\n`)
+    await writeFile(join(conf, 'main.cf'), mainCf.join(''))
+    const listeners = smtpd.map(
+      (s) =>
+        `127.0.0.1:${s.port} inet n - n - - smtpd\n` +
+        Object.entries(s.options)
+          .map(([k, v]) => `  -o ${k}=${v}\n`)
+          .join(''),
+    )
+    await writeFile(
+      join(conf, 'master.cf'),
+      `${listeners.join('')}${[...services, ...(opts.master ?? [])].join('\n')}\n`,
+    )
+    await run('postfix', ['-c', conf, 'start'], { timeout: 60_000 })
+    for (const s of smtpd) await waitForPort(s.port)
+    const ports = smtpd.map((s) => s.port)
+    const messages = (user = 'box'): Buffer[] => {
+      const out: { name: string; data: Buffer }[] = []
+      for (const sub of ['new', 'cur']) {
+        const d = join(mail, user, sub)
+        if (!existsSync(d)) continue
+        for (const name of readdirSync(d)) out.push({ name, data: readFileSync(join(d, name)) })
+      }
+      return out.sort((a, b) => (a.name < b.name ? -1 : 1)).map((m) => m.data)
+    }
+    const waitFor = async (count: number, o: { user?: string; timeoutMs?: number } = {}) => {
+      const deadline = Date.now() + (o.timeoutMs ?? 20_000)
       for (;;) {
-        const files = await readdir(where).catch(() => [] as string[])
-        if (files.length >= count || Date.now() > deadline)
-          return Promise.all(files.sort().map((f) => readFile(join(where, f), 'utf8')))
+        const got = messages(o.user)
+        if (got.length >= count || Date.now() > deadline) return got
         await new Promise((r) => setTimeout(r, 100))
       }
-    },
-    maillog: () => readFile(join(dir, 'maillog'), 'utf8').catch(() => ''),
-    stop,
+    }
+    return {
+      dir,
+      conf,
+      queueDir,
+      cleanupSocket: join(queueDir, 'public', 'cleanup'),
+      ports,
+      port: ports[0] ?? 0,
+      messages,
+      waitFor,
+      mailbox: async (user, count = 1, timeoutMs = 10_000) =>
+        (await waitFor(count, { user, timeoutMs })).map((b) => b.toString('utf8')),
+      log,
+      stop,
+    }
+  } catch (e) {
+    const text = log()
+    await stop()
+    throw new Error(`postfix did not start: ${(e as Error).message}\n${text}`)
   }
 }
 
-async function postfixIds(): Promise<{ postfix: number }> {
-  const { stdout } = await run('id', ['-u', 'postfix'])
-  return { postfix: Number(stdout.trim()) }
+function maildirSettings(
+  maildir: PostfixOptions['maildir'],
+  conf: string,
+  base: string,
+  ids: { uid: number; gid: number },
+): Record<string, string> {
+  if (maildir === undefined) return {}
+  const domains =
+    maildir === 'catch-all' ? 'static:all' : [...new Set(maildir.map((a) => a.slice(a.lastIndexOf('@') + 1)))].join(' ')
+  return {
+    virtual_mailbox_domains: domains,
+    virtual_mailbox_base: base,
+    virtual_mailbox_maps: maildir === 'catch-all' ? 'static:box/' : `texthash:${conf}/mailboxes`,
+    virtual_uid_maps: `static:${ids.uid}`,
+    virtual_gid_maps: `static:${ids.gid}`,
+    virtual_minimum_uid: '1',
+  }
+}
+
+async function postfixIds(): Promise<{ uid: number; gid: number }> {
+  const [u, g] = await Promise.all([run('id', ['-u', 'postfix']), run('id', ['-g', 'postfix'])])
+  return { uid: Number(u.stdout.trim()), gid: Number(g.stdout.trim()) }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
 }

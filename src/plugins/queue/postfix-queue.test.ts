@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
-import { type PostfixPeer, startPostfix } from '../../../test/peers/postfix-peer.ts'
+import { type Postfix, startPostfix } from '../../../test/peers/postfix.ts'
 import { startTestServer, type TestServer } from '../../testing/test-server.ts'
 import { acceptRcpt, sendMail } from '../test-support.ts'
 import { AttrReader, attrList, cleanupStatusReply, contentRecords, record } from './postfix-cleanup.ts'
@@ -17,10 +17,17 @@ async function send(srv: TestServer, from: string, to: readonly string[], conten
 }
 
 describe('queue/postfix-queue against a real Postfix (private instance, cleanup socket)', () => {
-  let pf: PostfixPeer
+  let pf: Postfix
   let srv: TestServer
   before(async () => {
-    pf = startPostfix()
+    // No listener: mail comes in through the cleanup socket; every recipient lands in one Maildir.
+    pf = await startPostfix({
+      maildir: 'catch-all',
+      main: { header_checks: 'regexp:{conf}/header_checks', message_size_limit: '1000000' },
+      files: {
+        header_checks: '/^Subject: reject-me/ REJECT no thanks\n/^Subject: defer-me/ REJECT 4.7.1 later please\n',
+      },
+    })
     srv = await startTestServer({
       plugins: [acceptRcpt(), postfixQueue({ socket: [pf.cleanupSocket], flags: ['FLAG_MASK_EXTERNAL'], timeout: 20 })],
       memoryQueue: false,
@@ -28,7 +35,7 @@ describe('queue/postfix-queue against a real Postfix (private instance, cleanup 
   })
   after(async () => {
     await srv?.close()
-    pf?.close()
+    await pf?.stop()
   })
 
   it("the message reaches Postfix's queue and mailbox; the 250 carries Postfix's queue id", async () => {

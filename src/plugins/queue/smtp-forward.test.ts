@@ -257,7 +257,21 @@ describe('queue/smtp-forward → Postfix', () => {
   let cert: TestCertificate
   before(async () => {
     cert = await makeCertificate('localhost')
-    pf = await startPostfix({ tls: cert })
+    // relay.test with mailboxes u1, u2 and temp @dest.test; temp gets 450 at RCPT, unknown users 550.
+    pf = await startPostfix({
+      main: {
+        myhostname: 'relay.test',
+        smtpd_recipient_restrictions: 'check_recipient_access texthash:{conf}/access, permit_mynetworks, reject',
+        smtpd_authorized_xclient_hosts: '127.0.0.0/8',
+        smtpd_authorized_xforward_hosts: '127.0.0.0/8',
+        smtpd_tls_cert_file: cert.certFile,
+        smtpd_tls_key_file: cert.keyFile,
+        smtpd_tls_security_level: 'may',
+      },
+      files: { access: 'temp@dest.test 450 4.2.0 try later\n' },
+      smtpd: [{}],
+      maildir: ['u1@dest.test', 'u2@dest.test', 'temp@dest.test'],
+    })
   })
   after(async () => {
     await pf?.stop()
