@@ -7,7 +7,8 @@ import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { promisify } from 'node:util'
-import { bin, freePort, makeConfig, startCli } from './harness.ts'
+import { freePort } from '../peers/free-port.ts'
+import { bin, makeConfig, startCli } from './harness.ts'
 
 const run = promisify(execFile)
 const cleanup: (() => void)[] = []

@@ -1,11 +1,10 @@
 /**
  * Helpers for end-to-end tests of the qtsmtpd command: a temporary qpsmtpd-layout config
- * directory with a file-writing test queue, free loopback ports, and the CLI as a child
- * process whose log lines can be awaited.
+ * directory with a file-writing test queue, and the CLI as a child process whose log lines
+ * can be awaited (free loopback ports: test/peers/free-port.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -76,14 +75,6 @@ export function makeConfig(plugins: readonly string[], files: Readonly<Record<st
     write: (file, text) => writeFileSync(join(config, file), text),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   }
-}
-
-export async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()))
-  const port = (s.address() as { port: number }).port
-  await new Promise<void>((r) => s.close(() => r()))
-  return port
 }
 
 export interface Cli {

@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { after, describe, test } from 'node:test'
 import { SmtpTestClient } from '../../src/testing/client.ts'
-import { bin, freePort, killPid, makeConfig, startCli } from './harness.ts'
+import { freePort } from '../peers/free-port.ts'
+import { bin, killPid, makeConfig, startCli } from './harness.ts'
 
 const isRoot = process.getuid?.() === 0
 const cleanup: (() => void)[] = []

@@ -17,8 +17,8 @@ import { pass } from '../../src/host/verdict.ts'
 import { type ProxiedConnection, ProxyInfo } from '../../src/server/connection-keys.ts'
 import { makeCertificate } from '../../src/testing/certs.ts'
 import { SmtpTestClient, startTestServer, type TestServer } from '../../src/testing/index.ts'
+import { freePort } from '../peers/free-port.ts'
 import { rawConnect } from '../protocol/raw-connect.ts'
-import { freePort } from './harness.ts'
 
 interface Seen {
   remote: Peer

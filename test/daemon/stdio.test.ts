@@ -12,7 +12,8 @@ import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { SmtpTestClient } from '../../src/testing/client.ts'
-import { bin, freePort, makeConfig } from './harness.ts'
+import { freePort } from '../peers/free-port.ts'
+import { bin, makeConfig } from './harness.ts'
 
 const cleanup: (() => void)[] = []
 after(() => {

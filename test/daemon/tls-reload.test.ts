@@ -9,7 +9,8 @@ import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { connect as tlsConnect } from 'node:tls'
 import { makeCertificate } from '../../src/testing/certs.ts'
-import { freePort, makeConfig, startCli } from './harness.ts'
+import { freePort } from '../peers/free-port.ts'
+import { makeConfig, startCli } from './harness.ts'
 
 const cleanup: (() => void)[] = []
 after(() => {

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import { SmtpTestClient } from '../../src/testing/client.ts'
-import { type Cli, freePort, killPid, makeConfig, startCli, type TestConfig } from './harness.ts'
+import { freePort } from '../peers/free-port.ts'
+import { type Cli, killPid, makeConfig, startCli, type TestConfig } from './harness.ts'
 
 const cleanup: (() => void)[] = []
 after(() => {
