@@ -7,13 +7,7 @@ import { describe, it } from 'node:test'
 import { definePlugin } from '../../src/host/define-plugin.ts'
 import type { HookName, Hooks } from '../../src/host/hook-map.ts'
 import { accept, defer, done, pass, reject, type Verdict } from '../../src/host/verdict.ts'
-import { type SmtpTestClient, startTestServer } from '../../src/testing/index.ts'
-
-const acceptRcpt = definePlugin({
-  name: 'test/accept-rcpt',
-  options: {},
-  setup: () => ({ hooks: { rcpt: () => accept() } }),
-})
+import { acceptAllRecipients, type SmtpTestClient, startTestServer } from '../../src/testing/index.ts'
 
 function hookPlugin(hook: HookName, verdict: () => Verdict | Promise<Verdict>, opts: { timeoutMs?: number } = {}) {
   return definePlugin({
@@ -247,7 +241,7 @@ describe('every hook, every verdict', () => {
     for (const [name, want] of Object.entries(c.replies)) {
       it(`${c.hook} → ${name}`, async () => {
         const srv = await startTestServer({
-          plugins: [hookPlugin(c.hook, verdicts[name] as () => Verdict)(), acceptRcpt()],
+          plugins: [hookPlugin(c.hook, verdicts[name] as () => Verdict)(), acceptAllRecipients()],
         })
         try {
           const client = await srv.connect()
@@ -308,7 +302,7 @@ describe('observer hooks and rewrites', () => {
       }),
     })
     const refuseBad = hookPlugin('rcpt', () => reject('no'))
-    const srv = await startTestServer({ plugins: [observer(), acceptRcpt()] })
+    const srv = await startTestServer({ plugins: [observer(), acceptAllRecipients()] })
     const srv2 = await startTestServer({ plugins: [observer(), refuseBad()] })
     try {
       const c = await srv.connect()
@@ -362,7 +356,7 @@ describe('fail closed', () => {
 
   it('a hook that exceeds its deadline answers 451 4.3.0, not continue', async () => {
     const slow = hookPlugin('rcpt', () => new Promise(() => {}), { timeoutMs: 100 })
-    const srv = await startTestServer({ plugins: [slow(), acceptRcpt()] })
+    const srv = await startTestServer({ plugins: [slow(), acceptAllRecipients()] })
     try {
       const c = await srv.connect()
       assert.match(await upTo.rcpt(c), /^451 4\.3\.0 /)
@@ -376,7 +370,7 @@ describe('fail closed', () => {
     const broken = hookPlugin('queue', () => {
       throw new Error('disk on fire')
     })
-    const srv = await startTestServer({ plugins: [acceptRcpt(), broken()], memoryQueue: false })
+    const srv = await startTestServer({ plugins: [acceptAllRecipients(), broken()], memoryQueue: false })
     try {
       const c = await srv.connect()
       assert.match(await upTo.dataEnd(c), /^451 4\.3\.0 /)
@@ -386,7 +380,7 @@ describe('fail closed', () => {
   })
 
   it('no queue plugin at all: 451, never 250', async () => {
-    const srv = await startTestServer({ plugins: [acceptRcpt()], memoryQueue: false })
+    const srv = await startTestServer({ plugins: [acceptAllRecipients()], memoryQueue: false })
     try {
       const c = await srv.connect()
       assert.match(await upTo.dataEnd(c), /^451 4\.3\.0 Queuing declined/)
@@ -408,7 +402,7 @@ describe('fail closed', () => {
         },
       }),
     })
-    const srv = await startTestServer({ plugins: [lenient(), acceptRcpt()] })
+    const srv = await startTestServer({ plugins: [lenient(), acceptAllRecipients()] })
     try {
       const c = await srv.connect()
       assert.match(await upTo.rcpt(c), /^250 2\.1\.5 /)

@@ -12,17 +12,9 @@ import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { startTestServer, type TestServer } from '../../src/testing/index.ts'
+import { acceptAllRecipients, startTestServer, type TestServer } from '../../src/testing/index.ts'
 import { eximBinary } from '../peers/exim-peer.ts'
-import {
-  acceptAllRecipients,
-  explain,
-  firstField,
-  receivedWith,
-  runClient,
-  sha256,
-  startRecordingProxy,
-} from './helpers.ts'
+import { explain, firstField, receivedWith, runClient, sha256, startRecordingProxy } from './helpers.ts'
 
 function findExim(): string | undefined {
   try {

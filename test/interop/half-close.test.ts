@@ -9,8 +9,7 @@ import { connect, type Socket } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { definePlugin } from '../../src/host/define-plugin.ts'
 import { pass } from '../../src/host/verdict.ts'
-import { startTestServer, type TestServer } from '../../src/testing/index.ts'
-import { acceptAllRecipients } from './helpers.ts'
+import { acceptAllRecipients, startTestServer, type TestServer } from '../../src/testing/index.ts'
 
 const slowDataPost = definePlugin({
   name: 'data/test-slow',

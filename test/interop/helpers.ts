@@ -70,14 +70,6 @@ export function hasProgram(path: string): boolean {
 export const skipUnless = (path: string, pkg: string): string | false =>
   hasProgram(path) ? false : `${path} is not installed (Debian package ${pkg})`
 
-/** Accepts every recipient (the interop tests are about the protocol, not relay policy). */
-export const acceptAllRecipients = definePlugin({
-  name: 'rcpt/test-accept-all',
-  description: 'accepts every recipient (tests only)',
-  options: {},
-  setup: () => ({ hooks: { rcpt: async () => accept() } }),
-})
-
 export const AUTH_USER = 'alice@example.test'
 /** ASCII with spaces and punctuation (Python's smtplib encodes credentials as ASCII only). */
 export const AUTH_PASSWORD = 'pa55 w0rd:with;odd"chars'

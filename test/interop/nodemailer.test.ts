@@ -11,11 +11,10 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import nodemailer from 'nodemailer'
 import type SMTPTransport from 'nodemailer/lib/smtp-transport'
-import { startTestServer, type TestServer } from '../../src/testing/index.ts'
+import { acceptAllRecipients, startTestServer, type TestServer } from '../../src/testing/index.ts'
 import {
   AUTH_PASSWORD,
   AUTH_USER,
-  acceptAllRecipients,
   firstField,
   receivedWith,
   sha256,

@@ -8,16 +8,13 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { definePlugin } from '../../src/host/define-plugin.ts'
-import { accept } from '../../src/host/verdict.ts'
-import { startTestServer, type TestServer } from '../../src/testing/index.ts'
+import { acceptAllRecipients, startTestServer, type TestServer } from '../../src/testing/index.ts'
 import { type Cli, makeConfig, startCli, type TestConfig } from '../daemon/harness.ts'
 import { freePort } from '../peers/free-port.ts'
 import { type Postfix, startPostfix } from '../peers/postfix.ts'
 import { rawConnect } from '../protocol/raw-connect.ts'
 
 const isRoot = process.getuid?.() === 0
-const rcptAll = definePlugin({ name: 'test/rcpt-all', options: {}, setup: () => ({ hooks: { rcpt: () => accept() } }) })
 
 async function sendFrom(port: number, subject: string): Promise<string> {
   const raw = await rawConnect(port, '127.0.0.1', '127.0.0.5')
@@ -59,7 +56,7 @@ describe('Postfix integration', { skip: !isRoot && 'needs root (Postfix master)'
   const ports = { filter: 0, afterQueue: 0, beforeQueue: 0, reinject: 0 }
 
   before(async () => {
-    sink = await startTestServer({ plugins: [rcptAll()] })
+    sink = await startTestServer({ plugins: [acceptAllRecipients()] })
     for (const k of Object.keys(ports) as (keyof typeof ports)[]) ports[k] = await freePort()
     cfg = makeConfig(['relay', 'rcpt_ok', `queue/smtp-forward 127.0.0.1 ${ports.reinject}`], {
       relayclients: '127.0.0.1',

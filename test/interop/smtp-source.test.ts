@@ -10,8 +10,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { startTestServer, type TestServer } from '../../src/testing/index.ts'
-import { acceptAllRecipients, explain, receivedWith, runClient, skipUnless, withoutOwnReceived } from './helpers.ts'
+import { acceptAllRecipients, startTestServer, type TestServer } from '../../src/testing/index.ts'
+import { explain, receivedWith, runClient, skipUnless, withoutOwnReceived } from './helpers.ts'
 
 const SMTP_SOURCE = '/usr/sbin/smtp-source'
 

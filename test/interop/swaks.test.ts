@@ -8,11 +8,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { startTestServer, type TestServer } from '../../src/testing/index.ts'
+import { acceptAllRecipients, startTestServer, type TestServer } from '../../src/testing/index.ts'
 import {
   AUTH_PASSWORD,
   AUTH_USER,
-  acceptAllRecipients,
   explain,
   firstField,
   receivedWith,

@@ -7,8 +7,13 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { definePlugin } from '../../src/host/define-plugin.ts'
 import { accept, reject } from '../../src/host/verdict.ts'
-import { Replies, startTestServer, type TestServer, type TestServerOptions } from '../../src/testing/index.ts'
-import { acceptAll } from '../transcripts/presets.ts'
+import {
+  acceptAllRecipients,
+  Replies,
+  startTestServer,
+  type TestServer,
+  type TestServerOptions,
+} from '../../src/testing/index.ts'
 
 const b64 = (s: string) => Buffer.from(s).toString('base64')
 const rendered = (r: { code: number; enhanced?: string | undefined; lines: readonly string[] }) =>
@@ -26,7 +31,12 @@ const users = definePlugin({
 })
 
 async function withServer(opts: TestServerOptions, fn: (srv: TestServer) => Promise<void>): Promise<void> {
-  const srv = await startTestServer({ plugins: [acceptAll(), users()], logLevel: 3, ...opts, policies: { authRequiresTls: false, ...opts.policies } })
+  const srv = await startTestServer({
+    plugins: [acceptAllRecipients(), users()],
+    logLevel: 3,
+    ...opts,
+    policies: { authRequiresTls: false, ...opts.policies },
+  })
   try {
     await fn(srv)
   } finally {

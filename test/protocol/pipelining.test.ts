@@ -6,8 +6,7 @@
 import assert from 'node:assert/strict'
 import { connect as netConnect } from 'node:net'
 import { after, before, describe, test } from 'node:test'
-import { Replies, startTestServer, type TestServer } from '../../src/testing/index.ts'
-import { acceptAll } from '../transcripts/presets.ts'
+import { acceptAllRecipients, Replies, startTestServer, type TestServer } from '../../src/testing/index.ts'
 
 const line = (r: { code: number; enhanced?: string | undefined; lines: readonly string[] }) =>
   `${r.code} ${r.enhanced === undefined ? '' : `${r.enhanced} `}${r.lines[0]}\r\n`
@@ -15,7 +14,7 @@ const line = (r: { code: number; enhanced?: string | undefined; lines: readonly 
 describe('pipelining', () => {
   let srv: TestServer
   before(async () => {
-    srv = await startTestServer({ plugins: [acceptAll()], limits: { recipients: 6000 }, logLevel: 3 })
+    srv = await startTestServer({ plugins: [acceptAllRecipients()], limits: { recipients: 6000 }, logLevel: 3 })
   })
   after(() => srv.close())
 
@@ -96,7 +95,7 @@ describe('a client that never reads', () => {
   let srv: TestServer
   before(async () => {
     srv = await startTestServer({
-      plugins: [acceptAll()],
+      plugins: [acceptAllRecipients()],
       limits: { junkCommands: 1_000_000, commandsPerSession: 1_000_000 },
       timeouts: { commandMs: 1000 },
       // Without sync enforcement the NOOPs are all answered, so the replies pile up unread.

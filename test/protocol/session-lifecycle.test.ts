@@ -9,8 +9,7 @@ import { connect as netConnect, type Socket } from 'node:net'
 import { test } from 'node:test'
 import { definePlugin } from '../../src/host/define-plugin.ts'
 import { accept, pass, reject } from '../../src/host/verdict.ts'
-import { startTestServer, type TestServer } from '../../src/testing/index.ts'
-import { acceptAll } from '../transcripts/presets.ts'
+import { acceptAllRecipients, startTestServer, type TestServer } from '../../src/testing/index.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -53,7 +52,11 @@ async function openTxn(srv: TestServer) {
 }
 
 test('spool files are removed after refused, failed and abandoned messages', async () => {
-  const srv = await startTestServer({ plugins: [acceptAll(), judge()], spoolMemoryThreshold: 64, logLevel: 3 })
+  const srv = await startTestServer({
+    plugins: [acceptAllRecipients(), judge()],
+    spoolMemoryThreshold: 64,
+    logLevel: 3,
+  })
   try {
     for (const subject of ['reject', 'throw']) {
       const c = await openTxn(srv)
@@ -96,7 +99,7 @@ test('spool files are removed after refused, failed and abandoned messages', asy
 })
 
 test('server shutdown in the middle of DATA removes the spool file', async () => {
-  const srv = await startTestServer({ plugins: [acceptAll()], spoolMemoryThreshold: 64, logLevel: 3 })
+  const srv = await startTestServer({ plugins: [acceptAllRecipients()], spoolMemoryThreshold: 64, logLevel: 3 })
   try {
     const c = await openTxn(srv)
     await c.send('DATA', 354)

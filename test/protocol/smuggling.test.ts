@@ -6,8 +6,13 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { Replies, type SmtpTestClient, startTestServer, type TestServer } from '../../src/testing/index.ts'
-import { acceptAll } from '../transcripts/presets.ts'
+import {
+  acceptAllRecipients,
+  Replies,
+  type SmtpTestClient,
+  startTestServer,
+  type TestServer,
+} from '../../src/testing/index.ts'
 
 const variants = [
   '\n.\n',
@@ -53,7 +58,11 @@ for (const policy of ['reject', 'normalize'] as const) {
   describe(`smuggling, bareLineEndings=${policy}`, () => {
     let srv: TestServer
     before(async () => {
-      srv = await startTestServer({ plugins: [acceptAll()], policies: { bareLineEndings: policy }, logLevel: 3 })
+      srv = await startTestServer({
+        plugins: [acceptAllRecipients()],
+        policies: { bareLineEndings: policy },
+        logLevel: 3,
+      })
     })
     after(() => srv.close())
 
@@ -116,7 +125,7 @@ for (const policy of ['reject', 'normalize'] as const) {
 describe('synchronization', () => {
   let srv: TestServer
   before(async () => {
-    srv = await startTestServer({ plugins: [acceptAll()], logLevel: 3 })
+    srv = await startTestServer({ plugins: [acceptAllRecipients()], logLevel: 3 })
   })
   after(() => srv.close())
 
@@ -158,7 +167,7 @@ describe('synchronization', () => {
 
   test('an early talker gets 554 5.5.0 and nothing is queued', async () => {
     const slow = await startTestServer({
-      plugins: [acceptAll()],
+      plugins: [acceptAllRecipients()],
       timeouts: { greetingDelayMs: 300 },
       logLevel: 3,
     })

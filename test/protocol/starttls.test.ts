@@ -7,8 +7,7 @@ import assert from 'node:assert/strict'
 import { connect as netConnect, type Socket } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { type TLSSocket, connect as tlsConnect } from 'node:tls'
-import { Replies, startTestServer, type TestServer } from '../../src/testing/index.ts'
-import { acceptAll } from '../transcripts/presets.ts'
+import { acceptAllRecipients, Replies, startTestServer, type TestServer } from '../../src/testing/index.ts'
 
 const line = (r: { code: number; enhanced?: string | undefined; lines: readonly string[] }) =>
   `${r.code} ${r.enhanced === undefined ? '' : `${r.enhanced} `}${r.lines[0]}\r\n`
@@ -35,8 +34,13 @@ describe('STARTTLS', () => {
   let srv: TestServer
   let lax: TestServer
   before(async () => {
-    srv = await startTestServer({ plugins: [acceptAll()], tls: true, logLevel: 3 })
-    lax = await startTestServer({ plugins: [acceptAll()], tls: true, policies: { enforceSync: false }, logLevel: 3 })
+    srv = await startTestServer({ plugins: [acceptAllRecipients()], tls: true, logLevel: 3 })
+    lax = await startTestServer({
+      plugins: [acceptAllRecipients()],
+      tls: true,
+      policies: { enforceSync: false },
+      logLevel: 3,
+    })
   })
   after(async () => {
     await srv.close()
@@ -133,7 +137,12 @@ describe('STARTTLS', () => {
 describe('STARTTLS required', () => {
   let srv: TestServer
   before(async () => {
-    srv = await startTestServer({ plugins: [acceptAll()], tls: true, policies: { tlsRequired: true }, logLevel: 3 })
+    srv = await startTestServer({
+      plugins: [acceptAllRecipients()],
+      tls: true,
+      policies: { tlsRequired: true },
+      logLevel: 3,
+    })
   })
   after(() => srv.close())
 
@@ -159,7 +168,7 @@ describe('STARTTLS required', () => {
 describe('clients that vanish around the TLS handshake', () => {
   let srv: TestServer
   before(async () => {
-    srv = await startTestServer({ plugins: [acceptAll()], tls: true, logLevel: 3 })
+    srv = await startTestServer({ plugins: [acceptAllRecipients()], tls: true, logLevel: 3 })
   })
   after(() => srv.close())
 

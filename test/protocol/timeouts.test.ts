@@ -6,14 +6,19 @@
 import assert from 'node:assert/strict'
 import { connect as netConnect } from 'node:net'
 import { test } from 'node:test'
-import { Replies, startTestServer, type TestServer, type TestServerOptions } from '../../src/testing/index.ts'
-import { acceptAll } from '../transcripts/presets.ts'
+import {
+  acceptAllRecipients,
+  Replies,
+  startTestServer,
+  type TestServer,
+  type TestServerOptions,
+} from '../../src/testing/index.ts'
 
 const line = (r: { code: number; enhanced?: string | undefined; lines: readonly string[] }) =>
   `${r.code} ${r.enhanced === undefined ? '' : `${r.enhanced} `}${r.lines[0]}\r\n`
 
 async function withServer(opts: TestServerOptions, fn: (srv: TestServer) => Promise<void>): Promise<void> {
-  const srv = await startTestServer({ plugins: [acceptAll()], logLevel: 3, ...opts })
+  const srv = await startTestServer({ plugins: [acceptAllRecipients()], logLevel: 3, ...opts })
   try {
     await fn(srv)
   } finally {

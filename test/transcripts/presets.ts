@@ -5,13 +5,7 @@
 import type { PluginChoice } from '../../src/host/define-plugin.ts'
 import { definePlugin } from '../../src/host/define-plugin.ts'
 import { accept, defer, pass, reject } from '../../src/host/verdict.ts'
-
-/** Accepts every recipient. */
-export const acceptAll = definePlugin({
-  name: 'test/accept-all',
-  options: {},
-  setup: () => ({ hooks: { rcpt: async () => accept() } }),
-})
+import { acceptAllRecipients } from '../../src/testing/index.ts'
 
 /** Accepts recipients in local.test only; the core refuses the rest (550 5.7.1 Relaying denied). */
 export const localOnly = definePlugin({
@@ -53,7 +47,7 @@ export const senderVerdicts = definePlugin({
 })
 
 export const presets: Readonly<Record<string, () => PluginChoice>> = {
-  'accept-all': () => acceptAll(),
+  'accept-all': () => acceptAllRecipients(),
   'local-only': () => localOnly(),
   'rcpt-verdicts': () => rcptVerdicts(),
   'sender-verdicts': () => senderVerdicts(),
