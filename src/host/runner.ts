@@ -46,6 +46,11 @@ type ChainHook = {
 type ObserverHook = Exclude<HookName, ChainHook | 'logging' | 'config' | 'userConfig' | 'receivedLine'>
 type ArgsOf<K extends HookName> = HookMap[K] extends (ctx: never, ...args: infer A) => unknown ? A : never
 
+const nobodyDecided: Promise<ChainResult<Verdict>> = Promise.resolve(
+  Object.freeze({ verdict: Object.freeze({ kind: 'pass' as const }), plugin: undefined }),
+)
+const nothingToDo: Promise<void> = Promise.resolve()
+
 export const failureVerdict = (): Verdict =>
   defer({ code: 451, enhanced: '4.3.0', text: 'Temporary failure, please try again later' })
 
@@ -79,10 +84,20 @@ export class HookRunner {
   }
 
   /** Runs a chain hook; returns the first non-pass verdict, or pass. */
-  async chain<K extends ChainHook>(
+  chain<K extends ChainHook>(
     hook: K,
     view: SessionView,
     ...args: ArgsOf<K>
+  ): Promise<ChainResult<Awaited<ReturnType<HookMap[K]>>>> {
+    // Most hooks have no plugin in a given configuration: answer without an async frame.
+    if (!this.#byHook.has(hook)) return nobodyDecided as Promise<ChainResult<Awaited<ReturnType<HookMap[K]>>>>
+    return this.#chain(hook, view, args)
+  }
+
+  async #chain<K extends ChainHook>(
+    hook: K,
+    view: SessionView,
+    args: ArgsOf<K>,
   ): Promise<ChainResult<Awaited<ReturnType<HookMap[K]>>>> {
     type R = Awaited<ReturnType<HookMap[K]>>
     for (const plugin of this.pluginsFor(hook)) {
@@ -109,7 +124,12 @@ export class HookRunner {
   }
 
   /** Runs every plugin of an observer hook; errors are logged, never propagated. */
-  async all<K extends ObserverHook>(hook: K, view: SessionView, ...args: ArgsOf<K>): Promise<void> {
+  all<K extends ObserverHook>(hook: K, view: SessionView, ...args: ArgsOf<K>): Promise<void> {
+    if (!this.#byHook.has(hook)) return nothingToDo
+    return this.#all(hook, view, args)
+  }
+
+  async #all<K extends ObserverHook>(hook: K, view: SessionView, args: ArgsOf<K>): Promise<void> {
     for (const plugin of this.pluginsFor(hook)) {
       try {
         await this.#call(plugin, hook, view, args)

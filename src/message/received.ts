@@ -7,7 +7,6 @@
  * reduced to [A-Za-z0-9.:-_[]] and 255 characters, so that `EHLO a) by trusted.example (x`
  * cannot forge a comment or a clause, and CR/LF/NUL cannot inject a field.
  */
-import { isIPv6 } from 'node:net'
 
 export interface ReceivedInfo {
   /** The HELO/EHLO argument, as the client sent it. */
@@ -53,7 +52,8 @@ function addressLiteral(ip: string): string {
   const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip)
   if (mapped?.[1] !== undefined) return `[${mapped[1]}]`
   const clean = sanitizeHostText(ip, 64).replace(/[[\]]/g, '_')
-  return isIPv6(ip) ? `[IPv6:${clean}]` : `[${clean}]`
+  // Addresses come from the socket (or a trusted proxy): only IPv6 has colons.
+  return ip.includes(':') ? `[IPv6:${clean}]` : `[${clean}]`
 }
 
 const two = (n: number): string => String(n).padStart(2, '0')
@@ -65,6 +65,17 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
  * @example rfc5322Date(new Date('2026-11-25T16:43:40Z'), 0) // 'Wed, 25 Nov 2026 16:43:40 +0000'
  */
 export function rfc5322Date(date: Date, offsetMinutes = -date.getTimezoneOffset()): string {
+  // One Received per message: the text changes once a second, so keep the last one.
+  const second = Math.floor(date.getTime() / 1000)
+  if (second === lastDate.second && offsetMinutes === lastDate.offset) return lastDate.text
+  const text = formatDate(date, offsetMinutes)
+  lastDate = { second, offset: offsetMinutes, text }
+  return text
+}
+
+let lastDate = { second: -1, offset: 0, text: '' }
+
+function formatDate(date: Date, offsetMinutes: number): string {
   const d = new Date(date.getTime() + offsetMinutes * 60_000) // read with getUTC*: wall time in that zone
   const sign = offsetMinutes < 0 ? '-' : '+'
   const abs = Math.abs(offsetMinutes)
@@ -76,11 +87,10 @@ export function rfc5322Date(date: Date, offsetMinutes = -date.getTimezoneOffset(
 }
 
 /** Printable text only (UTF-8 allowed for SMTPUTF8 addresses); no CR, LF, NUL or other controls. */
-const printable = (s: string, max: number): string =>
-  Array.from(s)
-    .slice(0, max)
-    .map((c) => (/^[\x00-\x1f\x7f-\x9f]$/.test(c) ? '_' : c))
-    .join('')
+const printable = (s: string, max: number): string => {
+  const out = s.replace(/[\x00-\x1f\x7f-\x9f]/gu, '_')
+  return out.length <= max ? out : Array.from(out).slice(0, max).join('')
+}
 
 /**
  * The value of a Received field.
