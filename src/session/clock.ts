@@ -74,3 +74,16 @@ export class SessionClock {
     this.#onExpire(this.#timeouts.minDataRate > 0 && this.#dataBytes > 0 ? 'slow' : 'idle')
   }
 }
+
+/** Waits `ms`, or less if the session ends first; leaves no listener behind. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
+}

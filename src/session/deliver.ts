@@ -4,6 +4,7 @@
  * accepted the message (its durable hand-off); anything else, including an exception,
  * is a 4xx or 5xx, never a 250.
  */
+import { LogLevels } from '../host/logger.ts'
 import { buildReceived } from '../message/received.ts'
 import type { ContentResult } from '../protocol/codec.ts'
 import { formatAddress } from '../protocol/envelope.ts'
@@ -21,6 +22,28 @@ const queueDefaults = {
   defer: Replies.queueFailed,
 }
 
+/**
+ * The end of DATA, or of one BDAT chunk: a chunk that is not the last gets its 250 (or the
+ * pending refusal); the last one, or the end of DATA, finishes the message.
+ */
+export async function contentEnded(s: SessionCore, txn: TxnState, result: ContentResult): Promise<void> {
+  const chunk = txn.contentMode === 'bdat' ? txn.bdatChunk : undefined
+  if (chunk !== undefined && !chunk.last) {
+    txn.bdatChunk = undefined
+    s.send(txn.pendingRefusal ?? reply(250, '2.0.0', `${chunk.size} octets received`))
+    return
+  }
+  const dataMode = txn.contentMode === 'data'
+  await finishMessage(s, txn, result)
+  // RFC 2920 §3.1 lets message content start a pipelined group, so a PIPELINING client may send
+  // RSET/MAIL right behind the dot; a client never offered PIPELINING must wait for the reply.
+  // (Smuggled commands cannot get here: only CRLF.CRLF ends the content.)
+  if (dataMode && s.settings.policies.enforceSync && !s.offeredPipelining && s.codec.buffered() > 0) {
+    s.log.notice('commands pipelined after the end of data')
+    return s.close(Replies.syncError)
+  }
+}
+
 export async function finishMessage(s: SessionCore, txn: TxnState, result: ContentResult): Promise<void> {
   let answer: Reply
   let disconnect = false
@@ -36,7 +59,8 @@ export async function finishMessage(s: SessionCore, txn: TxnState, result: Conte
     s.connection.messageCount++
     s.counters.junk = 0
     s.counters.errors = 0
-    s.log.info(`message ${txn.id} accepted: ${result.size} octets, ${txn.recipients.length} recipient(s)`)
+    if (s.log.enabled(LogLevels.info))
+      s.log.info(`message ${txn.id} accepted: ${result.size} octets, ${txn.recipients.length} recipient(s)`)
   } else s.log.info(`message ${txn.id} refused: ${answer.code} ${answer.lines[0] ?? ''}`)
   if (disconnect) return s.close(answer)
   s.send(answer)

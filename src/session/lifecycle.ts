@@ -2,6 +2,7 @@
  * The start and end of a connection: pre-connection and connect hooks, the greeting, and at
  * the end the disconnect and post-connection hooks and the one summary log line.
  */
+import { LogLevels } from '../host/logger.ts'
 import { reply } from '../protocol/reply.ts'
 import type { Session } from './session.ts'
 
@@ -36,6 +37,8 @@ async function open(s: Session): Promise<void> {
 async function close(s: Session): Promise<void> {
   await s.runner.all('disconnect', s)
   await s.runner.all('postConnection', s)
+  // Built only when it will be written: this runs once per connection.
+  if (!s.log.enabled(LogLevels.info)) return
   const c = s.connection
   const seconds = ((Date.now() - c.startedAt.getTime()) / 1000).toFixed(3)
   s.log.info(

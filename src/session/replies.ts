@@ -4,6 +4,7 @@
  * within the verdict's class; the hook's default fills the rest.
  */
 import type { ReplyText, Verdict } from '../host/verdict.ts'
+import type { CommandError } from '../protocol/codec.ts'
 import { type EnhancedCode, enhancedFits, type Reply, reply, replyClass } from '../protocol/reply.ts'
 
 export const Replies = {
@@ -65,6 +66,14 @@ export const Replies = {
   queueFailed: reply(451, '4.3.0', 'Error: queuing failed; try again later'),
   internalError: reply(451, '4.3.0', 'Temporary failure, please try again later'),
 } as const
+
+/** The reply to each kind of malformed command line the codec reports. */
+export const commandErrorReplies: Readonly<Record<CommandError, Reply>> = {
+  'too-long': Replies.lineTooLong,
+  'bare-lf': Replies.bareLf,
+  'bare-cr': Replies.bareCr,
+  nul: Replies.nulInCommand,
+}
 
 export interface VerdictReplies {
   /** For accept and, when absent, for pass (the command then succeeds). */

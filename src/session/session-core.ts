@@ -14,7 +14,6 @@ import type { Reply } from '../protocol/reply.ts'
 import type { Phase } from './phase.ts'
 import type { VerdictReplies } from './replies.ts'
 import type { SessionSettings } from './settings.ts'
-import type { TxnState } from './transaction.ts'
 
 export interface ConnectionState extends Connection {
   /** Changed only by XCLIENT/XFORWARD from a trusted forwarder (commands/xclient.ts). */
@@ -56,8 +55,6 @@ export interface SessionCore extends SessionView {
   startTls(): Promise<boolean>
   /** Whether the client was offered PIPELINING (EHLO) and so may pipeline. */
   readonly offeredPipelining: boolean
-  /** Finishes a received message: checks, data_post, queue; replies. */
-  finishMessage(txn: TxnState, result: import('../protocol/codec.ts').ContentResult): Promise<void>
   /** Consumes a BDAT chunk outside any transaction, then answers with the reply. */
   discardChunk(size: number, reply: Reply): void
   /** Creates a new transaction id. */

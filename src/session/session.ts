@@ -15,12 +15,12 @@ import type { Verdict } from '../host/verdict.ts'
 import { newQueueId } from '../message/queue-id.ts'
 import { type CodecEvent, type ContentResult, SmtpCodec } from '../protocol/codec.ts'
 import type { Reply } from '../protocol/reply.ts'
-import { SessionClock } from './clock.ts'
-import { finishMessage } from './deliver.ts'
+import { SessionClock, sleep } from './clock.ts'
+import { contentEnded } from './deliver.ts'
 import { decodeLine, dispatchCommand } from './dispatch.ts'
 import { connectionHooks } from './lifecycle.ts'
 import type { Phase } from './phase.ts'
-import { Replies, type VerdictReplies, verdictReply } from './replies.ts'
+import { commandErrorReplies, Replies, type VerdictReplies, verdictReply } from './replies.ts'
 import { ReplyWriter } from './reply-writer.ts'
 import { type ConnectionState, newConnectionState, type SessionCore } from './session-core.ts'
 import type { SessionSettings } from './settings.ts'
@@ -224,15 +224,7 @@ export class Session implements SessionCore {
       case 'command':
         return dispatchCommand(this, ev.line)
       case 'command-error':
-        return this.error(
-          ev.error === 'too-long'
-            ? Replies.lineTooLong
-            : ev.error === 'bare-lf'
-              ? Replies.bareLf
-              : ev.error === 'bare-cr'
-                ? Replies.bareCr
-                : Replies.nulInCommand,
-        )
+        return this.error(commandErrorReplies[ev.error])
       case 'data': {
         const spool = this.transaction?.spool
         if (spool !== undefined && this.transaction?.pendingRefusal === undefined && !spool.write(ev.chunk))
@@ -252,23 +244,7 @@ export class Session implements SessionCore {
       return this.error(orphan)
     }
     const txn = this.transaction
-    if (txn === undefined) return
-    const chunk = txn.contentMode === 'bdat' ? txn.bdatChunk : undefined
-    if (chunk !== undefined && !chunk.last) {
-      txn.bdatChunk = undefined
-      if (txn.pendingRefusal) this.send(txn.pendingRefusal)
-      else this.send({ code: 250, enhanced: '2.0.0', lines: [`${chunk.size} octets received`] })
-      return
-    }
-    const dataMode = txn.contentMode === 'data'
-    await this.finishMessage(txn, result)
-    // RFC 2920 §3.1 lets message content start a pipelined group, so a PIPELINING client may send
-    // RSET/MAIL right behind the dot; a client never offered PIPELINING must wait for the reply.
-    // (Smuggled commands cannot get here: only CRLF.CRLF ends the content.)
-    if (dataMode && this.settings.policies.enforceSync && !this.offeredPipelining && this.codec.buffered() > 0) {
-      this.log.notice('commands pipelined after the end of data')
-      return this.close(Replies.syncError)
-    }
+    if (txn !== undefined) await contentEnded(this, txn, result)
   }
 
   // --- replies --------------------------------------------------------------------------
@@ -298,7 +274,7 @@ export class Session implements SessionCore {
     this.send(r)
     if (this.counters.errors > this.settings.limits.softErrors && this.settings.timeouts.errorDelayMs > 0) {
       await this.#flush()
-      await delay(this.settings.timeouts.errorDelayMs, this.signal)
+      await sleep(this.settings.timeouts.errorDelayMs, this.signal)
     }
   }
 
@@ -380,10 +356,6 @@ export class Session implements SessionCore {
     return newQueueId()
   }
 
-  finishMessage(txn: TxnState, result: ContentResult): Promise<void> {
-    return finishMessage(this, txn, result)
-  }
-
   async resetTransaction(): Promise<void> {
     const txn = this.transaction
     if (txn === undefined) return
@@ -434,16 +406,4 @@ export class Session implements SessionCore {
       this.#finished.resolve()
     }
   }
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const t = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-  })
 }

@@ -15,6 +15,7 @@ import {
   parseLoginField,
   parsePlain,
 } from '../../protocol/sasl.ts'
+import { sleep } from '../clock.ts'
 import { Replies, verdictReply } from '../replies.ts'
 import type { SessionCore } from '../session-core.ts'
 
@@ -68,7 +69,7 @@ async function failed(s: SessionCore, user: string): Promise<void> {
   s.log.notice(`authentication failed for ${JSON.stringify(user.slice(0, 64))}`)
   const n = ++s.counters.authFailures
   const delayMs = s.settings.timeouts.authFailureDelayMs
-  if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs))
+  if (delayMs > 0) await sleep(delayMs, s.signal)
   if (n >= s.settings.limits.authFailures) return s.close(Replies.authTooManyFailures)
   return s.error(Replies.authFailed)
 }
