@@ -162,32 +162,46 @@ export class HookRunner {
   async #call(plugin: RegisteredPlugin, hook: HookName, view: SessionView, args: readonly unknown[]): Promise<unknown> {
     const fn = plugin.hooks[hook] as ((ctx: HookContext, ...a: readonly unknown[]) => unknown) | undefined
     if (fn === undefined) return undefined
-    const controller = new AbortController()
-    const onSessionAbort = () => controller.abort(view.signal.reason)
-    if (view.signal.aborted) controller.abort(view.signal.reason)
-    else view.signal.addEventListener('abort', onSessionAbort, { once: true })
+    // The call's AbortSignal is made only if the hook reads ctx.signal: most hooks answer at once.
+    let controller: AbortController | undefined
+    let expired: Error | undefined
+    const onSessionAbort = () => controller?.abort(view.signal.reason)
+    const signal = (): AbortSignal => {
+      if (controller === undefined) {
+        controller = new AbortController()
+        if (expired !== undefined) controller.abort(expired)
+        else if (view.signal.aborted) controller.abort(view.signal.reason)
+        else view.signal.addEventListener('abort', onSessionAbort, { once: true })
+      }
+      return controller.signal
+    }
     let timer: NodeJS.Timeout | undefined
     try {
-      const ctx = makeContext(view, plugin, hook, controller.signal)
-      const result = fn(ctx, ...args)
+      const result = fn(makeContext(view, plugin, hook, signal), ...args)
       if (!(result instanceof Promise)) return result
       const timeout = new Promise<never>((_, rejectTimeout) => {
         timer = setTimeout(() => {
           const err = new HookTimeout(plugin.name, hook, plugin.timeoutMs)
+          expired = err
           // Settle the deadline first: a hook that answers its abort with pass() must not win the race.
           rejectTimeout(err)
-          controller.abort(err)
+          controller?.abort(err)
         }, plugin.timeoutMs)
       })
       return await Promise.race([result, timeout])
     } finally {
       if (timer !== undefined) clearTimeout(timer)
-      view.signal.removeEventListener('abort', onSessionAbort)
+      if (controller !== undefined) view.signal.removeEventListener('abort', onSessionAbort)
     }
   }
 }
 
-function makeContext(view: SessionView, plugin: RegisteredPlugin, hook: HookName, signal: AbortSignal): HookContext {
+function makeContext(
+  view: SessionView,
+  plugin: RegisteredPlugin,
+  hook: HookName,
+  signal: () => AbortSignal,
+): HookContext {
   const { connection, transaction } = view
   const notesFor = (key: Key<unknown>) => {
     if (key.scope === 'connection') return connection.notes
@@ -198,7 +212,9 @@ function makeContext(view: SessionView, plugin: RegisteredPlugin, hook: HookName
     connection,
     transaction,
     server: view.server,
-    signal,
+    get signal() {
+      return signal()
+    },
     // Made on first use: most hook calls never log.
     get log() {
       const log = plugin.log.child({ connection: connection.id, hook })
