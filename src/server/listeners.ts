@@ -20,6 +20,10 @@ export interface ListenerSpec {
 export interface ListenerInfoFull {
   readonly name: string
   readonly role: ListenerRole
+  /** The bound address when it is a specific one (not 0.0.0.0, ::, or inherited): every
+   * connection's local address, known without a getsockname call per connection. */
+  readonly boundIp?: string | undefined
+  readonly boundPort?: number | undefined
 }
 
 export type ConnectionHandler = (socket: Socket, listener: ListenerInfoFull) => void
@@ -49,7 +53,10 @@ export class BoundListeners {
     const self = new BoundListeners(bound)
     try {
       for (const spec of specs) {
-        const info: { name: string; role: ListenerRole } = { name: '', role: spec.role ?? 'smtp' }
+        const info: { name: string; role: ListenerRole; boundIp?: string; boundPort?: number } = {
+          name: '',
+          role: spec.role ?? 'smtp',
+        }
         // allowHalfOpen: a client's FIN (Exim shuts down its side after a pipelined QUIT) must not
         // end our side before the session wrote its replies; the session ends it.
         const server = createServer({ noDelay: true, pauseOnConnect: true, allowHalfOpen: true }, (socket) =>
@@ -67,6 +74,10 @@ export class BoundListeners {
         const address = server.address() as AddressInfo
         if (spec.role === undefined && spec.fd !== undefined) info.role = roleForPort(address.port)
         info.name = spec.name ?? `${info.role}:${address.port}`
+        if (spec.fd === undefined && address.address !== '0.0.0.0' && address.address !== '::') {
+          info.boundIp = address.address
+          info.boundPort = address.port
+        }
         server.on('error', (e) => onError(info.name, e))
         bound.push({ server, info, address })
       }

@@ -13,7 +13,7 @@ import { Session } from '../session/session.ts'
 import type { SessionSettings } from '../session/settings.ts'
 import { serverHandshake } from '../session/tls.ts'
 import { ConnectionsFromIp, ForwarderTrusted, type ProxiedConnection, ProxyInfo } from './connection-keys.ts'
-import { BoundListeners, type ListenerSpec } from './listeners.ts'
+import { BoundListeners, type ListenerInfoFull, type ListenerSpec } from './listeners.ts'
 import { defaultMaxHeader, looksLikeProxyHeader } from './proxy-protocol.ts'
 import { readProxyHeader } from './proxy-reader.ts'
 import type { Runtime } from './runtime.ts'
@@ -115,13 +115,16 @@ export class SmtpServer {
   /** Connections still sending their PROXY header: they count towards maxConnections. */
   #pendingProxy = 0
 
-  #accept(socket: Socket, listener: { name: string; role: ListenerRole }): void {
+  #accept(socket: Socket, listener: ListenerInfoFull): void {
     if (this.#closing) return void socket.destroy()
     const { maxConnections } = this.limits
     if (maxConnections > 0 && this.#sessions.size + this.#pendingProxy >= maxConnections)
       return void socket.end(tooMany)
     const peer = { ip: normalizeIp(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 }
-    const local = { ip: normalizeIp(socket.localAddress ?? ''), port: socket.localPort ?? 0 }
+    const local =
+      listener.boundIp !== undefined
+        ? { ip: normalizeIp(listener.boundIp), port: listener.boundPort ?? 0 }
+        : { ip: normalizeIp(socket.localAddress ?? ''), port: socket.localPort ?? 0 }
     if (!this.#runtime.trust.proxy.contains(peer.ip)) {
       this.#admit(socket, listener, peer, local, undefined)
       return
