@@ -4,6 +4,7 @@
  */
 import { LogLevels } from '../host/logger.ts'
 import { reply } from '../protocol/reply.ts'
+import { verdictReply } from './replies.ts'
 import type { Session } from './session.ts'
 
 const connectDefaults = {
@@ -18,9 +19,7 @@ async function open(s: Session): Promise<void> {
     if (verdict.kind === 'reject' || verdict.kind === 'defer') {
       s.log.info(`connection refused by ${hook}`)
       // Refusing the connection always closes it, so a temporary refusal is a 421 (RFC 5321 §3.8).
-      const r = s.sendVerdict({ ...verdict, disconnect: true }, connectDefaults)
-      if (r !== undefined) s.log.debug(`refused with ${r.code}`)
-      return s.close()
+      return s.close(verdictReply({ ...verdict, disconnect: true }, connectDefaults))
     }
     if (verdict.kind === 'done' && hook === 'connect') {
       s.greeted()

@@ -8,11 +8,9 @@ import type { Logger } from '../host/logger.ts'
 import { Results } from '../host/results.ts'
 import type { HookRunner, SessionView } from '../host/runner.ts'
 import type { TlsSettings } from '../host/services.ts'
-import type { Verdict } from '../host/verdict.ts'
 import type { SmtpCodec } from '../protocol/codec.ts'
 import type { Reply } from '../protocol/reply.ts'
 import type { Phase } from './phase.ts'
-import type { VerdictReplies } from './replies.ts'
 import type { SessionSettings } from './settings.ts'
 
 export interface ConnectionState extends Connection {
@@ -43,8 +41,6 @@ export interface SessionCore extends SessionView {
   sendNow(reply: Reply): Promise<void>
   /** Counts an error; delays or closes the session past the soft and hard limits. */
   error(reply: Reply): Promise<void>
-  /** Renders a verdict with the hook's defaults; returns the reply sent, if any. */
-  sendVerdict(v: Verdict, defaults: VerdictReplies): Reply | undefined
   /** Sends the reply (if any) and closes the session. */
   close(reply?: Reply): Promise<void>
   /** Ends the transaction (RSET, new MAIL, after queueing), running reset_transaction. */
@@ -57,8 +53,6 @@ export interface SessionCore extends SessionView {
   readonly offeredPipelining: boolean
   /** Consumes a BDAT chunk outside any transaction, then answers with the reply. */
   discardChunk(size: number, reply: Reply): void
-  /** Creates a new transaction id. */
-  newTxnId(): string
 }
 
 /** A new connection's state; the listener and peer come from the server. */

@@ -11,8 +11,6 @@ import type { ListenerInfo, Peer, ServerInfo } from '../host/context.ts'
 import type { Logger } from '../host/logger.ts'
 import type { HookRunner } from '../host/runner.ts'
 import type { TlsSettings } from '../host/services.ts'
-import type { Verdict } from '../host/verdict.ts'
-import { newQueueId } from '../message/queue-id.ts'
 import { type CodecEvent, type ContentResult, SmtpCodec } from '../protocol/codec.ts'
 import type { Reply } from '../protocol/reply.ts'
 import { SessionClock, sleep } from './clock.ts'
@@ -20,7 +18,7 @@ import { contentEnded } from './deliver.ts'
 import { decodeLine, dispatchCommand } from './dispatch.ts'
 import { connectionHooks } from './lifecycle.ts'
 import type { Phase } from './phase.ts'
-import { commandErrorReplies, Replies, type VerdictReplies, verdictReply } from './replies.ts'
+import { commandErrorReplies, Replies } from './replies.ts'
 import { ReplyWriter } from './reply-writer.ts'
 import { type ConnectionState, newConnectionState, type SessionCore } from './session-core.ts'
 import type { SessionSettings } from './settings.ts'
@@ -262,12 +260,6 @@ export class Session implements SessionCore {
     this.send(r)
   }
 
-  sendVerdict(v: Verdict, defaults: VerdictReplies): Reply | undefined {
-    const r = verdictReply(v, defaults)
-    if (r !== undefined) this.send(r)
-    return r
-  }
-
   async error(r: Reply): Promise<void> {
     this.counters.errors++
     if (this.counters.errors >= this.settings.limits.hardErrors) return this.close(Replies.tooManyErrors)
@@ -350,10 +342,6 @@ export class Session implements SessionCore {
     this.#orphanChunkReply = r
     this.codec.beginMessage({ maxMessageSize: 0, maxLineLength: 0, bareLineEndings: 'reject', binary: true })
     this.codec.startBdat(size)
-  }
-
-  newTxnId(): string {
-    return newQueueId()
   }
 
   async resetTransaction(): Promise<void> {

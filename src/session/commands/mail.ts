@@ -2,6 +2,7 @@
  * MAIL FROM (RFC 5321 §4.1.1.2) with SIZE (RFC 1870), BODY (RFC 6152, RFC 3030), SMTPUTF8
  * (RFC 6531), DSN RET/ENVID (RFC 3461), AUTH= (RFC 4954) and REQUIRETLS (RFC 8689).
  */
+import { newQueueId } from '../../message/queue-id.ts'
 import { parseReversePath, splitPathAndParams } from '../../protocol/address.ts'
 import type { MailFrom } from '../../protocol/envelope.ts'
 import { parseMailParams } from '../../protocol/mail-params.ts'
@@ -38,7 +39,7 @@ export async function mail(s: SessionCore, args: string): Promise<void> {
     return s.error(reply(552, '5.3.4', `Message size exceeds fixed maximum message size (${limit})`))
   if (params.value.requireTls && s.connection.tls === undefined) return s.error(Replies.requireTlsNoTls)
   const from: MailFrom = { address: path.value, params: params.value }
-  const txn = new TxnState(s.newTxnId(), from)
+  const txn = new TxnState(newQueueId(), from)
   s.phase = { name: 'mail', helo: phase.helo, txn }
   const { verdict } = await s.runner.chain('mail', s as never, from)
   if (verdict.kind === 'accept' || verdict.kind === 'pass') {
