@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { rejectAs, rejectOptions } from '../host/conventions.ts'
 import { definePlugin } from '../host/define-plugin.ts'
 import { accept, pass } from '../host/verdict.ts'
-import { startTestServer, type TestServer } from '../testing/index.ts'
+import { acceptAllRecipients, startTestServer, type TestServer } from '../testing/index.ts'
 import naughty from './naughty.ts'
 
 /** A check that fails every connection from 127.0.0.1, honouring `reject naughty`. */
@@ -17,7 +17,6 @@ const marker = definePlugin({
     },
   }),
 })
-const acceptAll = definePlugin({ name: 'test/accept', options: {}, setup: () => ({ hooks: { rcpt: () => accept() } }) })
 const authOk = definePlugin({ name: 'test/auth', options: {}, setup: () => ({ hooks: { authPlain: () => accept() } }) })
 
 const TEXT = '(test/listed) listed in test.bl'
@@ -29,9 +28,9 @@ async function withServer(
   const srv = await startTestServer({
     plugins: [
       marker({ reject: opts.markNaughty === false ? '0' : 'naughty' }),
-      ...(opts.acceptFirst ? [acceptAll()] : []),
+      ...(opts.acceptFirst ? [acceptAllRecipients()] : []),
       naughty(opts.naughty),
-      acceptAll(),
+      acceptAllRecipients(),
       authOk(),
     ],
     policies: { authRequiresTls: false },

@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { definePlugin } from '../../host/define-plugin.ts'
-import { accept } from '../../host/verdict.ts'
-import { startTestServer, type TestServer } from '../../testing/index.ts'
+import { acceptAllRecipients, startTestServer, type TestServer } from '../../testing/index.ts'
 import noopCounter from './noop-counter.ts'
 
 const STOP = '500 5.7.0 Stop wasting my time, too many consecutive NOOPs\r\n'
-const acceptAll = definePlugin({ name: 'test/accept', options: {}, setup: () => ({ hooks: { rcpt: () => accept() } }) })
 
 async function withServer(options: Parameters<typeof noopCounter>[0], fn: (srv: TestServer) => Promise<void>) {
-  const srv = await startTestServer({ plugins: [noopCounter(options), acceptAll()] })
+  const srv = await startTestServer({ plugins: [noopCounter(options), acceptAllRecipients()] })
   try {
     await fn(srv)
   } finally {

@@ -1,16 +1,12 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { definePlugin } from '../../host/define-plugin.ts'
-import { accept } from '../../host/verdict.ts'
-import { startTestServer, type TestServer } from '../../testing/index.ts'
+import { acceptAllRecipients, startTestServer, type TestServer } from '../../testing/index.ts'
 import parseAddrWithhelo from './parse-addr-withhelo.ts'
-
-const acceptAll = definePlugin({ name: 'test/accept', options: {}, setup: () => ({ hooks: { rcpt: () => accept() } }) })
 
 describe('mail/parse-addr-withhelo', () => {
   let srv: TestServer
   before(async () => {
-    srv = await startTestServer({ plugins: [parseAddrWithhelo(), acceptAll()] })
+    srv = await startTestServer({ plugins: [parseAddrWithhelo(), acceptAllRecipients()] })
   })
   after(() => srv.close())
 

@@ -2,15 +2,16 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { type Dovecot, startDovecot } from '../../../test/peers/dovecot.ts'
 import type { PluginChoice } from '../../host/define-plugin.ts'
+import { acceptAllRecipients } from '../../testing/accept-all-recipients.ts'
 import { startTestServer, type TestServer } from '../../testing/test-server.ts'
 import lmtp from './lmtp.ts'
-import { acceptAll, simpleBody, transact } from './outbound-test-support.ts'
+import { simpleBody, transact } from './outbound-test-support.ts'
 
 describe('queue/lmtp → Dovecot LMTP', () => {
   let dv: Dovecot
   const servers: TestServer[] = []
   const serve = async (plugin: PluginChoice): Promise<TestServer> => {
-    const srv = await startTestServer({ plugins: [plugin, acceptAll()], memoryQueue: false })
+    const srv = await startTestServer({ plugins: [plugin, acceptAllRecipients()], memoryQueue: false })
     servers.push(srv)
     return srv
   }

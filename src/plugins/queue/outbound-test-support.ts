@@ -1,17 +1,10 @@
 /**
- * Test helpers for queue/smtp-forward and queue/lmtp: a recipient plugin that accepts every
- * address, and one transaction whose RCPT replies may be refusals. Test-only.
+ * Test helpers for queue/smtp-forward and queue/lmtp: one transaction whose RCPT replies may be
+ * refusals. Test-only. (A recipient plugin that accepts every address: acceptAllRecipients in
+ * src/testing.)
  */
-import { definePlugin } from '../../host/define-plugin.ts'
-import { accept } from '../../host/verdict.ts'
 import type { SmtpReply, SmtpTestClient } from '../../testing/client.ts'
 import type { TestServer } from '../../testing/test-server.ts'
-
-export const acceptAll = definePlugin({
-  name: 'test/accept-all-rcpt',
-  options: {},
-  setup: () => ({ hooks: { rcpt: () => accept() } }),
-})
 
 export interface Transcript {
   readonly rcpts: SmtpReply[]

@@ -6,15 +6,16 @@ import { type Sink, startSink } from '../../../test/peers/aiosmtpd.ts'
 import { freePort } from '../../../test/peers/free-port.ts'
 import { type Postfix, startPostfix } from '../../../test/peers/postfix.ts'
 import type { PluginChoice } from '../../host/define-plugin.ts'
+import { acceptAllRecipients } from '../../testing/accept-all-recipients.ts'
 import { makeCertificate, type TestCertificate } from '../../testing/certs.ts'
 import { startTestServer, type TestServer } from '../../testing/test-server.ts'
-import { acceptAll, simpleBody, transact } from './outbound-test-support.ts'
+import { simpleBody, transact } from './outbound-test-support.ts'
 import smtpForward, { translateXclientArg } from './smtp-forward.ts'
 
 const servers: TestServer[] = []
 async function serve(forward: PluginChoice, check = false): Promise<TestServer> {
   const srv = await startTestServer({
-    plugins: check ? [forward, acceptAll()] : [acceptAll(), forward],
+    plugins: check ? [forward, acceptAllRecipients()] : [acceptAllRecipients(), forward],
     memoryQueue: false,
   })
   servers.push(srv)
