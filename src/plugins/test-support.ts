@@ -1,12 +1,13 @@
 /**
  * Helpers for the built-in plugins' tests: a recipient plugin that accepts every address (or
- * only relay clients' foreign ones), one SMTP transaction in a call, and the core's Received
- * field as a pattern. Test-only; not part of the public API.
+ * only relay clients' foreign ones), one SMTP transaction (or a whole session) in a call, and
+ * the core's Received field as a pattern. Test-only; not part of the public API.
  */
 import { definePlugin } from '../host/define-plugin.ts'
 import { opt } from '../host/options.ts'
 import { accept, pass } from '../host/verdict.ts'
 import type { SmtpTestClient } from '../testing/client.ts'
+import type { TestServer } from '../testing/test-server.ts'
 
 /** rcpt: accepts every recipient; with `relay_only`, only for relay clients (else pass → refused). */
 export const acceptRcpt = definePlugin({
@@ -32,6 +33,21 @@ export async function sendMail(
   c.write(`${content}.\r\n`)
   const r = await c.reply(30_000)
   return { code: r.code, raw: r.raw }
+}
+
+/** A whole session: connect, EHLO client.test, then sendMail and QUIT; returns the final reply. */
+export async function sendMailSession(
+  srv: TestServer,
+  from: string,
+  to: readonly string[],
+  content: string,
+): Promise<{ code: number; raw: string }> {
+  const c = await srv.connect()
+  await c.expect(220)
+  await c.send('EHLO client.test', 250)
+  const r = await sendMail(c, from, to, content)
+  await c.quit()
+  return r
 }
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')

@@ -3,17 +3,8 @@ import { existsSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import { type EximPeer, startExim } from '../../../test/peers/exim-peer.ts'
 import { startTestServer, type TestServer } from '../../testing/test-server.ts'
-import { acceptRcpt, sendMail } from '../test-support.ts'
+import { acceptRcpt, sendMailSession } from '../test-support.ts'
 import eximBsmtp, { bsmtpPreamble } from './exim-bsmtp.ts'
-
-async function send(srv: TestServer, from: string, to: readonly string[], content: string) {
-  const c = await srv.connect()
-  await c.expect(220)
-  await c.send('EHLO client.test', 250)
-  const r = await sendMail(c, from, to, content)
-  await c.quit()
-  return r
-}
 
 describe('queue/exim-bsmtp against a real Exim (Debian exim4-daemon-light, unpacked)', () => {
   let exim: EximPeer
@@ -32,7 +23,7 @@ describe('queue/exim-bsmtp against a real Exim (Debian exim4-daemon-light, unpac
 
   it('the message arrives in the mailbox with our envelope sender, dot lines intact', async () => {
     const content = 'Subject: via exim\r\nMessage-ID: <e1@client.test>\r\n\r\nline\r\n..one dot\r\n...two\r\nend\r\n'
-    const r = await send(srv, 'sender@client.test', ['u1@example.test', 'u2@example.test'], content)
+    const r = await sendMailSession(srv, 'sender@client.test', ['u1@example.test', 'u2@example.test'], content)
     assert.match(r.raw, /^250 2\.0\.0 Queued as \S+ \(Exim BSMTP\)\r\n$/)
     const got = exim.messages().map((b) => b.toString('utf8'))
     assert.equal(got.length, 2, 'one Maildir copy per recipient')
@@ -47,14 +38,14 @@ describe('queue/exim-bsmtp against a real Exim (Debian exim4-daemon-light, unpac
 
   it("Exim's refusal is passed on faithfully (5xx with Exim's text)", async () => {
     const n = exim.messages().length
-    const r = await send(srv, 'sender@client.test', ['u@deny.test'], 'Subject: x\r\n\r\nx\r\n')
+    const r = await sendMailSession(srv, 'sender@client.test', ['u@deny.test'], 'Subject: x\r\n\r\nx\r\n')
     assert.match(r.raw, /^550 .*denied by policy\r\n$/)
     assert.equal(exim.messages().length, n)
   })
 
   it('hostile envelope bytes reach Exim as data, never a shell', async () => {
     const n = exim.messages().length
-    const r = await send(
+    const r = await sendMailSession(
       srv,
       '"a;$(touch exim-pwned)`id`|"@client.test',
       // biome-ignore lint/suspicious/noTemplateCurlyInString: Exim's expansion syntax, on purpose
@@ -119,7 +110,7 @@ describe('queue/exim-bsmtp failure policy', () => {
       })
       try {
         const body = c.big ? `Subject: x\r\n\r\n${`${'x'.repeat(900)}\r\n`.repeat(2000)}` : 'Subject: x\r\n\r\nx\r\n'
-        const r = await send(srv, 's@client.test', ['u@example.test'], body)
+        const r = await sendMailSession(srv, 's@client.test', ['u@example.test'], body)
         assert.match(r.raw, c.want)
       } finally {
         await srv.close()

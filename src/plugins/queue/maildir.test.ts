@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { startTestServer, type TestServer } from '../../testing/index.ts'
-import { acceptRcpt, receivedPattern, sendMail } from '../test-support.ts'
+import { acceptRcpt, receivedPattern, sendMailSession } from '../test-support.ts'
 import { maildirHostname, maildirUniqueName } from './durable-file.ts'
 import maildir from './maildir.ts'
 import { encodePathComponent, expandPattern } from './maildir-path.ts'
@@ -49,14 +49,7 @@ async function withServer(
   }
 }
 
-async function transaction(srv: TestServer, to: string[]) {
-  const c = await srv.connect()
-  await c.expect(220)
-  await c.send('EHLO client.test', 250)
-  const r = await sendMail(c, 'sender@example.org', to, CONTENT)
-  await c.quit()
-  return r
-}
+const transaction = (srv: TestServer, to: string[]) => sendMailSession(srv, 'sender@example.org', to, CONTENT)
 
 const queuedId = (raw: string): string => {
   const m = /^250 2\.0\.0 Queued as ([0-9a-z]{22})\r\n$/.exec(raw)

@@ -3,18 +3,9 @@ import { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { type Postfix, startPostfix } from '../../../test/peers/postfix.ts'
 import { startTestServer, type TestServer } from '../../testing/test-server.ts'
-import { acceptRcpt, sendMail } from '../test-support.ts'
+import { acceptRcpt, sendMailSession } from '../test-support.ts'
 import { AttrReader, attrList, cleanupStatusReply, contentRecords, record } from './postfix-cleanup.ts'
 import postfixQueue from './postfix-queue.ts'
-
-async function send(srv: TestServer, from: string, to: readonly string[], content: string) {
-  const c = await srv.connect()
-  await c.expect(220)
-  await c.send('EHLO client.test', 250)
-  const r = await sendMail(c, from, to, content)
-  await c.quit()
-  return r
-}
 
 describe('queue/postfix-queue against a real Postfix (private instance, cleanup socket)', () => {
   let pf: Postfix
@@ -41,7 +32,7 @@ describe('queue/postfix-queue against a real Postfix (private instance, cleanup 
   it("the message reaches Postfix's queue and mailbox; the 250 carries Postfix's queue id", async () => {
     const long = 'x'.repeat(5000)
     const content = `Subject: via postfix\r\nMessage-ID: <p1@client.test>\r\n\r\nline\r\n..dot\r\n${long}\r\nend\r\n`
-    const r = await send(srv, 'sender@client.test', ['u1@example.test'], content)
+    const r = await sendMailSession(srv, 'sender@client.test', ['u1@example.test'], content)
     assert.match(r.raw, /^250 2\.0\.0 Queued! <p1@client\.test> \(Queue-Id: [0-9A-Za-z]+\)\r\n$/)
     const qid = /Queue-Id: ([0-9A-Za-z]+)/.exec(r.raw)?.[1] ?? ''
     const [m] = await pf.waitFor(1)
@@ -57,7 +48,7 @@ describe('queue/postfix-queue against a real Postfix (private instance, cleanup 
 
   it('several recipients, an empty sender and an 8-bit body', async () => {
     const n = pf.messages().length
-    const r = await send(srv, '', ['a@example.test', 'b@example.test'], 'Subject: b\r\n\r\nh\u00e9llo\r\n')
+    const r = await sendMailSession(srv, '', ['a@example.test', 'b@example.test'], 'Subject: b\r\n\r\nh\u00e9llo\r\n')
     assert.equal(r.code, 250, r.raw)
     const got = await pf.waitFor(n + 2)
     assert.equal(got.length, n + 2)
@@ -66,15 +57,15 @@ describe('queue/postfix-queue against a real Postfix (private instance, cleanup 
   })
 
   it("cleanup's refusals keep their meaning: header_checks REJECT → 550, REJECT 4.7.1 → 451", async () => {
-    const r1 = await send(srv, 's@client.test', ['u@example.test'], 'Subject: reject-me\r\n\r\nx\r\n')
+    const r1 = await sendMailSession(srv, 's@client.test', ['u@example.test'], 'Subject: reject-me\r\n\r\nx\r\n')
     assert.match(r1.raw, /^550 5\.7\.1 no thanks\r\n$/)
-    const r2 = await send(srv, 's@client.test', ['u@example.test'], 'Subject: defer-me\r\n\r\nx\r\n')
+    const r2 = await sendMailSession(srv, 's@client.test', ['u@example.test'], 'Subject: defer-me\r\n\r\nx\r\n')
     assert.match(r2.raw, /^451 4\.7\.1 later please\r\n$/)
   })
 
   it('a message over message_size_limit → 552', async () => {
     const big = `Subject: big\r\n\r\n${`${'y'.repeat(998)}\r\n`.repeat(1100)}`
-    const r = await send(srv, 's@client.test', ['u@example.test'], big)
+    const r = await sendMailSession(srv, 's@client.test', ['u@example.test'], big)
     assert.match(r.raw, /^552 5\.3\.4 /)
   })
 })
@@ -86,7 +77,7 @@ describe('queue/postfix-queue failure policy', () => {
       memoryQueue: false,
     })
     try {
-      const r = await send(srv, 's@client.test', ['u@example.test'], 'Subject: x\r\n\r\nx\r\n')
+      const r = await sendMailSession(srv, 's@client.test', ['u@example.test'], 'Subject: x\r\n\r\nx\r\n')
       assert.match(r.raw, /^451 4\.3\.0 Unable to queue message/)
     } finally {
       await srv.close()

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { startTestServer, type TestServer } from '../../testing/test-server.ts'
-import { acceptRcpt, sendMail } from '../test-support.ts'
+import { acceptRcpt, sendMail, sendMailSession } from '../test-support.ts'
 import qmailQueue, { qmailEnvelope, qmailQueueReply } from './qmail-queue.ts'
 
 const standin = resolve(import.meta.dirname, '../../../test/fixtures/qmail-queue-standin')
@@ -40,14 +40,7 @@ describe('queue/qmail-queue against a conforming stand-in', () => {
     await rm(out, { recursive: true, force: true })
   })
 
-  async function send(from: string, to: readonly string[], content: string) {
-    const c = await srv.connect()
-    await c.expect(220)
-    await c.send('EHLO client.test', 250)
-    const r = await sendMail(c, from, to, content)
-    await c.quit()
-    return r
-  }
+  const send = (from: string, to: readonly string[], content: string) => sendMailSession(srv, from, to, content)
 
   it('writes the message with LF line ends on fd 0 and the envelope on fd 1, byte for byte', async () => {
     const before = (await stored(out)).length

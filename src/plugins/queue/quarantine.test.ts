@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { parsePluginArgs } from '../../host/options.ts'
 import { startTestServer, type TestServer } from '../../testing/index.ts'
-import { acceptRcpt, receivedPattern, sendMail } from '../test-support.ts'
+import { acceptRcpt, receivedPattern, sendMailSession } from '../test-support.ts'
 import discard from './discard.ts'
 import quarantine from './quarantine.ts'
 
@@ -19,14 +19,7 @@ after(async () => {
   await rm(base, { recursive: true, force: true })
 })
 
-async function transaction(srv: TestServer, to: string[]) {
-  const c = await srv.connect()
-  await c.expect(220)
-  await c.send('EHLO client.test', 250)
-  const r = await sendMail(c, 'sender@example.org', to, CONTENT)
-  await c.quit()
-  return r
-}
+const transaction = (srv: TestServer, to: string[]) => sendMailSession(srv, 'sender@example.org', to, CONTENT)
 
 const today = () => new Date().toISOString().slice(0, 10)
 
