@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { rejectAs, rejectOptions } from '../host/conventions.ts'
 import { definePlugin } from '../host/define-plugin.ts'
 import { accept, pass } from '../host/verdict.ts'
-import { acceptAllRecipients, startTestServer, type TestServer } from '../testing/index.ts'
+import { acceptAllRecipients, openSession, type TestServer, withTestServer } from '../testing/index.ts'
 import naughty from './naughty.ts'
 
 /** A check that fails every connection from 127.0.0.1, honouring `reject naughty`. */
@@ -21,38 +21,29 @@ const authOk = definePlugin({ name: 'test/auth', options: {}, setup: () => ({ ho
 
 const TEXT = '(test/listed) listed in test.bl'
 
-async function withServer(
+function withServer(
   opts: { naughty?: Parameters<typeof naughty>[0]; markNaughty?: boolean; acceptFirst?: boolean },
   fn: (srv: TestServer) => Promise<void>,
 ) {
-  const srv = await startTestServer({
-    plugins: [
-      marker({ reject: opts.markNaughty === false ? '0' : 'naughty' }),
-      ...(opts.acceptFirst ? [acceptAllRecipients()] : []),
-      naughty(opts.naughty),
-      acceptAllRecipients(),
-      authOk(),
-    ],
-    policies: { authRequiresTls: false },
-  })
-  try {
-    await fn(srv)
-  } finally {
-    await srv.close()
-  }
-}
-
-async function open(srv: TestServer) {
-  const c = await srv.connect()
-  await c.expect(220)
-  await c.send('EHLO client.example', 250)
-  return c
+  return withTestServer(
+    {
+      plugins: [
+        marker({ reject: opts.markNaughty === false ? '0' : 'naughty' }),
+        ...(opts.acceptFirst ? [acceptAllRecipients()] : []),
+        naughty(opts.naughty),
+        acceptAllRecipients(),
+        authOk(),
+      ],
+      policies: { authRequiresTls: false },
+    },
+    fn,
+  )
 }
 
 describe('naughty', () => {
   it('default: refused at RCPT with the recorded reason, and disconnected', () =>
     withServer({}, async (srv) => {
-      const c = await open(srv)
+      const c = await openSession(srv)
       await c.send('MAIL FROM:<s@client.example>', 250)
       assert.equal((await c.send('RCPT TO:<u@local.test>', 550))?.raw, `550 5.7.1 ${TEXT}\r\n`)
       await c.closed()
@@ -75,7 +66,7 @@ describe('naughty', () => {
 
   it('reject mail reject_type temp: 450 and the session goes on', () =>
     withServer({ naughty: { reject: 'mail', reject_type: 'temp' } }, async (srv) => {
-      const c = await open(srv)
+      const c = await openSession(srv)
       assert.equal((await c.send('MAIL FROM:<s@client.example>', 450))?.raw, `450 4.7.1 ${TEXT}\r\n`)
       await c.send('NOOP', 250)
       await c.quit()
@@ -83,7 +74,7 @@ describe('naughty', () => {
 
   it('reject data reject_type perm: 554 at DATA without a disconnect', () =>
     withServer({ naughty: { reject: 'data', reject_type: 'perm' } }, async (srv) => {
-      const c = await open(srv)
+      const c = await openSession(srv)
       await c.send('MAIL FROM:<s@client.example>', 250)
       await c.send('RCPT TO:<u@local.test>', 250)
       assert.equal((await c.send('DATA', 554))?.raw, `554 5.7.1 ${TEXT}\r\n`)
@@ -93,7 +84,7 @@ describe('naughty', () => {
 
   it('reject data_post reject_type temp_disconnect: 421 after the message, nothing queued', () =>
     withServer({ naughty: { reject: 'data_post', reject_type: 'temp_disconnect' } }, async (srv) => {
-      const c = await open(srv)
+      const c = await openSession(srv)
       await c.send('MAIL FROM:<s@client.example>', 250)
       await c.send('RCPT TO:<u@local.test>', 250)
       await c.send('DATA', 354)
@@ -104,7 +95,7 @@ describe('naughty', () => {
 
   it('falls back to data_post when an earlier plugin accepted the recipient', () =>
     withServer({ acceptFirst: true }, async (srv) => {
-      const c = await open(srv)
+      const c = await openSession(srv)
       await c.send('MAIL FROM:<s@client.example>', 250)
       await c.send('RCPT TO:<u@local.test>', 250)
       await c.send('DATA', 354)
@@ -115,7 +106,7 @@ describe('naughty', () => {
 
   it('does nothing while the note is empty', () =>
     withServer({ markNaughty: false }, async (srv) => {
-      const c = await open(srv)
+      const c = await openSession(srv)
       await c.send('MAIL FROM:<s@client.example>', 250)
       await c.send('RCPT TO:<u@local.test>', 250)
       await c.send('DATA', 354)
@@ -126,7 +117,7 @@ describe('naughty', () => {
 
   it('a successful AUTH clears the note', () =>
     withServer({}, async (srv) => {
-      const c = await open(srv)
+      const c = await openSession(srv)
       await c.send(`AUTH PLAIN ${Buffer.from('\0user\0secret').toString('base64')}`, 235)
       await c.send('MAIL FROM:<s@client.example>', 250)
       await c.send('RCPT TO:<u@local.test>', 250)

@@ -1,30 +1,17 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { acceptAllRecipients, startTestServer, type TestServer } from '../../testing/index.ts'
+import { acceptAllRecipients, openSession, type TestServer, withTestServer } from '../../testing/index.ts'
 import noopCounter from './noop-counter.ts'
 
 const STOP = '500 5.7.0 Stop wasting my time, too many consecutive NOOPs\r\n'
 
-async function withServer(options: Parameters<typeof noopCounter>[0], fn: (srv: TestServer) => Promise<void>) {
-  const srv = await startTestServer({ plugins: [noopCounter(options), acceptAllRecipients()] })
-  try {
-    await fn(srv)
-  } finally {
-    await srv.close()
-  }
-}
-
-async function open(srv: TestServer) {
-  const c = await srv.connect()
-  await c.expect(220)
-  await c.send('EHLO client.example', 250)
-  return c
-}
+const withServer = (options: Parameters<typeof noopCounter>[0], fn: (srv: TestServer) => Promise<void>) =>
+  withTestServer({ plugins: [noopCounter(options), acceptAllRecipients()] }, fn)
 
 describe('connect/noop-counter', () => {
   it('default 3: the third consecutive NOOP disconnects', () =>
     withServer({}, async (srv) => {
-      const c = await open(srv)
+      const c = await openSession(srv)
       await c.send('NOOP', 250)
       await c.send('NOOP', 250)
       assert.equal((await c.send('NOOP', 500))?.raw, STOP)
@@ -44,7 +31,7 @@ describe('connect/noop-counter', () => {
   for (const [name, lines, last] of resetting)
     it(`${name} resets the count`, () =>
       withServer({}, async (srv) => {
-        const c = await open(srv)
+        const c = await openSession(srv)
         await c.send('NOOP', 250)
         await c.send('NOOP', 250)
         for (const [i, line] of lines.entries()) await c.send(line, i === lines.length - 1 ? last : /^[23]/)
@@ -56,12 +43,12 @@ describe('connect/noop-counter', () => {
 
   it('`limit` option (and qpsmtpd positional N)', async () => {
     await withServer({ limit: 1 }, async (srv) => {
-      const c = await open(srv)
+      const c = await openSession(srv)
       await c.send('NOOP', STOP)
       await c.closed()
     })
     await withServer({ limit: '5' }, async (srv) => {
-      const c = await open(srv)
+      const c = await openSession(srv)
       for (let i = 0; i < 4; i++) await c.send('NOOP', 250)
       await c.send('NOOP', STOP)
       await c.closed()
@@ -70,8 +57,8 @@ describe('connect/noop-counter', () => {
 
   it('counts per connection', () =>
     withServer({ limit: 2 }, async (srv) => {
-      const a = await open(srv)
-      const b = await open(srv)
+      const a = await openSession(srv)
+      const b = await openSession(srv)
       await a.send('NOOP', 250)
       await b.send('NOOP', 250)
       await a.send('NOOP', STOP)
