@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Replies, startTestServer, type TestServer } from '../../testing/index.ts'
+import { Replies, type TestServer, withTestServer } from '../../testing/index.ts'
 import countUnrecognized from './count-unrecognized-commands.ts'
 
 const UNKNOWN = '500 5.5.1 Error: command not recognized\r\n'
 
-async function withServer(options: Parameters<typeof countUnrecognized>[0], fn: (srv: TestServer) => Promise<void>) {
-  const srv = await startTestServer({ plugins: [countUnrecognized(options)] })
-  try {
-    await fn(srv)
-  } finally {
-    await srv.close()
-  }
-}
+const withServer = (options: Parameters<typeof countUnrecognized>[0], fn: (srv: TestServer) => Promise<void>) =>
+  withTestServer({ plugins: [countUnrecognized(options)] }, fn)
 
 describe('connect/count-unrecognized-commands', () => {
   it('default 4: three unknown commands get 500, the fourth 521 and a disconnect', () =>
@@ -44,19 +38,15 @@ describe('connect/count-unrecognized-commands', () => {
       await d.quit()
     }))
 
-  it('the core limit still applies when the plugin allows more', async () => {
-    const srv = await startTestServer({ plugins: [countUnrecognized({ max: 100 })], limits: { unknownCommands: 2 } })
-    try {
+  it('the core limit still applies when the plugin allows more', () =>
+    withTestServer({ plugins: [countUnrecognized({ max: 100 })], limits: { unknownCommands: 2 } }, async (srv) => {
       const c = await srv.connect()
       await c.expect(220)
       await c.send('FOO', 500)
       await c.send('FOO', 500)
       await c.send('FOO', Replies.tooManyUnknown.code)
       await c.closed()
-    } finally {
-      await srv.close()
-    }
-  })
+    }))
 
   it('refuses a bad N at start-up', () => {
     assert.throws(() => countUnrecognized({ max: 0 }), /option "max": must be at least 1/)

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
 import { ConfigError } from '../../config/config-error.ts'
-import { SmtpTestClient, startTestServer, type TestServer } from '../../testing/index.ts'
+import { SmtpTestClient, startTestServer, type TestServer, withTestServer } from '../../testing/index.ts'
 import rcptOk from '../rcpt/ok.ts'
 import relay from './relay.ts'
 
@@ -22,21 +22,19 @@ async function tryRelay(srv: TestServer, client?: SmtpTestClient): Promise<strin
   return r.raw
 }
 
-async function withServer<T>(
+function withServer<T>(
   config: Record<string, string[]>,
   fn: (srv: TestServer) => Promise<T>,
   opts: { only?: boolean; listeners?: { host: string; port: number }[] } = {},
 ): Promise<T> {
-  const srv = await startTestServer({
-    plugins: [relay(opts.only ? { only: true } : {}), rcptOk()],
-    config: { rcpthosts: ['local.test'], ...config },
-    ...(opts.listeners ? { listeners: opts.listeners } : {}),
-  })
-  try {
-    return await fn(srv)
-  } finally {
-    await srv.close()
-  }
+  return withTestServer(
+    {
+      plugins: [relay(opts.only ? { only: true } : {}), rcptOk()],
+      config: { rcpthosts: ['local.test'], ...config },
+      ...(opts.listeners ? { listeners: opts.listeners } : {}),
+    },
+    fn,
+  )
 }
 
 describe('relay: who may relay (client 127.0.0.1)', () => {
@@ -129,14 +127,10 @@ describe('relay only 1', () => {
       { only: true },
     ))
 
-  it('accepts (OK) recipients from a relay client by itself, without rcpt_ok', async () => {
-    const srv = await startTestServer({ plugins: [relay({ only: true })], config: { relayclients: ['127.0.0.1'] } })
-    try {
+  it('accepts (OK) recipients from a relay client by itself, without rcpt_ok', () =>
+    withTestServer({ plugins: [relay({ only: true })], config: { relayclients: ['127.0.0.1'] } }, async (srv) => {
       assert.match(await tryRelay(srv), OK)
-    } finally {
-      await srv.close()
-    }
-  })
+    }))
 })
 
 describe('relay: configuration', () => {
@@ -149,12 +143,9 @@ describe('relay: configuration', () => {
   it('loads as `relay only 1` from a plugins file', async () => {
     await writeFile(join(dir, 'plugins'), 'relay only 1\nrcpt_ok\n')
     await writeFile(join(dir, 'relayclients'), '# trusted\n127.0.0.0/8\n')
-    const srv = await startTestServer({ configDir: dir })
-    try {
+    await withTestServer({ configDir: dir }, async (srv) => {
       assert.match(await tryRelay(srv), OK)
-    } finally {
-      await srv.close()
-    }
+    })
   })
 
   it('a bad relayclients entry stops the start at file:line', async () => {

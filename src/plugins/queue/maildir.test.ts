@@ -5,7 +5,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { startTestServer, type TestServer } from '../../testing/index.ts'
+import { startTestServer, type TestServer, type TestServerOptions, withTestServer } from '../../testing/index.ts'
 import { acceptRcpt, receivedPattern, sendMailSession } from '../test-support.ts'
 import { maildirHostname, maildirUniqueName } from './durable-file.ts'
 import maildir from './maildir.ts'
@@ -32,22 +32,11 @@ async function onlyFile(dir: string): Promise<Buffer> {
   return readFile(join(dir, list[0] as string))
 }
 
-async function withServer(
+const withServer = (
   options: Record<string, string>,
   run: (srv: TestServer) => Promise<void>,
-  extra: Parameters<typeof startTestServer>[0] = {},
-): Promise<void> {
-  const srv = await startTestServer({
-    plugins: [acceptRcpt(), maildir(options)],
-    memoryQueue: false,
-    ...extra,
-  })
-  try {
-    await run(srv)
-  } finally {
-    await srv.close()
-  }
-}
+  extra: TestServerOptions = {},
+): Promise<void> => withTestServer({ plugins: [acceptRcpt(), maildir(options)], memoryQueue: false, ...extra }, run)
 
 const transaction = (srv: TestServer, to: string[]) => sendMailSession(srv, 'sender@example.org', to, CONTENT)
 
