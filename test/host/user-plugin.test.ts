@@ -122,3 +122,50 @@ export default definePlugin({
     await assert.rejects(readConfigDir(join(dir, 'config')), /config\/plugins:1: unknown plugin "rcpt\/nonesuch"/)
   })
 })
+
+describe('a plugin from an npm package', () => {
+  const name = 'qtsmtpd-plugin-test-greeting'
+  const pkg = join(import.meta.dirname, '../../node_modules', name)
+  before(async () => {
+    await mkdir(pkg, { recursive: true })
+    await writeFile(join(pkg, 'package.json'), JSON.stringify({ name, type: 'module', exports: './index.js' }))
+    // Published plugins ship JavaScript (Node does not strip types under node_modules).
+    await writeFile(
+      join(pkg, 'index.js'),
+      `import { definePlugin } from '${pathToFileURL(join(import.meta.dirname, '../../src/host/define-plugin.ts')).href}'
+import { reply } from '${pathToFileURL(join(import.meta.dirname, '../../src/protocol/reply.ts')).href}'
+import { done } from '${pathToFileURL(join(import.meta.dirname, '../../src/host/verdict.ts')).href}'
+export default definePlugin({
+  name: 'connect/npm-greeting',
+  options: {},
+  setup: ({ config }) => ({
+    hooks: {
+      connect: (ctx) => {
+        ctx.respond(reply(220, undefined, \`\${config.value('me')} ESMTP greeted by an npm plugin\`))
+        return done()
+      },
+    },
+  }),
+})
+`,
+    )
+  })
+  after(() => rm(pkg, { recursive: true, force: true }))
+
+  it('is loaded by its package name from config/plugins', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'qtsmtpd-npm-plugin-'))
+    try {
+      await writeFile(join(dir, 'me'), 'mx.test\n')
+      await writeFile(join(dir, 'plugins'), `${name}\n`)
+      const srv = await startTestServer({ configDir: dir })
+      try {
+        const c = await srv.connect()
+        assert.equal((await c.reply()).raw, '220 mx.test ESMTP greeted by an npm plugin\r\n')
+      } finally {
+        await srv.close()
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
