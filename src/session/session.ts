@@ -374,7 +374,7 @@ export class Session implements SessionCore {
     if (this.#tornDown) return
     this.#tornDown = true
     this.#closed = true
-    this.#clock.stop()
+    this.#clock.dispose()
     if (this.#sessionTimer) clearTimeout(this.#sessionTimer)
     // The disconnect hooks get a live signal even when the connection's was aborted (#onClose).
     if (this.#abort.signal.aborted) this.#abort = new AbortController()

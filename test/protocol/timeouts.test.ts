@@ -79,6 +79,25 @@ test('DATA below minDataRate: 421 4.4.2 and nothing queued', async () => {
   })
 })
 
+test('a burst of content then a stall: closed dataMs after the last octet, the rate credit is capped', async () => {
+  // 1 MB at a minimum rate of 1 B/s would buy days of credit without the cap.
+  await withServer({ timeouts: { dataMs: 600, minDataRate: 1 } }, async (srv) => {
+    const c = await srv.connect()
+    await c.expect(220)
+    await c.send('EHLO client.test', 250)
+    await c.send('MAIL FROM:<a@remote.test>', 250)
+    await c.send('RCPT TO:<u@local.test>', 250)
+    await c.send('DATA', 354)
+    c.write(`Subject: burst\r\n\r\n${'x'.repeat(998)}\r\n`.repeat(1000))
+    const t0 = Date.now()
+    await c.expect(line(Replies.tooSlow), 5000)
+    await c.closed()
+    const took = Date.now() - t0
+    assert.ok(took < 3000, `closed after ${took} ms`)
+    assert.equal(srv.queued.length, 0)
+  })
+})
+
 test('the session deadline ends even a busy session', async () => {
   await withServer({ timeouts: { sessionMs: 1000 } }, async (srv) => {
     const c = await srv.connect()
