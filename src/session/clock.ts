@@ -93,7 +93,10 @@ export class SessionClock {
     if (!this.#waiting) return
     // Content may have arrived since the deadline was computed: it moves with every octet.
     if (this.#inContent) this.#deadline = this.#dataDeadline
-    if (Date.now() < this.#deadline) return this.#arm(this.#deadline)
+    if (Date.now() < this.#deadline) {
+      this.#arm(this.#deadline)
+      return
+    }
     const slow = this.#inContent && this.#timeouts.minDataRate > 0 && this.#dataBytes > 0
     this.#onExpire(slow ? 'slow' : 'idle')
   }
