@@ -184,6 +184,8 @@ export class CidrList {
 
   /** Whether a client address (IPv4, IPv6, IPv4-mapped IPv6, optional %zone) is in the list. */
   contains(ip: string): boolean {
+    // Most lists (trusted proxies, XCLIENT clients) are empty: no need to parse the address.
+    if (this.#v4.first.length === 0 && this.#v6.first.length === 0) return false
     const a4 = parseIPv4(ip)
     if (a4 !== undefined) return inRanges(this.#v4, a4)
     const pct = ip.indexOf('%')
