@@ -10,6 +10,8 @@
  */
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process'
 import { Transform, type TransformCallback } from 'node:stream'
+import type { Transaction } from '../../host/context.ts'
+import { formatAddress } from '../../protocol/envelope.ts'
 
 export interface ChildOutcome {
   readonly pid: number | undefined
@@ -177,4 +179,11 @@ const END = Buffer.from('.\r\n')
 /** An address fit to pass to an MTA as one envelope item: no NUL, CR or LF (the parsers already forbid them). */
 export function safeEnvelopeAddress(a: string): boolean {
   return !/[\0\r\n]/.test(a)
+}
+
+/** The envelope as text for a local MTA, or undefined if any address could break its framing. */
+export function mtaEnvelope(txn: Transaction): { from: string; to: string[] } | undefined {
+  const from = formatAddress(txn.mailFrom.address)
+  const to = txn.recipients.map((r) => formatAddress(r.address))
+  return [from, ...to].every(safeEnvelopeAddress) ? { from, to } : undefined
 }

@@ -18,8 +18,7 @@ import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer, reject, type Verdict } from '../../host/verdict.ts'
 import { finalMessageStream } from '../../message/final-message.ts'
-import { formatAddress } from '../../protocol/envelope.ts'
-import { type ChildOutcome, dotStuff, runChild, safeEnvelopeAddress } from './child-process.ts'
+import { type ChildOutcome, dotStuff, mtaEnvelope, runChild } from './child-process.ts'
 
 /** The BSMTP lines that open a transaction for one message. */
 export function bsmtpPreamble(helo: string, from: string, to: readonly string[]): Buffer {
@@ -65,9 +64,9 @@ export default definePlugin({
       hooks: {
         queue: async (ctx, msg) => {
           const txn = ctx.transaction
-          const from = formatAddress(txn.mailFrom.address)
-          const to = txn.recipients.map((r) => formatAddress(r.address))
-          if (![from, ...to].every(safeEnvelopeAddress)) return reject('Address not acceptable to Exim')
+          const envelope = mtaEnvelope(txn)
+          if (envelope === undefined) return reject('Address not acceptable to Exim')
+          const { from, to } = envelope
           const outcome = await runChild({
             argv,
             stdio: ['pipe', 'pipe', 'pipe'],

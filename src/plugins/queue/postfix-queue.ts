@@ -11,8 +11,7 @@ import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer, reject } from '../../host/verdict.ts'
 import { finalMessageStream } from '../../message/final-message.ts'
-import { formatAddress } from '../../protocol/envelope.ts'
-import { safeEnvelopeAddress } from './child-process.ts'
+import { mtaEnvelope } from './child-process.ts'
 import { type CleanupFlagName, cleanupFlags, cleanupStatusReply, injectMessage } from './postfix-cleanup.ts'
 
 const isFlag = (s: string): s is CleanupFlagName => Object.hasOwn(cleanupFlags, s)
@@ -72,9 +71,9 @@ export default definePlugin({
       hooks: {
         queue: async (ctx, msg) => {
           const txn = ctx.transaction
-          const from = formatAddress(txn.mailFrom.address)
-          const to = txn.recipients.map((r) => formatAddress(r.address))
-          if (![from, ...to].every(safeEnvelopeAddress)) return reject('Address not acceptable to Postfix')
+          const envelope = mtaEnvelope(txn)
+          if (envelope === undefined) return reject('Address not acceptable to Postfix')
+          const { from, to } = envelope
           const c = ctx.connection
           const result = await injectMessage({
             sockets,

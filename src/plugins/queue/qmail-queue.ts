@@ -16,9 +16,8 @@ import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer, reject, type Verdict } from '../../host/verdict.ts'
 import { finalMessageStream } from '../../message/final-message.ts'
-import { formatAddress } from '../../protocol/envelope.ts'
 import type { EnhancedCode } from '../../protocol/reply.ts'
-import { crlfToLf, runChild, safeEnvelopeAddress } from './child-process.ts'
+import { crlfToLf, mtaEnvelope, runChild } from './child-process.ts'
 
 interface QqReply {
   readonly code: 451 | 554
@@ -110,9 +109,9 @@ export default definePlugin({
       hooks: {
         queue: async (ctx, msg) => {
           const txn = ctx.transaction
-          const from = formatAddress(txn.mailFrom.address)
-          const to = txn.recipients.map((r) => formatAddress(r.address))
-          if (![from, ...to].every(safeEnvelopeAddress)) return reject('Address not acceptable to qmail-queue')
+          const envelope = mtaEnvelope(txn)
+          if (envelope === undefined) return reject('Address not acceptable to qmail-queue')
+          const { from, to } = envelope
 
           // The envelope goes on fd 1 from an unlinked file: small, and a plain descriptor works
           // with every qmail-queue and its wrappers (which read fd 1 with read(2)).
