@@ -31,13 +31,16 @@ export function adjustKarma(ctx: HookContext, delta: number): number {
   return k
 }
 
+/** qpsmtpd's `reject_type` values (`hard`/`soft` are its older spellings of disconnect/temp). */
+export const rejectTypes = ['perm', 'temp', 'disconnect', 'temp_disconnect', 'hard', 'soft'] as const
+
 /** The standard options every policy plugin accepts; spread into a plugin's option schema. */
 export const rejectOptions = {
   reject: opt.enum(['0', '1', 'naughty'], {
     default: '1',
     description: '0 logs only, 1 rejects, naughty defers to the naughty plugin',
   }),
-  reject_type: opt.enum(['perm', 'temp', 'disconnect', 'temp_disconnect', 'hard', 'soft'], {
+  reject_type: opt.enum(rejectTypes, {
     default: 'perm',
     description: 'how a rejection is sent',
   }),
@@ -46,7 +49,7 @@ export const rejectOptions = {
 
 export interface RejectPolicy {
   readonly reject: '0' | '1' | 'naughty'
-  readonly reject_type: 'perm' | 'temp' | 'disconnect' | 'temp_disconnect' | 'hard' | 'soft'
+  readonly reject_type: (typeof rejectTypes)[number]
 }
 
 /**

@@ -7,7 +7,7 @@
  * so roaming users on listed IPs can still send. Nothing happens while the note is empty.
  */
 import type { HookContext } from '../host/context.ts'
-import { Naughty, rejectAs } from '../host/conventions.ts'
+import { Naughty, rejectAs, rejectTypes } from '../host/conventions.ts'
 import { definePlugin } from '../host/define-plugin.ts'
 import type { Hooks } from '../host/hook-map.ts'
 import { opt } from '../host/options.ts'
@@ -37,7 +37,7 @@ export default definePlugin({
       default: 'rcpt',
       description: 'the phase at which naughty connections are refused',
     }),
-    reject_type: opt.enum(['perm', 'temp', 'disconnect', 'temp_disconnect', 'hard', 'soft'], {
+    reject_type: opt.enum(rejectTypes, {
       default: 'disconnect',
       description: 'how the refusal is sent',
     }),
