@@ -12,7 +12,7 @@ import { definePlugin } from '../host/define-plugin.ts'
 import { opt } from '../host/options.ts'
 import type { TlsSettings } from '../host/services.ts'
 
-export function tlsSettingsFromFiles(
+function tlsSettingsFromFiles(
   certFile: string,
   keyFile: string,
   extra: {

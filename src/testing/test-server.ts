@@ -17,7 +17,7 @@ import { readConfigDir } from '../config/load.ts'
 import { objectConfigSource } from '../host/config-view.ts'
 import type { PluginChoice } from '../host/define-plugin.ts'
 import type { LogEntry, LogLevel } from '../host/logger.ts'
-import { tlsSettingsFromFiles } from '../plugins/tls.ts'
+import tlsPlugin from '../plugins/tls.ts'
 import { buildRuntime, type Runtime } from '../server/runtime.ts'
 import { type ListenerSpec, type ServerLimits, SmtpServer } from '../server/smtp-server.ts'
 import type { Limits, Policies, Timeouts } from '../session/settings.ts'
@@ -66,10 +66,13 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const logs: LogEntry[] = []
   const memory = createMemoryQueue()
   const cert = opts.tls ? await makeCertificate('localhost') : undefined
+  // TLS the way an operator turns it on: the tls plugin with a certificate and key.
+  const tls = cert === undefined ? [] : [tlsPlugin({ cert: cert.certFile, key: cert.keyFile })]
   let runtime: Runtime
   if (opts.configDir !== undefined) {
     const loaded = await readConfigDir(opts.configDir)
     const plugins = [
+      ...tls,
       ...loaded.plugins,
       ...(opts.plugins ?? []),
       ...(opts.memoryQueue === false ? [] : [memory.plugin()]),
@@ -89,7 +92,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     })
   } else {
     const me = opts.me ?? 'mx.test'
-    const plugins = [...(opts.plugins ?? []), ...(opts.memoryQueue === false ? [] : [memory.plugin()])]
+    const plugins = [...tls, ...(opts.plugins ?? []), ...(opts.memoryQueue === false ? [] : [memory.plugin()])]
     runtime = await buildRuntime({
       settings: sessionSettings({
         me,
@@ -104,10 +107,6 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       logLevel: opts.logLevel ?? 7,
       logWriter: (e) => logs.push(e),
     })
-  }
-  if (cert !== undefined) {
-    runtime.services.tls = tlsSettingsFromFiles(cert.certFile, cert.keyFile)
-    runtime = await rebuildTls(runtime)
   }
   const server = new SmtpServer(runtime, opts.serverLimits)
   const listeners = opts.listeners ?? [
@@ -143,10 +142,4 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       if (cert) await rm(cert.dir, { recursive: true, force: true })
     },
   }
-}
-
-async function rebuildTls(runtime: Runtime): Promise<Runtime> {
-  const { createTlsContextProvider } = await import('../session/tls.ts')
-  const tls = runtime.services.tls
-  return { ...runtime, tlsContexts: tls === undefined ? undefined : createTlsContextProvider(tls) }
 }
