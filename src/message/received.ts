@@ -10,22 +10,21 @@
 
 export interface ReceivedInfo {
   /** The HELO/EHLO argument, as the client sent it. */
-  readonly helo?: string
+  readonly helo?: string | undefined
   readonly remoteIp: string
   /** Reverse-DNS name, only if verified (forward-confirmed). */
-  readonly remoteHost?: string
+  readonly remoteHost?: string | undefined
   /** Our host name. */
   readonly me: string
   /** SMTP after HELO, ESMTP after EHLO. */
   readonly protocol: 'SMTP' | 'ESMTP'
-  readonly tls?: { readonly version: string; readonly cipher: string }
+  readonly tls?: { readonly version: string; readonly cipher: string } | undefined
   readonly authenticated: boolean
   /** The transaction used SMTPUTF8 (RFC 6531). */
   readonly smtputf8: boolean
-  readonly lmtp?: false
   readonly queueId: string
   /** The recipient, only when there is exactly one (RFC 5321 §7.2: do not disclose Bcc lists). */
-  readonly recipient?: string
+  readonly recipient?: string | undefined
   readonly date: Date
 }
 

@@ -90,14 +90,14 @@ async function judge(
   if (spool.receivedCount >= limits.hops) return refuse(Replies.tooManyHops)
 
   const msg = spool
-  const headersEnd = await s.runner.chain('dataHeadersEnd', s as never, msg)
+  const headersEnd = await s.runner.chain('dataHeadersEnd', s, msg)
   if (headersEnd.verdict.kind === 'reject' || headersEnd.verdict.kind === 'defer') {
     return refuse(
       verdictReply(headersEnd.verdict, dataPostDefaults) ?? Replies.internalError,
       headersEnd.verdict.disconnect,
     )
   }
-  await s.runner.all('dataPostHeaders', s as never, msg)
+  await s.runner.all('dataPostHeaders', s, msg)
   // Authentication-Results from outside are not ours to vouch for (RFC 8601 §5).
   msg.headers.rename('Authentication-Results', 'Original-Authentication-Results')
   const c = s.connection
@@ -113,25 +113,25 @@ async function judge(
     queueId: txn.id,
     recipient: txn.recipients.length === 1 ? formatAddress(txn.recipients[0]?.address ?? null) : undefined,
     date: new Date(),
-  } as never)
-  const received = (await s.runner.receivedLine(s, msg as never, defaultReceived)) ?? defaultReceived
+  })
+  const received = (await s.runner.receivedLine(s, msg, defaultReceived)) ?? defaultReceived
   msg.headers.prepend('Received', received)
 
-  const post = await s.runner.chain('dataPost', s as never, msg)
+  const post = await s.runner.chain('dataPost', s, msg)
   if (post.verdict.kind === 'reject' || post.verdict.kind === 'defer')
     return refuse(verdictReply(post.verdict, dataPostDefaults) ?? Replies.internalError, post.verdict.disconnect)
   if (post.verdict.kind === 'done') return refuse(Replies.queueDeclined)
 
-  const pre = await s.runner.chain('queuePre', s as never, msg)
+  const pre = await s.runner.chain('queuePre', s, msg)
   if (pre.verdict.kind === 'reject' || pre.verdict.kind === 'defer')
     return refuse(verdictReply(pre.verdict, queueDefaults) ?? Replies.queueFailed, pre.verdict.disconnect)
   if (pre.verdict.kind === 'done') return refuse(Replies.queueDeclined)
 
-  const queued = await s.runner.chain('queue', s as never, msg)
+  const queued = await s.runner.chain('queue', s, msg)
   const v = queued.verdict
   if (v.kind === 'accept') {
     const ok = verdictReply(v, { accept: reply(250, '2.0.0', `Queued as ${txn.id}`), ...queueDefaults })
-    await s.runner.all('queuePost', s as never, msg)
+    await s.runner.all('queuePost', s, msg)
     return { reply: ok ?? reply(250, '2.0.0', `Queued as ${txn.id}`), disconnect: false }
   }
   if (v.kind === 'reject' || v.kind === 'defer')

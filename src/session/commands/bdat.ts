@@ -4,8 +4,8 @@
  * An unreadable size leaves no safe way to find the next command: 501 and close.
  */
 import { reply } from '../../protocol/reply.ts'
+import { Replies } from '../replies.ts'
 import type { SessionCore } from '../session-core.ts'
-import type { TxnState } from '../transaction.ts'
 import { beginContent, contentRefusal } from './content.ts'
 
 const syntax = /^(\d{1,15})(?: +(LAST))? *$/i
@@ -19,8 +19,9 @@ export async function bdat(s: SessionCore, args: string): Promise<void> {
   // CHUNKING is an ESMTP extension: a client that said HELO was never offered it (RFC 3030 §2).
   if (s.connection.helo?.verb === 'HELO') return discard(s, size, reply(503, '5.5.1', 'Error: CHUNKING needs EHLO'))
   const refusal = contentRefusal(s, 'bdat')
-  if (refusal !== undefined) return discard(s, size, refusal)
-  const txn = s.transaction as TxnState
+  const phase = s.phase
+  if (refusal !== undefined || !('txn' in phase)) return discard(s, size, refusal ?? Replies.needMail)
+  const txn = phase.txn
   if (txn.contentMode === undefined) {
     const refused = await beginContent(s, txn, 'bdat')
     if (refused !== undefined) {

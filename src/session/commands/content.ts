@@ -37,7 +37,7 @@ export async function beginContent(
   txn: TxnState,
   mode: 'data' | 'bdat',
 ): Promise<{ reply: import('../../protocol/reply.ts').Reply; disconnect: boolean } | undefined> {
-  const { verdict } = await s.runner.chain('data', s as never)
+  const { verdict } = await s.runner.chain('data', s)
   if (verdict.kind === 'reject' || verdict.kind === 'defer') {
     return { reply: verdictReply(verdict, dataDefaults) ?? dataDefaults.reject, disconnect: verdict.disconnect }
   }

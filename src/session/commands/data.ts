@@ -9,9 +9,9 @@ export async function data(s: SessionCore, args: string): Promise<void> {
   if (args.trim() !== '') return s.error(Replies.noParams)
   const refusal = contentRefusal(s, 'data')
   if (refusal !== undefined) return s.error(refusal)
-  const txn = s.transaction
-  if (txn === undefined || !('txn' in s.phase)) return s.error(Replies.needMail)
-  const refused = await beginContent(s, txn as never, 'data')
+  const phase = s.phase
+  if (!('txn' in phase)) return s.error(Replies.needMail)
+  const refused = await beginContent(s, phase.txn, 'data')
   if (refused !== undefined) {
     if (refused.disconnect) return s.close(refused.reply)
     await s.resetTransaction()

@@ -41,7 +41,7 @@ export async function mail(s: SessionCore, args: string): Promise<void> {
   const from: MailFrom = { address: path.value, params: params.value }
   const txn = new TxnState(newQueueId(), from)
   s.phase = { name: 'mail', helo: phase.helo, txn }
-  const { verdict } = await s.runner.chain('mail', s as never, from)
+  const { verdict } = await s.runner.chain('mail', s, from)
   if (verdict.kind === 'accept' || verdict.kind === 'pass') {
     s.send(verdictReply(verdict, mailDefaults) ?? Replies.senderOk)
     return

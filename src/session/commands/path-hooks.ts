@@ -17,7 +17,7 @@ export async function runPathHooks(s: SessionCore, verb: 'mail' | 'rcpt', raw: R
   let current = raw
   for (const hook of verb === 'mail' ? (['mailParse', 'mailPre'] as const) : (['rcptParse', 'rcptPre'] as const)) {
     if (!s.runner.has(hook)) continue
-    const { verdict } = await s.runner.chain(hook, s as never, current)
+    const { verdict } = await s.runner.chain(hook, s, current)
     if (verdict.kind === 'rewrite') current = verdict.raw
     else if (verdict.kind === 'reject' || verdict.kind === 'defer') {
       const r = verdictReply(verdict, parseDefaults) ?? parseDefaults.reject

@@ -38,7 +38,7 @@ export async function rcpt(s: SessionCore, args: string): Promise<void> {
   const params = parseRcptParams(raw.params, offeredExtensions(s))
   if (!params.ok) return s.error(reply(params.code, params.enhanced, params.message))
   const to: RcptTo = { address: path.value, params: params.value }
-  const { verdict } = await s.runner.chain('rcpt', s as never, to)
+  const { verdict } = await s.runner.chain('rcpt', s, to)
   switch (verdict.kind) {
     case 'accept':
       txn.recipients.push(to)
