@@ -31,7 +31,7 @@ export function adjustKarma(ctx: HookContext, delta: number): number {
   return k
 }
 
-/** qpsmtpd's `reject_type` values (`hard`/`soft` are its older spellings of disconnect/temp). */
+/** qpsmtpd's `reject_type` values; `hard` and `soft` are its other spellings of perm and temp (get_reject_type). */
 export const rejectTypes = ['perm', 'temp', 'disconnect', 'temp_disconnect', 'hard', 'soft'] as const
 
 /** The standard options every policy plugin accepts; spread into a plugin's option schema. */
@@ -82,9 +82,9 @@ export function rejectAs(
     case 'temp_disconnect':
       return defer({ code: 421, enhanced: tempEnh, text }, { disconnect: true })
     case 'disconnect':
-    case 'hard':
       return reject({ code: permCode, enhanced: permEnh, text }, { disconnect: true })
     case 'perm':
+    case 'hard':
       return reject({ code: permCode, enhanced: permEnh, text })
   }
 }

@@ -93,6 +93,25 @@ describe('naughty', () => {
       assert.equal(srv.queued.length, 0)
     }))
 
+  // qpsmtpd's get_reject_type: hard is DENY and soft is DENYSOFT; only disconnect closes.
+  it('reject_type hard: 550 and the session goes on, as qpsmtpd', () =>
+    withServer({ naughty: { reject: 'rcpt', reject_type: 'hard' } }, async (srv) => {
+      const c = await openSession(srv)
+      await c.send('MAIL FROM:<s@client.example>', 250)
+      assert.equal((await c.send('RCPT TO:<u@local.test>', 550))?.raw, `550 5.7.1 ${TEXT}\r\n`)
+      await c.send('NOOP', 250)
+      await c.quit()
+    }))
+
+  it('reject_type soft: 450 and the session goes on, as qpsmtpd', () =>
+    withServer({ naughty: { reject: 'rcpt', reject_type: 'soft' } }, async (srv) => {
+      const c = await openSession(srv)
+      await c.send('MAIL FROM:<s@client.example>', 250)
+      assert.equal((await c.send('RCPT TO:<u@local.test>', 450))?.raw, `450 4.7.1 ${TEXT}\r\n`)
+      await c.send('NOOP', 250)
+      await c.quit()
+    }))
+
   it('falls back to data_post when an earlier plugin accepted the recipient', () =>
     withServer({ acceptFirst: true }, async (srv) => {
       const c = await openSession(srv)
