@@ -3,7 +3,6 @@
  * contexts and the session settings. The server holds one; a reload builds a new one and
  * swaps it for new connections, while open sessions finish on theirs.
  */
-import { mkdirSync } from 'node:fs'
 import { CidrList } from '../config/cidr.ts'
 import { type ConfigHook, type ConfigSource, createConfigView, type UserConfigHook } from '../host/config-view.ts'
 import type { ServerInfo } from '../host/context.ts'
@@ -17,6 +16,7 @@ import {
   type LogWriter,
   stderrWriter,
 } from '../host/logger.ts'
+import { makeDirectories } from '../host/make-directories.ts'
 import { HookRunner, type RegisteredPlugin } from '../host/runner.ts'
 import { emptyServices, type Services } from '../host/services.ts'
 import type { SessionSettings } from '../session/settings.ts'
@@ -79,7 +79,7 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const config = createConfigView(opts.config, configHooks, userConfigHooks)
   const server: ServerInfo = { me: opts.settings.me, version }
   const services = emptyServices()
-  mkdirSync(opts.settings.spoolDir, { recursive: true, mode: 0o700 })
+  await makeDirectories(opts.settings.spoolDir, 0o700)
   const setUp = await setupPlugins(opts.plugins, {
     log,
     config,

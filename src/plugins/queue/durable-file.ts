@@ -5,22 +5,17 @@
  * server answer 250 (a crash before that may lose the file; the client then retries).
  * Does not create the final directory layout policy; callers say where files go.
  */
-import { chmod, mkdir, open, rename, unlink } from 'node:fs/promises'
+import { chmod, open, rename, unlink } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { dirname, relative, sep } from 'node:path'
 import type { Readable } from 'node:stream'
+import { makeDirectories } from '../../host/make-directories.ts'
 
 /** Creates `dir` and missing parents with `mode` exactly (not reduced by the umask). */
 export async function ensureDir(dir: string, mode: number): Promise<void> {
-  const first = await mkdir(dir, { recursive: true, mode })
-  if (first === undefined) return
+  const created = await makeDirectories(dir, mode)
   // mkdir's mode is masked by the umask; set the created directories' mode explicitly.
-  const created: string[] = []
-  for (let d = dir; ; d = dirname(d)) {
-    created.push(d)
-    if (d === first || dirname(d) === d) break
-  }
-  for (const d of created.reverse()) await chmod(d, mode)
+  for (const d of created) await chmod(d, mode)
   // A new directory's own entry must be on disk too before anything in it counts as delivered.
   for (const d of created) await syncDir(dirname(d))
 }
