@@ -116,13 +116,13 @@ export class SmtpClient {
     return r
   }
 
-  async #hello(): Promise<void> {
+  async #hello(name: string = this.options.helo): Promise<void> {
     const verb = this.options.protocol === 'lmtp' ? 'LHLO' : 'EHLO'
-    const r = await this.ask(`${verb} ${this.options.helo}`, verb)
+    const r = await this.ask(`${verb} ${name}`, verb)
     if (r.code !== 250) {
       if (this.options.protocol === 'lmtp') throw new OutboundError('reply', verb, `LHLO refused: ${replyText(r)}`, r)
       // RFC 5321 §3.2: fall back to HELO; no extensions then.
-      const h = await this.ask(`HELO ${this.options.helo}`, 'HELO')
+      const h = await this.ask(`HELO ${name}`, 'HELO')
       if (h.code !== 250) throw new OutboundError('reply', 'HELO', `HELO refused: ${replyText(h)}`, h)
       this.#caps = new Map()
       return
@@ -183,6 +183,8 @@ export class SmtpClient {
   /**
    * Postfix XCLIENT (www.postfix.org/XCLIENT_README.html): the next hop takes our client's
    * address and names as its own view of the session, greets again, and needs a new EHLO.
+   * That EHLO carries the client's HELO name, as in the README's example: Postfix takes the
+   * name in its Received field from the last EHLO, so our own name would replace the client's.
    * Only attributes the next hop lists are sent; values are xtext.
    */
   async xclient(id: ClientIdentity): Promise<void> {
@@ -191,7 +193,7 @@ export class SmtpClient {
     if (attrs.length === 0) return
     const r = await this.ask(`XCLIENT ${attrs.join(' ')}`, 'XCLIENT')
     if (r.code !== 220) throw new OutboundError('reply', 'XCLIENT', `XCLIENT refused: ${replyText(r)}`, r)
-    await this.#hello()
+    await this.#hello(id.helo)
     this.#authenticated = false
     await this.#authenticate()
   }

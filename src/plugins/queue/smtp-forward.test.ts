@@ -288,12 +288,32 @@ describe('queue/smtp-forward → Postfix', () => {
     assert.match(m ?? '', /Received: from mx\.test \(localhost \[127\.0\.0\.1\]\)/)
   })
 
-  it('XCLIENT makes Postfix see our client (HELO and address)', async () => {
+  it("XCLIENT makes Postfix see our client: Postfix's own Received line names the client's HELO", async () => {
     const srv = await serve(smtpForward({ host: '127.0.0.1', port: pf.port, tls: 'none', xclient: true }))
-    const t = await transact(srv, 'a@src.test', ['u2@dest.test'], simpleBody('xclient'))
-    assert.equal(t.final?.code, 250)
-    const [m] = await pf.mailbox('u2')
-    assert.match(m ?? '', /Received: from client\.test \(unknown \[127\.0\.0\.1\]\)/)
+    // Two messages on one pooled session: XCLIENT and the client's EHLO are sent again for each.
+    for (const [i, helo] of ['client.test', 'second.client.test'].entries()) {
+      const c = await srv.connect()
+      await c.expect(220)
+      await c.send(`EHLO ${helo}`, 250)
+      const t = await transact(srv, 'a@src.test', ['u2@dest.test'], simpleBody(`xclient ${i}`), { client: c })
+      assert.equal(t.final?.code, 250)
+      await c.quit()
+      const m = (await pf.mailbox('u2', i + 1)).find((x) => x.includes(`Subject: xclient ${i}\n`)) ?? ''
+      // The first field is Postfix's; ours (from the same client) follows it.
+      const [first, second] = m.split(/\n(?=\S)/).filter((f) => f.startsWith('Received: '))
+      assert.match(
+        first ?? '',
+        new RegExp(
+          `^Received: from ${helo.replace(/\./g, '\\.')} \\(unknown \\[127\\.0\\.0\\.1\\]\\)\\s+by relay\\.test \\(Postfix\\) with ESMTP id \\w+`,
+        ),
+      )
+      assert.match(
+        second ?? '',
+        new RegExp(
+          `^Received: from ${helo.replace(/\./g, '\\.')} \\(unknown \\[127\\.0\\.0\\.1\\]\\)\\s+by mx\\.test \\(qtsmtpd\\)`,
+        ),
+      )
+    }
   })
 
   it('unknown user → 550 5.1.1 from Postfix; 450 → our 450 4.2.0', async () => {
