@@ -31,10 +31,15 @@ export interface CliOptions {
 
 export const defaultListen = '127.0.0.1:2525'
 
+const missingConfig =
+  '--config DIR is required: the qpsmtpd-layout configuration directory to serve (e.g. /etc/qpsmtpd); ' +
+  '`npm start` runs the example configuration in config.sample/'
+
 export const usage = `Usage: qtsmtpd --config DIR [--listen HOST:PORT[/smtp|submission|smtps]]... [options]
        qtsmtpd --stdio --config DIR        (one session on stdin/stdout: tcpserver, inetd)
 
-  --config DIR            qpsmtpd-layout configuration directory (plugins, me, rcpthosts, ...)
+  --config DIR            qpsmtpd-layout configuration directory (plugins, me, rcpthosts, ...);
+                          required: there is no default
   --listen ADDR           listener, repeatable; e.g. 127.0.0.1:2525, [::1]:25, 0.0.0.0:465/smtps,
                           :587/submission (default ${defaultListen}, or the systemd sockets)
   --qmail-control DIR     fallback directory for config files (qmail's /var/qmail/control)
@@ -112,8 +117,12 @@ export function parseCli(argv: readonly string[]): CliOptions {
   const control = values.reload ? 'reload' : values.stop ? 'stop' : undefined
   if (control !== undefined && values['pid-file'] === undefined)
     throw new Error(`--${control} needs --pid-file of the running server`)
+  // No default directory: a forgotten --config must not serve whatever ./config holds.
+  const needsConfig = !(values.help || values.version || control !== undefined)
+  if (needsConfig && values.config === undefined) throw new Error(missingConfig)
   return {
-    configDir: values.config ?? 'config',
+    // Only --help, --version, --reload and --stop run without one, and they do not read it.
+    configDir: values.config ?? '',
     listeners: values.listen?.map(parseListen),
     qmailControl: values['qmail-control'],
     check: values.check ?? false,
