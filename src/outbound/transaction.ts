@@ -11,7 +11,7 @@
  */
 import type { Readable } from 'node:stream'
 import type { Transaction } from '../host/context.ts'
-import type { BodyType, DsnNotify } from '../protocol/envelope.ts'
+import type { BodyType, DsnNotify, Orcpt } from '../protocol/envelope.ts'
 import { formatAddress } from '../protocol/envelope.ts'
 import { encodeXtext } from '../protocol/xtext.ts'
 import { DotStuffer } from './dot-stuff.ts'
@@ -22,7 +22,7 @@ import { type RemoteReply, replyText } from './wire.ts'
 export interface OutboundRecipient {
   readonly address: string
   readonly notify: readonly DsnNotify[] | undefined
-  readonly orcpt: { readonly type: string; readonly address: string } | undefined
+  readonly orcpt: Orcpt | undefined
 }
 
 export interface OutboundEnvelope {
@@ -90,7 +90,9 @@ export function rcptCommand(c: SmtpClient, r: OutboundRecipient): string {
   const params: string[] = []
   if (c.has('DSN')) {
     if (r.notify !== undefined) params.push(`NOTIFY=${r.notify.join(',')}`)
-    if (r.orcpt !== undefined) params.push(`ORCPT=${r.orcpt.type};${encodeXtext(r.orcpt.address)}`)
+    // RFC 3461 §5.2.1: the value received, unchanged. Raw UTF-8 in it was accepted only in an
+    // SMTPUTF8 transaction, which goes only to hops that offer SMTPUTF8 (checkCompatible).
+    if (r.orcpt !== undefined) params.push(`ORCPT=${r.orcpt.type};${r.orcpt.encoded}`)
   }
   return [`RCPT TO:<${r.address}>`, ...params].join(' ')
 }

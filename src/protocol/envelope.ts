@@ -30,10 +30,19 @@ export interface MailParams {
   readonly other: ReadonlyMap<string, string | undefined>
 }
 
+/** RFC 3461 ORCPT (and RFC 6533 `utf-8` addresses). */
+export interface Orcpt {
+  /** The addr-type as sent: `rfc822`, `utf-8`, ... */
+  readonly type: string
+  /** The decoded original recipient, for plugins and logs. */
+  readonly address: string
+  /** The address as the client encoded it; a relay passes it on unchanged (RFC 3461 §5.2.1). */
+  readonly encoded: string
+}
+
 export interface RcptParams {
   readonly notify: readonly DsnNotify[] | undefined
-  /** RFC 3461 ORCPT: address type and xtext-decoded address. */
-  readonly orcpt: { readonly type: string; readonly address: string } | undefined
+  readonly orcpt: Orcpt | undefined
   readonly other: ReadonlyMap<string, string | undefined>
 }
 

@@ -169,8 +169,12 @@ interface RcptCase {
   readonly params: string
   readonly want: Partial<RcptParams> | Failure
   readonly ext?: ExtensionSet
+  /** The transaction declared SMTPUTF8 (default: no). */
+  readonly smtputf8?: boolean
   readonly message?: RegExp
 }
+
+const orcpt = (type: string, address: string, encoded: string) => ({ orcpt: { type, address, encoded } })
 
 const rcptCases: RcptCase[] = [
   { name: 'none', params: '', want: {} },
@@ -188,17 +192,59 @@ const rcptCases: RcptCase[] = [
   { name: 'NOTIFY empty', params: 'NOTIFY=', want: E501 },
   { name: 'NOTIFY without DSN', params: 'NOTIFY=NEVER', ext: NONE, want: E555 },
   { name: 'duplicate NOTIFY', params: 'NOTIFY=NEVER notify=DELAY', want: E501 },
-  { name: 'ORCPT', params: 'ORCPT=rfc822;a+2Bb@c.test', want: { orcpt: { type: 'rfc822', address: 'a+b@c.test' } } },
-  { name: 'ORCPT type case kept', params: 'ORCPT=RFC822;a@b', want: { orcpt: { type: 'RFC822', address: 'a@b' } } },
+  { name: 'ORCPT', params: 'ORCPT=rfc822;a+2Bb@c.test', want: orcpt('rfc822', 'a+b@c.test', 'a+2Bb@c.test') },
+  { name: 'ORCPT type case kept', params: 'ORCPT=RFC822;a@b', want: orcpt('RFC822', 'a@b', 'a@b') },
   // security.md §1.5.
   { name: 'ORCPT CR LF injection', params: 'ORCPT=rfc822;x+0D+0AX', want: E501, message: /control/ },
-  { name: 'ORCPT rfc822 non-ASCII', params: 'ORCPT=rfc822;+C3+A9@x', want: E501 },
-  { name: 'ORCPT utf-8 non-ASCII', params: 'ORCPT=utf-8;+C3+A9@x', want: { orcpt: { type: 'utf-8', address: 'é@x' } } },
+  { name: 'ORCPT rfc822 UTF-8 without SMTPUTF8', params: 'ORCPT=rfc822;+C3+A9@x', want: E501, message: /SMTPUTF8/ },
+  // Postfix relaying `RCPT TO:<üser@localhost>` of an SMTPUTF8 message (issue 10).
   {
-    name: 'ORCPT utf-8 \\x{} kept',
-    params: 'ORCPT=utf-8;j\\x{00F6}rg@t',
-    want: { orcpt: { type: 'utf-8', address: 'j\\x{00F6}rg@t' } },
+    name: 'ORCPT rfc822 UTF-8 in xtext, SMTPUTF8',
+    params: 'ORCPT=rfc822;+C3+BCser@localhost',
+    smtputf8: true,
+    want: orcpt('rfc822', 'üser@localhost', '+C3+BCser@localhost'),
   },
+  {
+    name: 'ORCPT rfc822 raw UTF-8, SMTPUTF8 (RFC 6531 §3.3)',
+    params: 'ORCPT=rfc822;üser@localhost',
+    smtputf8: true,
+    want: orcpt('rfc822', 'üser@localhost', 'üser@localhost'),
+  },
+  { name: 'ORCPT rfc822 raw UTF-8 without SMTPUTF8', params: 'ORCPT=rfc822;üser@x', want: E501, message: /ASCII/ },
+  {
+    name: 'ORCPT rfc822 encoded C1 control, SMTPUTF8',
+    params: 'ORCPT=rfc822;a+C2+85@x',
+    smtputf8: true,
+    want: E501,
+    message: /control/,
+  },
+  // RFC 6533 §3: utf-8-addr-xtext anywhere, utf-8-addr-unitext in an SMTPUTF8 transaction.
+  {
+    name: 'ORCPT utf-8 addr-xtext',
+    params: 'ORCPT=utf-8;j\\x{F6}rg@t',
+    want: orcpt('utf-8', 'jörg@t', 'j\\x{F6}rg@t'),
+  },
+  {
+    name: 'ORCPT utf-8 addr-xtext, lower case and astral',
+    params: 'ORCPT=UTF-8;\\x{1f600}\\x{2b}x@t',
+    want: orcpt('UTF-8', '😀+x@t', '\\x{1f600}\\x{2b}x@t'),
+  },
+  {
+    name: 'ORCPT utf-8 addr-unitext, SMTPUTF8',
+    params: 'ORCPT=utf-8;üser@localhost',
+    smtputf8: true,
+    want: orcpt('utf-8', 'üser@localhost', 'üser@localhost'),
+  },
+  { name: 'ORCPT utf-8 addr-unitext without SMTPUTF8', params: 'ORCPT=utf-8;üser@x', want: E501, message: /ASCII/ },
+  // Postfix's uxtext_unquote reads anything but \x{...} literally.
+  { name: 'ORCPT utf-8 plus is literal', params: 'ORCPT=utf-8;a+C3@x', want: orcpt('utf-8', 'a+C3@x', 'a+C3@x') },
+  { name: 'ORCPT utf-8 encoded LF', params: 'ORCPT=utf-8;a\\x{A}@x', want: E501, message: /control/ },
+  { name: 'ORCPT utf-8 encoded C1', params: 'ORCPT=utf-8;a\\x{85}@x', want: E501, message: /control/ },
+  { name: 'ORCPT utf-8 surrogate', params: 'ORCPT=utf-8;\\x{D800}@x', want: E501, message: /scalar/ },
+  { name: 'ORCPT utf-8 past U+10FFFF', params: 'ORCPT=utf-8;\\x{110000}@x', want: E501, message: /scalar/ },
+  { name: 'ORCPT utf-8 unterminated', params: 'ORCPT=utf-8;a\\x{F6', want: E501, message: /hex digits/ },
+  { name: 'ORCPT utf-8 empty braces', params: 'ORCPT=utf-8;a\\x{}b', want: E501, message: /hex digits/ },
+  { name: 'ORCPT utf-8 seven digits', params: 'ORCPT=utf-8;\\x{0000041}', want: E501, message: /hex digits/ },
   { name: 'ORCPT empty address', params: 'ORCPT=rfc822;', want: E501 },
   { name: 'ORCPT empty type', params: 'ORCPT=;a@b', want: E501 },
   { name: 'ORCPT no type', params: 'ORCPT=a@b', want: E501 },
@@ -206,7 +252,7 @@ const rcptCases: RcptCase[] = [
   {
     name: 'ORCPT 500',
     params: `ORCPT=rfc822;${'a'.repeat(493)}`,
-    want: { orcpt: { type: 'rfc822', address: 'a'.repeat(493) } },
+    want: orcpt('rfc822', 'a'.repeat(493), 'a'.repeat(493)),
   },
   { name: 'ORCPT 501', params: `ORCPT=rfc822;${'a'.repeat(494)}`, want: E501, message: /500/ },
   { name: 'ORCPT without DSN', params: 'ORCPT=rfc822;a@b', ext: NONE, want: E555 },
@@ -224,7 +270,7 @@ describe('parseRcptParams', () => {
   for (const c of rcptCases) {
     it(c.name, () => {
       const want = c.want === E501 || c.want === E555 ? c.want : { ...RCPT_DEFAULTS, ...c.want }
-      expect(parseRcptParams(c.params, c.ext ?? ALL), want, c.message)
+      expect(parseRcptParams(c.params, c.ext ?? ALL, { smtputf8: c.smtputf8 ?? false }), want, c.message)
     })
   }
 })
@@ -239,7 +285,8 @@ describe('full MAIL/RCPT arguments (security.md §1.5)', () => {
     it(rest, () => {
       const s = splitPathAndParams(rest, { keyword: kw, strict: true })
       assert.ok(s.ok)
-      const r = kw === 'FROM' ? parseMailParams(s.value.params, ALL) : parseRcptParams(s.value.params, ALL)
+      const r =
+        kw === 'FROM' ? parseMailParams(s.value.params, ALL) : parseRcptParams(s.value.params, ALL, { smtputf8: true })
       expect<unknown>(r, E501)
     })
   }
@@ -262,7 +309,7 @@ describe('ReDoS (64 KB parameter strings)', () => {
       for (let i = 0; i < 5; i++) {
         const t0 = performance.now()
         parseMailParams(params, ALL)
-        parseRcptParams(params, ALL)
+        parseRcptParams(params, ALL, { smtputf8: true })
         best = Math.min(best, performance.now() - t0)
       }
       assert.ok(best < 10, `${name}: ${best.toFixed(2)} ms`)

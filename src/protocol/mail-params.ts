@@ -8,9 +8,9 @@
  * Security: values must be printable ASCII and xtext must not decode to control characters
  * (Exim CVE-2020-28021). One linear pass.
  */
-import type { BodyType, DsnNotify, MailParams, RcptParams } from './envelope.ts'
+import type { BodyType, DsnNotify, MailParams, Orcpt, RcptParams } from './envelope.ts'
 import { type ParseResult, parsed, parseError } from './parse-result.ts'
-import { decodeXtext } from './xtext.ts'
+import { decodeUtf8AddrXtext, decodeXtext } from './xtext.ts'
 
 /** The extensions advertised in our EHLO reply to this client. */
 export interface ExtensionSet {
@@ -39,14 +39,14 @@ const unsupported = <T>(keyword: string): ParseResult<T> => parseError(555, '5.5
 
 const isKeywordChar = (c: number, first: boolean): boolean =>
   (c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a) || (!first && c === 0x2d)
-// esmtp-value = 1*(%d33-60 / %d62-126)
-const isValueChar = (c: number): boolean => c >= 33 && c <= 126 && c !== 0x3d
+// esmtp-value = 1*(%d33-60 / %d62-126), and UTF8-non-ascii in an SMTPUTF8 transaction (RFC 6531 §3.3).
+const isValueChar = (c: number, utf8: boolean): boolean => (c >= 33 && c <= 126 && c !== 0x3d) || (utf8 && c >= 0xa0)
 
 /**
  * Splits `KEY=value KEY2` into upper-cased keywords and raw values; refuses duplicates, except
  * that a keyword given without a value each time is kept once.
  */
-function tokenize(params: string): ParseResult<Param[]> {
+function tokenize(params: string, utf8 = false): ParseResult<Param[]> {
   const out: Param[] = []
   const seen = new Set<string>()
   const valueless = new Set<string>()
@@ -71,7 +71,7 @@ function tokenize(params: string): ParseResult<Param[]> {
       const value = token.slice(eq + 1)
       if (value === '') return bad(`Bad ${upper} parameter: empty value`)
       for (let k = 0; k < value.length; k++) {
-        if (!isValueChar(value.charCodeAt(k))) return bad(`Bad ${upper} parameter: value must be printable ASCII`)
+        if (!isValueChar(value.charCodeAt(k), utf8)) return bad(`Bad ${upper} parameter: value must be printable ASCII`)
       }
     }
     if (seen.has(upper)) {
@@ -207,32 +207,47 @@ function parseNotify(p: Param): ParseResult<DsnNotify[]> {
 // RFC 3461 §4.2 addr-type = atom (RFC 5322 atext, e.g. rfc822, utf-8).
 const ADDR_TYPE = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+$/
 
-function parseOrcpt(p: Param): ParseResult<{ type: string; address: string }> {
+/**
+ * `type;address`: rfc822 (and unknown types) in xtext, utf-8 in RFC 6533 utf-8-addr-xtext or, in
+ * an SMTPUTF8 transaction, utf-8-addr-unitext. UTF-8 in an rfc822 address (Postfix relaying
+ * `RCPT TO:<üser@...>` sends `rfc822;+C3+BCser@...`) needs an SMTPUTF8 transaction too.
+ */
+function parseOrcpt(p: Param, smtputf8: boolean): ParseResult<Orcpt> {
   const v = needValue(p)
   if (!v.ok) return v
   if (v.value.length > MAX_ORCPT) return bad(`Bad ORCPT parameter: longer than ${MAX_ORCPT} characters`)
   const semi = v.value.indexOf(';')
   const type = v.value.slice(0, semi)
   if (semi <= 0 || !ADDR_TYPE.test(type)) return bad('Bad ORCPT parameter: expected addr-type;xtext')
-  if (semi === v.value.length - 1) return bad('Bad ORCPT parameter: empty address')
-  const rfc822 = type.toLowerCase() === 'rfc822'
-  const address = xtextValue({ keyword: 'ORCPT', value: v.value.slice(semi + 1) }, rfc822)
-  if (!address.ok) return address
-  return parsed({ type, address: address.value })
+  const encoded = v.value.slice(semi + 1)
+  if (encoded === '') return bad('Bad ORCPT parameter: empty address')
+  const kind = type.toLowerCase()
+  const d =
+    kind === 'utf-8' ? decodeUtf8AddrXtext(encoded, { utf8: smtputf8 }) : decodeXtext(encoded, { utf8: smtputf8 })
+  if (!d.ok) return bad(`Bad ORCPT parameter: ${d.message}`)
+  if (kind === 'rfc822' && !smtputf8 && /[^\x20-\x7e]/.test(d.value))
+    return bad('Bad ORCPT parameter: decoded value is not ASCII (needs SMTPUTF8)')
+  return parsed({ type, address: d.value, encoded })
+}
+
+/** What RCPT parameters depend on besides the offered extensions. */
+export interface RcptContext {
+  /** The transaction's MAIL had SMTPUTF8 (RFC 6531 §3.4): ORCPT may carry UTF-8. */
+  readonly smtputf8: boolean
 }
 
 /**
  * Parses the parameters of RCPT TO.
  *
  * @example
- * parseRcptParams('NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a+2Bb@c', ext)
- * // { ok: true, value: { notify: ['SUCCESS', 'FAILURE'], orcpt: { type: 'rfc822', address: 'a+b@c' }, ... } }
+ * parseRcptParams('NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a+2Bb@c', ext, { smtputf8: false })
+ * // { ok: true, value: { notify: ['SUCCESS', 'FAILURE'], orcpt: { type: 'rfc822', address: 'a+b@c', encoded: 'a+2Bb@c' }, ... } }
  */
-export function parseRcptParams(params: string, ext: ExtensionSet): ParseResult<RcptParams> {
-  const tokens = tokenize(params)
+export function parseRcptParams(params: string, ext: ExtensionSet, txn: RcptContext): ParseResult<RcptParams> {
+  const tokens = tokenize(params, txn.smtputf8)
   if (!tokens.ok) return tokens
   let notify: DsnNotify[] | undefined
-  let orcpt: { type: string; address: string } | undefined
+  let orcpt: Orcpt | undefined
   const other = new Map<string, string | undefined>()
   const extra = new Set(ext.otherKeywords?.map((k) => k.toUpperCase()))
   for (const p of tokens.value) {
@@ -241,7 +256,7 @@ export function parseRcptParams(params: string, ext: ExtensionSet): ParseResult<
       if (!r.ok) return r
       notify = r.value
     } else if (p.keyword === 'ORCPT' && ext.dsn) {
-      const r = parseOrcpt(p)
+      const r = parseOrcpt(p, txn.smtputf8)
       if (!r.ok) return r
       orcpt = r.value
     } else if (extra.has(p.keyword)) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { decodeXtext, encodeXtext, isXtext } from './xtext.ts'
+import { decodeUtf8AddrXtext, decodeXtext, encodeXtext, isXtext } from './xtext.ts'
 
 const cases: readonly (readonly [name: string, input: string, want: string | RegExp])[] = [
   ['plain', 'abc', 'abc'],
@@ -59,6 +59,49 @@ describe('decodeXtext', () => {
     }
     assert.ok(best < 10, `${best} ms`)
   })
+})
+
+function expectDecoded(r: ReturnType<typeof decodeXtext>, want: string | RegExp): void {
+  if (typeof want === 'string') assert.deepEqual(r, { ok: true, value: want })
+  else {
+    assert.equal(r.ok, false, JSON.stringify(r))
+    if (!r.ok) assert.match(r.message, want)
+  }
+}
+
+describe('decodeXtext with raw UTF-8 (RFC 6531 §3.3)', () => {
+  const utf8Cases: readonly (readonly [name: string, input: string, want: string | RegExp])[] = [
+    ['raw', 'üser@x', 'üser@x'],
+    ['raw beside encoded', '+C3+BCü😀', 'üü😀'],
+    ['raw C1 control', 'a\u0085', /control/],
+    ['raw space still refused', 'a b', /33\.\.126/],
+  ]
+  for (const [name, input, want] of utf8Cases) it(name, () => expectDecoded(decodeXtext(input, { utf8: true }), want))
+})
+
+describe('decodeUtf8AddrXtext (RFC 6533 §3)', () => {
+  const cases6533: readonly (readonly [name: string, input: string, want: string | RegExp, utf8?: boolean])[] = [
+    ['plain', 'user@x', 'user@x'],
+    ['utf-8-addr-xtext', 'j\\x{F6}rg@x', 'jörg@x'],
+    ['lower-case hex, astral', '\\x{1f600}@x', '😀@x'],
+    ['xtext specials', '\\x{2B}\\x{3D}\\x{5C}', '+=\\'],
+    ['utf-8-addr-unitext', 'üser@x', 'üser@x', true],
+    ['unitext needs utf8', 'üser@x', /33\.\.126/],
+    ['literal plus and backslash (Postfix)', 'a+b\\y', 'a+b\\y'],
+    ['space', 'a b', /33\.\.126/],
+    ['encoded NUL', '\\x{0}', /control/],
+    ['encoded CR', '\\x{D}', /control/],
+    ['encoded DEL', '\\x{7F}', /control/],
+    ['encoded C1', '\\x{9B}', /control/],
+    ['raw C1', 'a\u0085', /33\.\.126/, true],
+    ['surrogate', '\\x{DFFF}', /scalar/],
+    ['too large', '\\x{110000}', /scalar/],
+    ['no digits', '\\x{}', /hex digits/],
+    ['not hex', '\\x{G}', /hex digits/],
+    ['unterminated', '\\x{41', /hex digits/],
+  ]
+  for (const [name, input, want, utf8] of cases6533)
+    it(name, () => expectDecoded(decodeUtf8AddrXtext(input, { utf8: utf8 ?? false }), want))
 })
 
 describe('isXtext', () => {

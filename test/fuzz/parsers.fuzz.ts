@@ -5,8 +5,9 @@
  * Inputs are random strings rich in `<>@".\[]:,%!+=`, hex escapes, UTF-8 and the odd control character,
  * plus mutations of valid MAIL/RCPT arguments. Invariants: nothing throws; every result is a ParseResult
  * with a 5xx code; a parsed Address holds no control character and survives formatAddress → parse
- * unchanged; decoded xtext (ENVID, AUTH, ORCPT) holds no control character. Seeded, so a failure prints
- * a seed and the input that reproduce it.
+ * unchanged; decoded xtext (ENVID, AUTH, ORCPT, RFC 6533 utf-8 addresses) holds no control character;
+ * the ORCPT value passed on to the next hop holds no control character or space, and raw UTF-8 only
+ * in an SMTPUTF8 transaction. Seeded, so a failure prints a seed and the input that reproduce it.
  */
 import { setImmediate } from 'node:timers/promises'
 import { parseForwardPath, parseReversePath, splitPathAndParams } from '../../src/protocol/address.ts'
@@ -14,7 +15,7 @@ import { isHttpLike, splitCommand } from '../../src/protocol/command-line.ts'
 import { type Address, formatAddress } from '../../src/protocol/envelope.ts'
 import { type ExtensionSet, parseMailParams, parseRcptParams } from '../../src/protocol/mail-params.ts'
 import type { ParseResult } from '../../src/protocol/parse-result.ts'
-import { decodeXtext, encodeXtext, isXtext } from '../../src/protocol/xtext.ts'
+import { decodeUtf8AddrXtext, decodeXtext, encodeXtext, isXtext } from '../../src/protocol/xtext.ts'
 
 /** mulberry32: small, seedable, good enough to pick characters. */
 function rng(seed: number): () => number {
@@ -60,6 +61,12 @@ const PIECES = [
   'SUCCESS,',
   'NEVER',
   'ORCPT=rfc822;',
+  'ORCPT=utf-8;',
+  '\\x{',
+  '\\x{FC}',
+  '\\x{A}',
+  '\\x{D800}',
+  '}',
   'RET=HDRS',
   'FROM:',
   'TO:',
@@ -73,6 +80,9 @@ const SEEDS = [
   'FROM:<a@b.test> SIZE=10',
   'FROM:<> BODY=8BITMIME SMTPUTF8',
   'TO:<"a b"@c.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a+2Bb@c',
+  'TO:<\u00fcser@localhost> ORCPT=rfc822;+C3+BCser@localhost',
+  'TO:<\u00fcser@localhost> ORCPT=utf-8;\u00fcser@localhost',
+  'TO:<a@b> ORCPT=utf-8;j\\x{F6}rg@b',
   'TO:<@x,@y:a%b@[192.0.2.1]>',
   'FROM:<j\u00f6rg@b\u00fccher.example> SMTPUTF8 ENVID=x+2By AUTH=<>',
   'TO:<a@[IPv6:2001:db8::1]>',
@@ -148,6 +158,14 @@ function noControl(value: string | undefined, what: string): void {
   if (value !== undefined && CONTROL.test(value)) throw new Error(`${what}: decoded control character`)
 }
 
+/** What a relay passes on (RFC 3461 §5.2.1) must be one safe esmtp-value. */
+function checkOrcpt(orcpt: { address: string; encoded: string } | undefined, smtputf8: boolean): void {
+  if (orcpt === undefined) return
+  noControl(orcpt.address, 'ORCPT')
+  if (/[\x00-\x20\x7f-\x9f]/.test(orcpt.encoded)) throw new Error('ORCPT: control or space passed on')
+  if (!smtputf8 && /[^\x21-\x7e]/.test(orcpt.encoded)) throw new Error('ORCPT: raw UTF-8 without SMTPUTF8')
+}
+
 /** One input through every parser; throws on a broken invariant. */
 function exercise(input: string, rand: () => number): void {
   const strict = rand() < 0.3
@@ -178,13 +196,16 @@ function exercise(input: string, rand: () => number): void {
       }
     } else {
       checkAddress(parseForwardPath(path, { smtputf8, strict }), 'recipient', smtputf8)
-      const p = parseRcptParams(split.value.params, ALL)
+      const p = parseRcptParams(split.value.params, ALL, { smtputf8 })
       checkResult(p, 'rcpt params')
-      if (p.ok) noControl(p.value.orcpt?.address, 'ORCPT')
+      if (p.ok) checkOrcpt(p.value.orcpt, smtputf8)
     }
   }
   checkResult(parseMailParams(input, ALL), 'mail params (raw)')
-  checkResult(parseRcptParams(input, ALL), 'rcpt params (raw)')
+  checkResult(parseRcptParams(input, ALL, { smtputf8 }), 'rcpt params (raw)')
+  const u = decodeUtf8AddrXtext(input, { utf8: smtputf8 })
+  checkResult(u, 'utf-8-addr-xtext')
+  if (u.ok) noControl(u.value, 'utf-8-addr-xtext')
 }
 
 /** A JavaScript string literal for the input, every non-printable-ASCII unit escaped. */

@@ -35,7 +35,7 @@ export async function rcpt(s: SessionCore, args: string): Promise<void> {
   if (raw === undefined) return
   const path = parseForwardPath(raw.path, { smtputf8, strict })
   if (!path.ok) return s.error(reply(path.code, path.enhanced, path.message))
-  const params = parseRcptParams(raw.params, offeredExtensions(s))
+  const params = parseRcptParams(raw.params, offeredExtensions(s), { smtputf8 })
   if (!params.ok) return s.error(reply(params.code, params.enhanced, params.message))
   const to: RcptTo = { address: path.value, params: params.value }
   const { verdict } = await s.runner.chain('rcpt', s, to)
