@@ -101,7 +101,7 @@ export {
   type VerdictEvent,
 } from './host/hook-map.ts'
 export { defineKey, type Key, type KeyScope } from './host/keys.ts'
-export type { LogEntry, Logger, LogLevel } from './host/logger.ts'
+export type { LogEntry, Logger, LogLevel, LogLevelAdjustment } from './host/logger.ts'
 export { type OptionSchema, type OptionSpec, type OptionsOf, opt } from './host/options.ts'
 export type { ResultKind } from './host/results.ts'
 export {

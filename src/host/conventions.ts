@@ -44,7 +44,9 @@ export const rejectOptions = {
     default: 'perm',
     description: 'how a rejection is sent',
   }),
-  loglevel: opt.optionalString({ description: 'log level for this plugin (N, +N or -N)' }),
+  loglevel: opt.loglevel({
+    description: "this plugin's log entries at level N (0-7 or a name), or N levels less (+N) or more (-N) severe",
+  }),
 } as const
 
 export interface RejectPolicy {

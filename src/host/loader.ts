@@ -13,8 +13,8 @@ import type { ConfigView } from './config-view.ts'
 import type { ServerInfo } from './context.ts'
 import { instanceName, type PluginChoice, type PluginDefinition, type PluginFactory } from './define-plugin.ts'
 import { hookNames } from './hook-map.ts'
-import type { Logger } from './logger.ts'
-import { checkOptions, type OptionSchema, parsePluginArgs } from './options.ts'
+import type { Logger, LogLevelAdjustment } from './logger.ts'
+import { checkOptions, logLevelOptionType, type OptionSchema, parsePluginArgs } from './options.ts'
 import type { RegisteredPlugin } from './runner.ts'
 import type { Services } from './services.ts'
 
@@ -148,6 +148,15 @@ export interface SetUpPlugins {
   close(): Promise<void>
 }
 
+/** The value of the plugin's `opt.loglevel()` option, if it declares one. */
+function logLevelAdjustmentOf(
+  schema: OptionSchema,
+  options: Readonly<Record<string, unknown>>,
+): LogLevelAdjustment | undefined {
+  const key = Object.keys(schema).find((k) => schema[k]?.type === logLevelOptionType)
+  return key === undefined ? undefined : (options[key] as LogLevelAdjustment | undefined)
+}
+
 /** Runs every plugin's setup in order; a failure closes what was opened and names the plugin. */
 export async function setupPlugins(choices: readonly PluginChoice[], env: SetupEnvironment): Promise<SetUpPlugins> {
   const plugins: RegisteredPlugin[] = []
@@ -161,13 +170,14 @@ export async function setupPlugins(choices: readonly PluginChoice[], env: SetupE
     let name = instanceName(choice)
     for (let n = 2; seen.has(name); n++) name = `${instanceName(choice)}#${n}`
     seen.add(name)
-    const log = env.log.child({ plugin: name })
+    const coreLog = env.log.child({ plugin: name })
     try {
       const options = checkOptions(def.options, choice.options as never)
+      const logAdjustment = logLevelAdjustmentOf(def.options, options)
       const parts = await def.setup({
         name,
         options,
-        log,
+        log: env.log.child({ plugin: name, adjust: logAdjustment }),
         config: env.config,
         server: env.server,
         services: env.services,
@@ -180,7 +190,8 @@ export async function setupPlugins(choices: readonly PluginChoice[], env: SetupE
         hooks: parts.hooks,
         timeoutMs: choice.timeoutMs ?? def.timeoutMs ?? 30_000,
         onFailure: def.onFailure ?? 'defer',
-        log,
+        log: coreLog,
+        logAdjustment,
       }
       plugins.push(registered)
       env.onSetUp?.(registered)

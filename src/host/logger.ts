@@ -29,7 +29,7 @@ export interface Logger {
   warn(message: string): void
   error(message: string): void
   crit(message: string): void
-  child(fields: { connection?: string; plugin?: string; hook?: string; level?: LogLevel }): Logger
+  child(fields: LoggerFields & { level?: LogLevel }): Logger
 }
 
 const escapeControls = (s: string): string =>
@@ -53,22 +53,51 @@ export function parseLogLevel(text: string): LogLevel | undefined {
   return byName
 }
 
+/**
+ * qpsmtpd's per-plugin `loglevel` argument: every entry of the plugin is written at `level`
+ * (absolute), or `by` levels less severe (relative; negative is more severe), within 0-7.
+ */
+export type LogLevelAdjustment =
+  | { readonly kind: 'absolute'; readonly level: LogLevel }
+  | { readonly kind: 'relative'; readonly by: number }
+
+/** `N` (0-7), a level name (`info`, `LOGINFO`), or `+N`/`-N`; undefined when it is none of these. */
+export function parseLogLevelAdjustment(text: string): LogLevelAdjustment | undefined {
+  const t = text.trim()
+  const relative = /^([+-])(\d)$/.exec(t)
+  if (relative) return { kind: 'relative', by: Number(relative[2]) * (relative[1] === '-' ? -1 : 1) }
+  const level = parseLogLevel(t)
+  return level === undefined ? undefined : { kind: 'absolute', level }
+}
+
+export function adjustLogLevel(adjustment: LogLevelAdjustment | undefined, level: LogLevel): LogLevel {
+  if (adjustment === undefined) return level
+  if (adjustment.kind === 'absolute') return adjustment.level
+  return Math.min(7, Math.max(0, level + adjustment.by)) as LogLevel
+}
+
+export interface LoggerFields {
+  connection?: string
+  plugin?: string
+  hook?: string
+  /** Rewrites the level of every entry of this logger and its children (per-plugin `loglevel`). */
+  adjust?: LogLevelAdjustment | undefined
+}
+
 /** `level` may be a function, so a runtime can widen it once logging plugins are known. */
-export function createLogger(
-  writer: LogWriter,
-  level: LogLevel | (() => LogLevel),
-  fields: { connection?: string; plugin?: string; hook?: string } = {},
-): Logger {
+export function createLogger(writer: LogWriter, level: LogLevel | (() => LogLevel), fields: LoggerFields = {}): Logger {
   const current = typeof level === 'function' ? level : () => level
-  const log = (l: LogLevel, message: string): void => {
+  const { adjust, ...where } = fields
+  const log = (given: LogLevel, message: string): void => {
+    const l = adjustLogLevel(adjust, given)
     if (l > current()) return
-    writer({ level: l, time: new Date(), message: escapeControls(message), ...fields })
+    writer({ level: l, time: new Date(), message: escapeControls(message), ...where })
   }
   return {
     get level() {
       return current()
     },
-    enabled: (l) => l <= current(),
+    enabled: (l) => adjustLogLevel(adjust, l) <= current(),
     log,
     debug: (m) => log(7, m),
     info: (m) => log(6, m),
@@ -80,7 +109,7 @@ export function createLogger(
   }
 }
 
-function stripLevel(f: { connection?: string; plugin?: string; hook?: string; level?: LogLevel }) {
+function stripLevel(f: LoggerFields & { level?: LogLevel }): LoggerFields {
   const { level: _level, ...rest } = f
   return rest
 }

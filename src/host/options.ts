@@ -7,6 +7,11 @@
  *   const options = { reject: opt.enum(['0', '1', 'naughty'], '1'), timeout: opt.number({ default: 5, min: 0 }) }
  */
 
+import { type LogLevelAdjustment, parseLogLevelAdjustment } from './logger.ts'
+
+/** The `type` of an `opt.loglevel()` option, by which the loader finds it. */
+export const logLevelOptionType = 'loglevel (0-7, name, +N or -N)'
+
 export interface OptionSpec<T> {
   readonly type: string
   readonly description: string
@@ -114,6 +119,26 @@ export const opt = {
       return fail(`expected one of ${values.join(', ')}, got "${String(v)}"`)
     }
     return spec(`one of ${values.join('|')}`, c, check, check)
+  },
+  /**
+   * qpsmtpd's per-plugin `loglevel`: `N` (0-7) or a level name writes every entry of the plugin
+   * at that level, `+N`/`-N` makes each entry N levels less/more severe. The host applies it to
+   * the plugin's logger; the plugin need not read it.
+   */
+  loglevel(c: Pick<Common<never>, 'description'> = {}): OptionSpec<LogLevelAdjustment | undefined> {
+    const parse = (raw: string): LogLevelAdjustment =>
+      parseLogLevelAdjustment(raw) ?? fail(`expected 0-7, a level name (LOGINFO, info, ...), or +N/-N, got "${raw}"`)
+    const check = (v: unknown): LogLevelAdjustment | undefined => {
+      if (v === undefined) return undefined
+      if (typeof v === 'string') return parse(v)
+      if (typeof v === 'number') return parse(String(v))
+      const a = v as { kind?: unknown; level?: unknown; by?: unknown }
+      const level = typeof a.level === 'number' ? a.level : -1
+      if (a.kind === 'absolute' && Number.isInteger(level) && level >= 0 && level <= 7) return v as LogLevelAdjustment
+      if (a.kind === 'relative' && Number.isInteger(a.by)) return v as LogLevelAdjustment
+      return fail(`expected a log level, got ${JSON.stringify(v)}`)
+    }
+    return spec<LogLevelAdjustment | undefined>(logLevelOptionType, { ...c, default: undefined }, parse, check)
   },
   /** A comma- or space-separated list in qpsmtpd syntax; an array from code. */
   list(c: Common<readonly string[]> = {}): OptionSpec<readonly string[]> {

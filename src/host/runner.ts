@@ -9,7 +9,7 @@ import type { Connection, HookContext, ServerInfo, Transaction } from './context
 import type { FailurePolicy } from './define-plugin.ts'
 import type { HookMap, HookName, RewriteVerdict } from './hook-map.ts'
 import type { Key } from './keys.ts'
-import type { Logger } from './logger.ts'
+import type { Logger, LogLevelAdjustment } from './logger.ts'
 import { defer, type Verdict } from './verdict.ts'
 
 /** One set-up plugin instance, as the runner needs it. */
@@ -18,7 +18,10 @@ export interface RegisteredPlugin {
   readonly hooks: { readonly [K in HookName]?: HookMap[K] }
   readonly timeoutMs: number
   readonly onFailure: FailurePolicy
+  /** For what the core says about the plugin (a failed hook): never adjusted. */
   readonly log: Logger
+  /** The operator's `loglevel` for the plugin, applied to `ctx.log` in its hooks. */
+  readonly logAdjustment?: LogLevelAdjustment | undefined
 }
 
 /** What the session lends to every hook call. */
@@ -217,7 +220,7 @@ function makeContext(
     },
     // Made on first use: most hook calls never log.
     get log() {
-      const log = plugin.log.child({ connection: connection.id, hook })
+      const log = plugin.log.child({ connection: connection.id, hook, adjust: plugin.logAdjustment })
       Object.defineProperty(this, 'log', { value: log })
       return log
     },

@@ -7,7 +7,7 @@
  * so roaming users on listed IPs can still send. Nothing happens while the note is empty.
  */
 import type { HookContext } from '../host/context.ts'
-import { Naughty, rejectAs, rejectTypes } from '../host/conventions.ts'
+import { Naughty, rejectAs, rejectOptions, rejectTypes } from '../host/conventions.ts'
 import { definePlugin } from '../host/define-plugin.ts'
 import type { Hooks } from '../host/hook-map.ts'
 import { opt } from '../host/options.ts'
@@ -41,7 +41,7 @@ export default definePlugin({
       default: 'disconnect',
       description: 'how the refusal is sent',
     }),
-    loglevel: opt.optionalString({ description: 'log level for this plugin (N, +N or -N)' }),
+    loglevel: rejectOptions.loglevel,
   },
   setup({ options }) {
     const refuseAt =
