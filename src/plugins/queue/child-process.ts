@@ -3,8 +3,8 @@
  * argument vector (spawn, never a shell), a hard time limit, output kept up to a bound, and the
  * outcome as a value (exit code, signal, timed out, failed to start), never an exception.
  *
- * Also the byte transforms these programs need: CRLF to LF (qmail stores LF lines) and SMTP
- * dot-stuffing with CRLF kept (batched SMTP). Both carry state across chunk boundaries.
+ * Also SMTP dot-stuffing with CRLF kept (batched SMTP), with its state carried across chunk
+ * boundaries. (CRLF to LF, for qmail, is message/line-endings.ts.)
  * Security: envelope and message data only ever reach the child as bytes on a descriptor
  * (see security.md §1.17); nothing is interpreted by a shell.
  */
@@ -108,40 +108,6 @@ const none = (e: Error) => ({
   feedError: undefined,
 })
 
-/** CRLF → LF; bare CR and bare LF pass through unchanged. */
-export function crlfToLf(): Transform {
-  let pendingCr = false
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      const parts: Buffer[] = []
-      let start = 0
-      if (pendingCr) {
-        pendingCr = false
-        if (chunk[0] !== 0x0a) parts.push(CR)
-      }
-      let i = chunk.indexOf(0x0d, start)
-      while (i !== -1) {
-        if (i === chunk.length - 1) {
-          parts.push(chunk.subarray(start, i))
-          pendingCr = true
-          start = chunk.length
-          break
-        }
-        if (chunk[i + 1] === 0x0a) {
-          parts.push(chunk.subarray(start, i))
-          start = i + 1
-        }
-        i = chunk.indexOf(0x0d, i + 1)
-      }
-      if (start < chunk.length) parts.push(chunk.subarray(start))
-      cb(null, Buffer.concat(parts))
-    },
-    flush(cb) {
-      cb(null, pendingCr ? CR : undefined)
-    },
-  })
-}
-
 /**
  * SMTP dot-stuffing (RFC 5321 §4.5.2) for a CRLF message, then the end-of-data line. A message
  * not ending in a line break gets CRLF before the final dot, so the terminator is a line of its own.
@@ -171,7 +137,6 @@ export function dotStuff(): Transform {
   })
 }
 
-const CR = Buffer.from('\r')
 const CRLF = Buffer.from('\r\n')
 const DOT = Buffer.from('.')
 const END = Buffer.from('.\r\n')

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { readMaildirOverImap } from '../../../test/peers/dovecot-imap.ts'
 import { startTestServer, type TestServer, type TestServerOptions, withTestServer } from '../../testing/index.ts'
 import { acceptRcpt, receivedPattern, sendMailSession } from '../test-support.ts'
 import { maildirHostname, maildirUniqueName } from './durable-file.ts'
@@ -12,7 +13,11 @@ import maildir from './maildir.ts'
 import { encodePathComponent, expandPattern } from './maildir-path.ts'
 
 const CONTENT = 'Subject: hello\r\nFrom: <sender@example.org>\r\n\r\nbody line\r\n..leading dot\r\n'
-const STORED_TAIL = 'Subject: hello\r\nFrom: <sender@example.org>\r\n\r\nbody line\r\n.leading dot\r\n'
+/** What is stored after the trace fields: LF line ends, as qmail-local, Postfix and Dovecot write. */
+const STORED_TAIL = 'Subject: hello\nFrom: <sender@example.org>\n\nbody line\n.leading dot\n'
+/** The core's Received field, with LF line ends as stored. */
+const storedReceived = (opts: Parameters<typeof receivedPattern>[0]) =>
+  receivedPattern(opts).replaceAll('\\r\\n', '\\n')
 
 let base: string
 before(async () => {
@@ -85,8 +90,8 @@ describe('queue/maildir delivery', () => {
       assert.match(name, new RegExp(`^\\d+\\.M\\d+P${process.pid}Q\\d+\\.${maildirHostname().replace(/\W/g, '\\$&')}$`))
       const stored = (await onlyFile(join(dir, 'new'))).toString('utf8')
       const want = new RegExp(
-        '^Return-Path: <sender@example\\.org>\\r\\nDelivered-To: user@Example\\.COM\\r\\n' +
-          receivedPattern({ helo: 'client.test', me: 'mx.test', id, recipient: 'user@Example.COM' }) +
+        '^Return-Path: <sender@example\\.org>\\nDelivered-To: user@Example\\.COM\\n' +
+          storedReceived({ helo: 'client.test', me: 'mx.test', id, recipient: 'user@Example.COM' }) +
           `${STORED_TAIL.replace(/[.+]/g, '\\$&')}$`,
       )
       assert.match(stored, want)
@@ -101,8 +106,8 @@ describe('queue/maildir delivery', () => {
       assert.match(
         stored,
         new RegExp(
-          '^Return-Path: <sender@example\\.org>\\r\\nDelivered-To: a@x\\.test\\r\\nDelivered-To: b@y\\.test\\r\\n' +
-            receivedPattern({ helo: 'client.test', me: 'mx.test', id }) +
+          '^Return-Path: <sender@example\\.org>\\nDelivered-To: a@x\\.test\\nDelivered-To: b@y\\.test\\n' +
+            storedReceived({ helo: 'client.test', me: 'mx.test', id }) +
             `${STORED_TAIL.replace(/[.+]/g, '\\$&')}$`,
         ),
       )
@@ -115,14 +120,14 @@ describe('queue/maildir delivery', () => {
       const id = queuedId((await transaction(srv, ['Ann@X.Test', 'bob@y.test', 'ann@x.test'])).raw)
       assert.deepEqual(await files(dir), ['x.test', 'y.test'])
       assert.deepEqual(await files(join(dir, 'x.test')), ['Ann', 'ann'])
-      const tail = receivedPattern({ helo: 'client.test', me: 'mx.test', id }) + STORED_TAIL.replace(/[.+]/g, '\\$&')
+      const tail = storedReceived({ helo: 'client.test', me: 'mx.test', id }) + STORED_TAIL.replace(/[.+]/g, '\\$&')
       for (const [sub, rcpt] of [
         ['x.test/Ann', 'Ann@X.Test'],
         ['y.test/bob', 'bob@y.test'],
         ['x.test/ann', 'ann@x.test'],
       ] as const) {
         const stored = (await onlyFile(join(dir, sub, 'new'))).toString('utf8')
-        const want = `^Return-Path: <sender@example\\.org>\\r\\nDelivered-To: ${rcpt.replace(/\./g, '\\.')}\\r\\n${tail}$`
+        const want = `^Return-Path: <sender@example\\.org>\\nDelivered-To: ${rcpt.replace(/\./g, '\\.')}\\n${tail}$`
         assert.match(stored, new RegExp(want))
         assert.deepEqual(await files(join(dir, sub, 'tmp')), [])
       }
@@ -138,7 +143,7 @@ describe('queue/maildir delivery', () => {
       assert.deepEqual(await files(outer), ['root'])
       assert.deepEqual(await files(dir), ['%2E%2E%2F.%2E%2Fetc@x.test', '%2Ehidden@x.test', 'a%2Fb@x.test'])
       const stored = (await onlyFile(join(dir, '%2E%2E%2F.%2E%2Fetc@x.test', 'new'))).toString('utf8')
-      assert.ok(stored.startsWith('Return-Path: <sender@example.org>\r\nDelivered-To: "../../etc"@x.test\r\n'))
+      assert.ok(stored.startsWith('Return-Path: <sender@example.org>\nDelivered-To: "../../etc"@x.test\n'))
     })
   })
 
@@ -160,6 +165,77 @@ describe('queue/maildir delivery', () => {
     )
     await assert.rejects(startTestServer({ plugins: [maildir({ path: join(base, 'x'), subdir: '../%l' })] }), /"\.\."/)
     assert.throws(() => maildir({ path: join(base, 'x'), subdir: '%l', mode: '789' }), /mode/)
+  })
+})
+
+describe('queue/maildir line endings', () => {
+  /** The stored file, and the trace fields in front of the message (CRLF stripped for comparison). */
+  const deliverOne = async (dir: string, options: Record<string, string> = {}): Promise<Buffer> => {
+    await withServer({ path: dir, ...options }, async (srv) => {
+      queuedId((await transaction(srv, ['u@x.test'])).raw)
+    })
+    return onlyFile(join(dir, 'new'))
+  }
+  const traceLength = (stored: string): number => stored.indexOf('Subject: hello')
+
+  it('by default every CRLF is stored as LF, and nothing else changes', async () => {
+    const stored = await deliverOne(join(base, 'lf'))
+    assert.equal(stored.includes(0x0d), false, 'no CR in the file')
+    const text = stored.toString('utf8')
+    assert.equal(text.slice(traceLength(text)), STORED_TAIL)
+    assert.match(text.slice(0, traceLength(text)), /^Return-Path: <sender@example\.org>\nDelivered-To: u@x\.test\n/)
+  })
+
+  it('line_endings crlf stores the message as received, CRLF included', async () => {
+    const stored = (await deliverOne(join(base, 'crlf'), { line_endings: 'crlf' })).toString('utf8')
+    assert.equal(stored.slice(traceLength(stored)), STORED_TAIL.replaceAll('\n', '\r\n'))
+    assert.match(stored, /^Return-Path: <sender@example\.org>\r\nDelivered-To: u@x\.test\r\nReceived: [^\n]*\r\n/)
+  })
+
+  it('a BINARYMIME message is stored byte for byte: a CRLF in its body is data', async () => {
+    const dir = join(base, 'binary')
+    // The PNG signature holds a CRLF and a bare LF; changing either corrupts the image.
+    const body = Buffer.concat([
+      Buffer.from('Subject: png\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: binary\r\n\r\n'),
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x0d, 0x0d, 0x0a]),
+    ])
+    await withServer({ path: dir }, async (srv) => {
+      const c = await srv.connect()
+      await c.expect(220)
+      await c.send('EHLO client.test', 250)
+      await c.send('MAIL FROM:<sender@example.org> BODY=BINARYMIME', 250)
+      await c.send('RCPT TO:<u@x.test>', 250)
+      c.write(Buffer.concat([Buffer.from(`BDAT ${body.length} LAST\r\n`), body]))
+      queuedId((await c.reply(30_000)).raw)
+      await c.quit()
+    })
+    const stored = await onlyFile(join(dir, 'new'))
+    assert.deepEqual(stored.subarray(stored.length - body.length), body)
+    assert.match(stored.toString('latin1'), /^Return-Path: <sender@example\.org>\r\nDelivered-To: u@x\.test\r\n/)
+  })
+
+  it("Dovecot's IMAP server reads the LF file back as the message received, byte for byte", async () => {
+    const lf = join(base, 'imap-lf')
+    const crlf = join(base, 'imap-crlf')
+    await deliverOne(lf)
+    await deliverOne(crlf, { line_endings: 'crlf' })
+    await chmod(base, 0o755) // Dovecot reads as nobody
+    const [fromLf] = await readMaildirOverImap(lf)
+    const [fromCrlf] = await readMaildirOverImap(crlf)
+    assert.ok(fromLf && fromCrlf)
+    const text = fromLf.body.toString('utf8')
+    // IMAP carries CRLF: what the client sent (unstuffed), after our trace fields.
+    assert.equal(text.slice(traceLength(text)), STORED_TAIL.replaceAll('\n', '\r\n'))
+    assert.match(
+      text,
+      new RegExp(
+        `^Return-Path: <sender@example\\.org>\\r\\nDelivered-To: u@x\\.test\\r\\n${receivedPattern({ helo: 'client.test', me: 'mx.test', id: '[0-9a-z]{22}', recipient: 'u@x.test' })}Subject: hello\\r\\n`,
+      ),
+    )
+    assert.equal(fromLf.size, fromLf.body.length)
+    // Both storage forms read the same, up to the queue id and date in the Received field.
+    const pattern = (b: Buffer) => b.toString('utf8').replace(/id \w+|;[^\r]*/g, '')
+    assert.equal(pattern(fromLf.body), pattern(fromCrlf.body))
   })
 })
 
@@ -241,13 +317,15 @@ async function sendBig(port: number, bodyBytes: number): Promise<{ reply: string
   const head = 'Subject: big\r\n\r\n'
   const line = `${'x'.repeat(998)}\r\n`
   const chunk = Buffer.from(line.repeat(64))
+  // The hash of what is stored: the same lines with LF ends.
   const hash = createHash('sha256')
+  const chunkLf = Buffer.from(line.replace('\r\n', '\n').repeat(64))
   await write(head)
-  hash.update(head)
+  hash.update(head.replaceAll('\r\n', '\n'))
   let sent = 0
   while (sent + chunk.length <= bodyBytes) {
     await write(chunk)
-    hash.update(chunk)
+    hash.update(chunkLf)
     sent += chunk.length
   }
   await write('.\r\n')
@@ -276,9 +354,9 @@ describe('queue/maildir streaming', () => {
       assert.match(result.reply, /^250 2\.0\.0 Queued as /)
       const [name] = await files(join(dir, 'new'))
       const stored = await readFile(join(dir, 'new', name as string))
-      const end = stored.indexOf('\r\n\r\n')
+      const end = stored.indexOf('\n\n')
       const received = stored.indexOf('Received: ')
-      const subject = stored.indexOf('Subject: big\r\n')
+      const subject = stored.indexOf('Subject: big\n')
       assert.ok(received > 0 && subject > received && end > subject)
       const original = stored.subarray(subject)
       assert.equal(createHash('sha256').update(original).digest('hex'), result.sha)

@@ -5,16 +5,20 @@
  * 250 sent. With a pattern (%l, %d, %u) there is one copy per recipient with its own Delivered-To;
  * without, one copy with a Delivered-To per recipient (as qpsmtpd). If any copy fails the whole
  * message is deferred (451 4.3.0): copies already in new/ stay, so delivery is at-least-once.
+ * Files have LF line ends, as qmail-local, Postfix's local, maildrop and Dovecot write them
+ * (`line_endings crlf` keeps the CRLF received); a BINARYMIME message is always kept as received.
  * Security: address parts are encoded into single path components (maildir-path.ts) and the
  * result is checked to stay under `path`.
  */
 import { unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
+import { pipeline, type Readable } from 'node:stream'
 import type { TxnContext } from '../../host/context.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer } from '../../host/verdict.ts'
 import { finalMessageStream } from '../../message/final-message.ts'
+import { crlfToLf } from '../../message/line-endings.ts'
 import type { MessageSpool } from '../../message/spool.ts'
 import { formatAddress, type RcptTo } from '../../protocol/envelope.ts'
 import { ensureDir, isInside, maildirUniqueName, publish, writeSynced } from './durable-file.ts'
@@ -44,6 +48,10 @@ export default definePlugin({
       default: '700',
       pattern: /^0?[0-7]{3}$/,
       description: 'octal mode of created directories; files get it without execute bits',
+    }),
+    line_endings: opt.enum(['lf', 'crlf'], {
+      default: 'lf',
+      description: 'line ends in stored files: lf (as qmail-local, Postfix and Dovecot), or crlf as received',
     }),
   },
   timeoutMs: 300_000,
@@ -84,6 +92,14 @@ export default definePlugin({
       }))
     }
 
+    const content = (ctx: TxnContext, msg: MessageSpool, copy: Copy): Readable => {
+      const received = finalMessageStream(msg, { prepend: copy.prepend })
+      // A BINARYMIME body is not made of lines: a CRLF in it is data (a PNG signature holds one).
+      if (options.line_endings === 'crlf' || ctx.transaction.body === 'BINARYMIME') return received
+      // pipeline() carries errors and an early destroy() between the two streams.
+      return pipeline(received, crlfToLf(), () => {})
+    }
+
     const deliver = async (ctx: TxnContext, msg: MessageSpool, copies: Copy[]): Promise<void> => {
       // Write and fsync every copy first, then publish them all: a failure while writing
       // (disk full, bad directory) leaves nothing in new/ and nothing in tmp/.
@@ -91,7 +107,7 @@ export default definePlugin({
         await ensureMaildir(c.maildir)
         c.name = maildirUniqueName()
         c.tmp = join(c.maildir, 'tmp', c.name)
-        await writeSynced(c.tmp, finalMessageStream(msg, { prepend: c.prepend }), fileMode, ctx.signal)
+        await writeSynced(c.tmp, content(ctx, msg, c), fileMode, ctx.signal)
       }
       for (const c of copies) {
         await publish(c.tmp as string, join(c.maildir, 'new', c.name as string))

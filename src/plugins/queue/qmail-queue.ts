@@ -16,8 +16,9 @@ import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer, reject, type Verdict } from '../../host/verdict.ts'
 import { finalMessageStream } from '../../message/final-message.ts'
+import { crlfToLf } from '../../message/line-endings.ts'
 import type { EnhancedCode } from '../../protocol/reply.ts'
-import { crlfToLf, mtaEnvelope, runChild } from './child-process.ts'
+import { mtaEnvelope, runChild } from './child-process.ts'
 
 interface QqReply {
   readonly code: 451 | 554
