@@ -17,6 +17,8 @@ import { parsePluginList } from './plugin-list.ts'
 
 export interface LoadedConfig {
   readonly dir: string
+  /** The directory holding `dir`: relative paths in config files and plugin arguments start here. */
+  readonly baseDir: string
   readonly settings: SessionSettings
   readonly plugins: readonly PluginChoice[]
   readonly source: ConfigSource
@@ -37,7 +39,8 @@ export async function readConfigDir(dir: string, opts: ReadConfigOptions = {}): 
   const source: ConfigSource = { lines: (key) => config.lines(key), path: (key) => config.path(key) }
   // Relative paths in config files are relative to the directory holding the config dir,
   // as qpsmtpd resolves them against its install directory.
-  const core = readCoreSettings(source, { baseDir: dirname(config.dirs[0] ?? dir) })
+  const baseDir = dirname(config.dirs[0] ?? dir)
+  const core = readCoreSettings(source, { baseDir })
   const pluginLines = config.lines('plugins')
   if (pluginLines === undefined)
     throw new ConfigError('SMTPD_ERR_CONFIG_PLUGINS', `${config.dirs[0]}/plugins`, undefined, 'no plugins file')
@@ -52,6 +55,7 @@ export async function readConfigDir(dir: string, opts: ReadConfigOptions = {}): 
   )
   return {
     dir: config.dirs[0] ?? dir,
+    baseDir,
     settings: core.session,
     plugins,
     source,

@@ -17,6 +17,7 @@ import type { ServerInfo } from './context.ts'
 import type { Hooks } from './hook-map.ts'
 import type { Logger } from './logger.ts'
 import { checkOptions, type OptionSchema, type OptionsInput, type OptionsOf } from './options.ts'
+import type { Paths } from './paths.ts'
 import type { Services } from './services.ts'
 
 export type FailurePolicy = 'defer' | 'pass'
@@ -29,6 +30,11 @@ export interface SetupApi<O> {
   /** qpsmtpd-style configuration files (`rcpthosts`, `flat_auth_pw`, ...). */
   readonly config: ConfigView
   readonly server: ServerInfo & { readonly spoolDir: string }
+  /**
+   * Where a path from the configuration points: `paths.resolve(options.path)` takes a relative
+   * path from the directory holding the config directory, as the core does for `spool_dir`.
+   */
+  readonly paths: Paths
   /** Capabilities a plugin offers to the core (TLS settings, ...). */
   readonly services: Services
 }

@@ -15,6 +15,7 @@ import { instanceName, type PluginChoice, type PluginDefinition, type PluginFact
 import { hookNames } from './hook-map.ts'
 import type { Logger, LogLevelAdjustment } from './logger.ts'
 import { checkOptions, logLevelOptionType, type OptionSchema, parsePluginArgs } from './options.ts'
+import type { Paths } from './paths.ts'
 import type { RegisteredPlugin } from './runner.ts'
 import type { Services } from './services.ts'
 
@@ -138,6 +139,7 @@ export interface SetupEnvironment {
   readonly log: Logger
   readonly config: ConfigView
   readonly server: ServerInfo & { readonly spoolDir: string }
+  readonly paths: Paths
   readonly services: Services
   /** Called as each plugin is set up, so its config hooks answer for the plugins after it. */
   readonly onSetUp?: (plugin: RegisteredPlugin) => void
@@ -180,6 +182,7 @@ export async function setupPlugins(choices: readonly PluginChoice[], env: SetupE
         log: env.log.child({ plugin: name, adjust: logAdjustment }),
         config: env.config,
         server: env.server,
+        paths: env.paths,
         services: env.services,
       })
       for (const hook of Object.keys(parts.hooks))

@@ -8,7 +8,7 @@
  * Security: the command name is never used as a path; only names read at start-up answer.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { definePlugin } from '../host/define-plugin.ts'
 import type { HookMap } from '../host/hook-map.ts'
 import { opt } from '../host/options.ts'
@@ -61,9 +61,7 @@ export default definePlugin({
     help_dir: opt.optionalString({ description: 'directory with one help file per command (default help)' }),
     commands: opt.list({ default: [], description: 'COMMAND=file pairs (qpsmtpd: COMMAND file arguments)' }),
   },
-  setup({ options, config, log }) {
-    const configPath = config.path('plugins') ?? config.path('me')
-    const base = configPath === undefined ? process.cwd() : resolve(dirname(configPath), '..')
+  setup({ options, log, paths }) {
     const texts = new Map<string, string[]>()
 
     const read = (file: string): string[] | undefined => {
@@ -79,7 +77,7 @@ export default definePlugin({
     const dirOption = options.help_dir ?? (options.commands.length === 0 ? 'help' : undefined)
     if (dirOption !== undefined) {
       if (!FILE.test(dirOption)) throw new Error(`help_dir: invalid characters in ${JSON.stringify(dirOption)}`)
-      const dir = resolve(base, dirOption)
+      const dir = paths.resolve(dirOption)
       if (existsSync(dir)) {
         for (const name of readdirSync(dir).slice(0, MAX_FILES)) {
           if (!COMMAND.test(name)) continue
@@ -94,7 +92,7 @@ export default definePlugin({
       const file = pair.slice(eq + 1)
       if (eq <= 0 || !COMMAND.test(cmd)) throw new Error(`invalid command name ${JSON.stringify(cmd)}`)
       if (!FILE.test(file)) throw new Error(`invalid characters in help file name for ${cmd}: ${JSON.stringify(file)}`)
-      const path = resolve(base, file.includes('/') ? file : join('help', file))
+      const path = paths.resolve(file.includes('/') ? file : join('help', file))
       const lines = read(path)
       // qpsmtpd warns and goes on when a command's file is missing; so do we.
       if (lines === undefined) log.warn(`no help file for command ${cmd} (${path})`)

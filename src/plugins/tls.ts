@@ -6,7 +6,7 @@
  * of `<name>.crt`/`<name>.key` for SNI) and `min_version` (default TLSv1.2).
  */
 import { existsSync, readFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { SecureContextOptions } from 'node:tls'
 import { definePlugin } from '../host/define-plugin.ts'
 import { opt } from '../host/options.ts'
@@ -53,14 +53,13 @@ export default definePlugin({
     sni_dir: opt.optionalString({ description: 'directory of per-name certificates for SNI' }),
     min_version: opt.enum(['TLSv1.2', 'TLSv1.3'], { default: 'TLSv1.2', description: 'lowest TLS version' }),
   },
-  setup({ options, config, services, log }) {
-    const configDir = (() => {
-      const p = config.path('plugins') ?? config.path('me')
-      return p === undefined ? process.cwd() : dirname(p)
-    })()
+  setup({ options, config, services, log, paths }) {
+    const configFile = config.path('plugins') ?? config.path('me')
+    // qpsmtpd looks in ssl/ of its install directory, or in config/ssl.
+    const sslDirs = [...(configFile === undefined ? [] : [join(dirname(configFile), 'ssl')]), paths.resolve('ssl')]
     const find = (given: string | undefined, file: string): string | undefined => {
-      if (given !== undefined) return resolve(configDir, '..', given)
-      for (const base of [join(configDir, 'ssl'), join(configDir, '..', 'ssl')]) {
+      if (given !== undefined) return paths.resolve(given)
+      for (const base of sslDirs) {
         const candidate = join(base, file)
         if (existsSync(candidate)) return candidate
       }
@@ -77,7 +76,7 @@ export default definePlugin({
     services.tls = tlsSettingsFromFiles(cert, key, {
       ca,
       dhparam: options.dhparam === undefined ? undefined : find(options.dhparam, ''),
-      sniDir: options.sni_dir === undefined ? undefined : resolve(configDir, '..', options.sni_dir),
+      sniDir: options.sni_dir === undefined ? undefined : paths.resolve(options.sni_dir),
       context: {
         minVersion: minVersionFrom(config.value('tls_protocols'), options.min_version),
         ...(ciphers !== undefined && ciphers !== 'HIGH' ? { ciphers } : {}),

@@ -17,6 +17,7 @@ import {
   stderrWriter,
 } from '../host/logger.ts'
 import { makeDirectories } from '../host/make-directories.ts'
+import { pathsFrom } from '../host/paths.ts'
 import { HookRunner, type RegisteredPlugin } from '../host/runner.ts'
 import { emptyServices, type Services } from '../host/services.ts'
 import type { SessionSettings } from '../session/settings.ts'
@@ -28,6 +29,11 @@ export interface RuntimeOptions {
   readonly plugins: readonly PluginChoice[]
   readonly config: ConfigSource
   readonly logLevel: LogLevel
+  /**
+   * Relative paths in plugin arguments are taken from here: the directory holding the config
+   * directory (LoadedConfig.baseDir). Default: the working directory, for runtimes built in code.
+   */
+  readonly baseDir?: string | undefined
   /** Where log entries go when no logging plugin is loaded; stderr by default. */
   readonly logWriter?: LogWriter
 }
@@ -84,6 +90,7 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
     log,
     config,
     server: { ...server, spoolDir: opts.settings.spoolDir },
+    paths: pathsFrom(opts.baseDir ?? process.cwd()),
     services,
     onSetUp: (p) => registered.push(p),
   })

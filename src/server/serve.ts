@@ -50,6 +50,7 @@ export async function loadRuntime(opts: CliOptions): Promise<Runtime> {
       plugins: loaded.plugins,
       config: loaded.source,
       logLevel: loaded.logLevel,
+      baseDir: loaded.baseDir,
     })
   } catch (e) {
     throw new StartupError(

@@ -32,6 +32,11 @@ export interface TestServerOptions {
   readonly config?: Readonly<Record<string, string | readonly string[]>>
   /** Or a qpsmtpd-layout config directory (then `plugins` comes from its `plugins` file). */
   readonly configDir?: string
+  /**
+   * Where relative paths in plugin options point (`api.paths`): with `configDir`, the directory
+   * holding it, as in production; otherwise this, or the working directory.
+   */
+  readonly baseDir?: string
   readonly limits?: Partial<Limits>
   readonly timeouts?: Partial<Timeouts>
   readonly policies?: Partial<Policies>
@@ -87,6 +92,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       },
       plugins,
       config: loaded.source,
+      baseDir: loaded.baseDir,
       logLevel: opts.logLevel ?? 7,
       logWriter: (e) => logs.push(e),
     })
@@ -104,6 +110,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       }),
       plugins,
       config: objectConfigSource({ me, ...opts.config }),
+      baseDir: opts.baseDir,
       logLevel: opts.logLevel ?? 7,
       logWriter: (e) => logs.push(e),
     })

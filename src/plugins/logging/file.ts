@@ -45,14 +45,15 @@ export default definePlugin({
     tsformat: opt.string({ default: '%a %b %d %T %Y', description: 'strftime format of the time stamp' }),
   },
   translateArgs: translateFileArgs,
-  setup({ name, options }) {
+  setup({ name, options, paths }) {
     const level = logLevelOption(options.loglevel)
-    const pattern = options.path.trim()
-    if (pattern.startsWith('|'))
+    const given = options.path.trim()
+    if (given.startsWith('|'))
       throw new Error(
         `"|command" log outputs are not supported (plugins never run a shell): log to a file, or to a FIFO read by another process`,
       )
-    if (pattern === '') throw new Error('option "path" is empty')
+    if (given === '') throw new Error('option "path" is empty')
+    const pattern = paths.resolve(given)
     const host = hostname()
     const streams = new Map<string, WriteStream>() // insertion order = least recently used first
     const sessionFile = new Map<string, string>()

@@ -55,8 +55,8 @@ export default definePlugin({
     }),
   },
   timeoutMs: 300_000,
-  async setup({ options, server }) {
-    const root = resolve(options.path)
+  async setup({ options, server, paths }) {
+    const root = paths.resolve(options.path)
     const dirMode = Number.parseInt(options.mode, 8)
     const fileMode = dirMode & 0o666
     const pattern = options.subdir

@@ -48,6 +48,21 @@ describe('queue/quarantine', () => {
     }
   })
 
+  it('a relative dir is taken from the directory holding the config directory, not the working directory', async () => {
+    const srv = await startTestServer({
+      plugins: [acceptRcpt(), quarantine({ dir: 'quarantine' })],
+      memoryQueue: false,
+      baseDir: base,
+    })
+    try {
+      const r = await transaction(srv, ['a@x.test'])
+      assert.match(r.raw, /^250 2\.0\.0 Quarantined as /)
+      assert.equal((await readdir(join(base, 'quarantine', today()))).length, 1)
+    } finally {
+      await srv.close()
+    }
+  })
+
   it('reply reject: stores it, then 554 5.7.1', async () => {
     const dir = join(base, 'reject')
     const srv = await startTestServer({

@@ -6,7 +6,7 @@
  * configurable: accept (250, default) or reject (554 5.7.1); a failed write is 451 4.3.0.
  */
 import { unlink } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer, reject } from '../../host/verdict.ts'
@@ -27,8 +27,8 @@ export default definePlugin({
     reply: opt.enum(['accept', 'reject'], { default: 'accept', description: '250 or 554 5.7.1 once stored' }),
   },
   timeoutMs: 300_000,
-  async setup({ options }) {
-    const root = resolve(options.dir)
+  async setup({ options, paths }) {
+    const root = paths.resolve(options.dir)
     await ensureDir(root, 0o700)
     return {
       hooks: {
