@@ -55,6 +55,19 @@ describe('SmtpCodec command mode', () => {
       want: [err('bare-lf'), cmd('QUIT')],
     },
     { name: 'bare LF alone', input: '\nNOOP\r\nQUIT\r\n', want: [err('bare-lf'), cmd('QUIT')] },
+    // Issue 18 F4: every bare LF is reported, also those in the rest of a refused line, so a client
+    // that ends its lines with LF hears about each line (the session then closes) and no such line
+    // is ever a command.
+    {
+      name: 'bare LF after bare LF: each reported, none a command',
+      input: 'EHLO x\nMAIL FROM:<a@b>\nQUIT\nNOOP\r\nRSET\r\n',
+      want: [err('bare-lf'), err('bare-lf'), err('bare-lf'), cmd('RSET')],
+    },
+    {
+      name: 'CR then bare LF in the discarded rest',
+      input: 'EHLO x\na\rb\nc\r\nQUIT\r\n',
+      want: [err('bare-lf'), err('bare-lf'), cmd('QUIT')],
+    },
     { name: 'bare CR mid-line', input: 'EHLO a\rb\r\nNOOP\r\n', want: [err('bare-cr'), cmd('NOOP')] },
     { name: 'CR CR LF', input: 'EHLO a\r\r\n', want: [err('bare-cr')] },
     { name: 'trailing bare CR waits for its LF', input: 'EHLO a\r', want: [] },
@@ -70,6 +83,16 @@ describe('SmtpCodec command mode', () => {
     {
       name: 'too long: a bare LF does not end the line, the next CRLF does',
       input: `${'a'.repeat(600)}\nQUIT\r\nNOOP\r\n`,
+      want: [err('too-long'), err('bare-lf'), cmd('NOOP')],
+    },
+    {
+      name: 'too long without LF, then bare LFs',
+      input: `${'a'.repeat(600)}b\nMAIL\nNOOP\r\nQUIT\r\n`,
+      want: [err('too-long'), err('bare-lf'), err('bare-lf'), cmd('QUIT')],
+    },
+    {
+      name: 'too long ending in CRLF: nothing more',
+      input: `${'a'.repeat(600)}\r\nNOOP\r\n`,
       want: [err('too-long'), cmd('NOOP')],
     },
   ]

@@ -139,7 +139,7 @@ export class SmtpCodec {
   }
 
   #nextCommand(): Step {
-    if (this.#discarding && !this.#discardToCrlf()) return undefined
+    if (this.#discarding) return this.#discardToCrlf()
     if (this.#buffered === 0) return undefined
     const lf = this.#findLf()
     if (lf < 0) {
@@ -150,12 +150,13 @@ export class SmtpCodec {
     }
     if (lf + 1 > this.#limit) {
       if (lf > 0 && this.#peek(lf - 1) === CR) this.#consume(lf + 1)
-      else this.#startDiscard(lf + 1)
+      // The bare LF that ends it is left for #discardToCrlf to report.
+      else this.#startDiscard(lf)
       return TOO_LONG
     }
     if (lf === 0 || this.#peek(lf - 1) !== CR) {
-      // A bare LF is never a line break: answer at once, then ignore everything up to the real CRLF,
-      // so `EHLO a<LF>MAIL FROM:...<CR><LF>` can never run the second half as a command.
+      // A bare LF is never a line break: report it at once, then ignore everything up to the real
+      // CRLF, so `EHLO a<LF>MAIL FROM:...<CR><LF>` can never run the second half as a command.
       this.#startDiscard(lf + 1)
       return BARE_LF
     }
@@ -173,29 +174,30 @@ export class SmtpCodec {
     this.#discarding = true
   }
 
-  /** Discards through the next CRLF; false while it has not arrived (all buffered bytes dropped). */
-  #discardToCrlf(): boolean {
-    for (;;) {
-      if (this.#buffered === 0) return false
-      if (this.#discardPrevCr && this.#peek(0) === LF) {
-        this.#consume(1)
-        this.#discarding = false
-        return true
-      }
-      const lf = this.#findLf()
-      if (lf < 0) {
-        this.#discardPrevCr = this.#peek(this.#buffered - 1) === CR
-        this.#consume(this.#buffered)
-        return false
-      }
-      const crlf = lf > 0 && this.#peek(lf - 1) === CR
-      this.#discardPrevCr = false
-      this.#consume(lf + 1)
-      if (crlf) {
-        this.#discarding = false
-        return true
-      }
+  /**
+   * Discards through the next CRLF: null once it arrived, undefined while it has not (all buffered
+   * bytes dropped). Each bare LF on the way is reported, so a client that ends its lines with LF
+   * learns about every one of them (the session closes at the first).
+   */
+  #discardToCrlf(): Step {
+    if (this.#buffered === 0) return undefined
+    if (this.#discardPrevCr && this.#peek(0) === LF) {
+      this.#consume(1)
+      this.#discarding = false
+      return null
     }
+    const lf = this.#findLf()
+    if (lf < 0) {
+      this.#discardPrevCr = this.#peek(this.#buffered - 1) === CR
+      this.#consume(this.#buffered)
+      return undefined
+    }
+    const crlf = lf > 0 && this.#peek(lf - 1) === CR
+    this.#discardPrevCr = false
+    this.#consume(lf + 1)
+    if (!crlf) return BARE_LF
+    this.#discarding = false
+    return null
   }
 
   #nextContent(): Step {

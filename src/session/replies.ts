@@ -23,7 +23,7 @@ export const Replies = {
   mixedDataBdat: reply(503, '5.5.1', 'Error: DATA and BDAT cannot be mixed in one transaction'),
   badSequence: reply(503, '5.5.1', 'Error: bad sequence of commands'),
   lineTooLong: reply(500, '5.5.2', 'Error: line too long'),
-  bareLf: reply(500, '5.5.2', 'Error: bare <LF> received, lines must end with <CR><LF>'),
+  bareLf: reply(500, '5.5.2', 'Error: bare <LF> received, lines must end with <CR><LF>; closing connection'),
   bareCr: reply(500, '5.5.2', 'Error: bare <CR> received, lines must end with <CR><LF>'),
   nulInCommand: reply(500, '5.5.2', 'Error: NUL character in command'),
   badUtf8: reply(500, '5.5.2', 'Error: command is not valid UTF-8'),

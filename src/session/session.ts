@@ -222,6 +222,9 @@ export class Session implements SessionCore {
       case 'command':
         return dispatchCommand(this, ev.line)
       case 'command-error':
+        // A client ending its lines with a bare LF would wait for replies to lines that are never
+        // commands: answer and close, as Postfix does with smtpd_forbid_bare_newline=reject.
+        if (ev.error === 'bare-lf') return this.close(Replies.bareLf)
         return this.error(commandErrorReplies[ev.error])
       case 'data': {
         const spool = this.transaction?.spool
@@ -302,6 +305,11 @@ export class Session implements SessionCore {
     this.#clock.commandDone()
     this.#stream.pause()
     this.#lineWaiter = undefined
+    if (ev.type === 'command-error' && ev.error === 'bare-lf') {
+      // As for a command line; the exchange ends only once the session has.
+      void this.close(Replies.bareLf).then(() => waiter(undefined))
+      return
+    }
     if (ev.type !== 'command') {
       waiter(null)
       return

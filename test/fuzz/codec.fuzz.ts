@@ -176,12 +176,14 @@ export class ReferenceFramer implements Framer {
       const avail = this.#in.length - this.#at
       if (this.#discarding) {
         // Only a real CRLF ends the line being discarded; the CR may have been consumed already.
+        // Every bare LF on the way is reported.
         if (lf < 0) {
           this.#at = this.#in.length
           return undefined
         }
         this.#at = lf + 1
         if (lf > 0 && this.#in[lf - 1] === CR) this.#discarding = false
+        else return { type: 'command-error', error: 'bare-lf' }
         continue
       }
       if (lf < 0) {
@@ -194,7 +196,10 @@ export class ReferenceFramer implements Framer {
       this.#at = lf + 1
       const crlf = line.length >= 2 && line[line.length - 2] === CR
       if (line.length > this.#limit) {
-        if (!crlf) this.#discarding = true
+        if (!crlf) {
+          this.#discarding = true
+          this.#at = lf
+        }
         return { type: 'command-error', error: 'too-long' }
       }
       if (!crlf) {

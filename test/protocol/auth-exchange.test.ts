@@ -108,3 +108,15 @@ test('commands pipelined behind the last AUTH response are answered after it', a
     assert.equal(srv.queued.length, 1)
   })
 })
+
+test('an AUTH response ended by a bare LF is answered and the session ends (issue 18 F4)', async () => {
+  await withServer({}, async (srv) => {
+    const c = await srv.connect()
+    await c.expect(220)
+    await c.send('EHLO client.test', 250)
+    await c.send('AUTH LOGIN', 334)
+    c.write(`${b64('u')}\n${b64('p')}\n`)
+    assert.equal((await c.reply()).raw, rendered(Replies.bareLf))
+    await c.closed()
+  })
+})
