@@ -6,7 +6,7 @@
  */
 import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
-import { createLogger, stderrWriter } from '../host/logger.ts'
+import { createLogger, type LogEntry, stderrWriter } from '../host/logger.ts'
 import { ExitCode } from '../server/exit-codes.ts'
 import { type ListenerSpec, socketActivationSpecs } from '../server/listeners.ts'
 import { runPrimary, WorkerEnv } from '../server/primary.ts'
@@ -19,6 +19,8 @@ function fail(code: ExitCode, message: string): never {
   process.stderr.write(`qtsmtpd: ${message}\n`)
   process.exit(code)
 }
+
+const describeEntry = (e: LogEntry): string => (e.plugin === undefined ? e.message : `${e.plugin}: ${e.message}`)
 
 function listenersFor(opts: CliOptions): ListenerSpec[] {
   if (cluster.isWorker) {
@@ -60,7 +62,9 @@ export async function main(argv: readonly string[]): Promise<void> {
   try {
     if (opts.check) {
       becomeIdentity(identityFrom(opts), createLogger(stderrWriter, 6))
-      const runtime = await loadRuntime(opts)
+      // Warnings go to stderr here even when config/logging sends the log to a file.
+      const runtime = await loadRuntime(opts, () => {})
+      for (const w of runtime.startupWarnings) process.stderr.write(`qtsmtpd: warning: ${describeEntry(w)}\n`)
       await runtime.close()
       process.stdout.write('configuration OK\n')
       return

@@ -13,6 +13,7 @@ import {
   type LogEntry,
   type Logger,
   type LogLevel,
+  LogLevels,
   type LogWriter,
   stderrWriter,
 } from '../host/logger.ts'
@@ -54,8 +55,16 @@ export interface Runtime {
   readonly tlsContexts: TlsContextProvider | undefined
   readonly server: ServerInfo
   readonly log: Logger
+  /**
+   * Warnings and errors logged while the runtime was built (set-up problems, a configuration
+   * that will refuse all mail), whatever the log level and wherever logging plugins send them:
+   * `--check` prints them on stderr.
+   */
+  readonly startupWarnings: readonly LogEntry[]
   close(): Promise<void>
 }
+
+const authHooks = ['auth', 'authPlain', 'authLogin', 'authCramMd5'] as const
 
 export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const trust: Trust = {
@@ -64,8 +73,14 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
   }
   const fallback = opts.logWriter ?? stderrWriter
   let loggingPlugins: RegisteredPlugin[] = []
+  let starting = true
+  const startupWarnings: LogEntry[] = []
   const writer: LogWriter = (entry: LogEntry) => {
-    if (loggingPlugins.length === 0) return fallback(entry)
+    if (starting && entry.level <= LogLevels.warn) startupWarnings.push(entry)
+    if (loggingPlugins.length === 0) {
+      if (entry.level <= opts.logLevel) fallback(entry)
+      return
+    }
     for (const p of loggingPlugins) {
       try {
         p.hooks.logging?.(entry)
@@ -75,8 +90,10 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
     }
   }
   // Logging plugins filter by their own level (qpsmtpd), so they see every entry; the core's
-  // level then only governs the stderr fallback.
-  const log = createLogger(writer, () => (loggingPlugins.length > 0 ? 7 : opts.logLevel))
+  // level then only governs the stderr fallback. While starting, warnings are always kept.
+  const log = createLogger(writer, () =>
+    loggingPlugins.length > 0 ? 7 : starting ? (Math.max(opts.logLevel, LogLevels.warn) as LogLevel) : opts.logLevel,
+  )
   const registered: RegisteredPlugin[] = []
   const configHooks = (): ConfigHook[] =>
     registered.flatMap((p) => (p.hooks.config === undefined ? [] : [p.hooks.config]))
@@ -98,6 +115,24 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const runner = new HookRunner(setUp.plugins)
   if (!runner.has('rcpt')) log.warn('no plugin decides on recipients: every RCPT will be refused (add rcpt_ok)')
   if (!runner.has('queue')) log.warn('no queue plugin: every message will get 451 (add queue/maildir or another)')
+  const authPlugins = setUp.plugins.filter((p) => authHooks.some((h) => p.hooks[h] !== undefined)).map((p) => p.name)
+  if (authPlugins.length > 0 && opts.settings.policies.authRequiresTls && services.tls === undefined)
+    log.warn(
+      `AUTH is never offered: ${authPlugins.join(', ')} would answer it, but tls_before_auth is on (the default) ` +
+        'and no tls plugin is loaded, so no session is encrypted; load the tls plugin, ' +
+        'or set tls_before_auth 0 to allow AUTH without TLS',
+    )
   const tlsContexts = services.tls === undefined ? undefined : createTlsContextProvider(services.tls)
-  return { settings: opts.settings, trust, runner, services, tlsContexts, server, log, close: setUp.close }
+  starting = false
+  return {
+    settings: opts.settings,
+    trust,
+    runner,
+    services,
+    tlsContexts,
+    server,
+    log,
+    startupWarnings,
+    close: setUp.close,
+  }
 }

@@ -10,7 +10,7 @@ import { readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import type { CliOptions } from '../cli/args.ts'
 import { ConfigError } from '../config/config-error.ts'
 import { readConfigDir } from '../config/load.ts'
-import { createLogger, type Logger, stderrWriter } from '../host/logger.ts'
+import { createLogger, type Logger, type LogWriter, stderrWriter } from '../host/logger.ts'
 import { ExitCode } from './exit-codes.ts'
 import { BoundListeners, type ListenerSpec } from './listeners.ts'
 import { dropPrivileges, type Identity, resolveIdentity } from './privileges.ts'
@@ -40,7 +40,8 @@ export class StartupError extends Error {
   }
 }
 
-export async function loadRuntime(opts: CliOptions): Promise<Runtime> {
+/** `logWriter`: where entries go when no logging plugin is loaded (stderr by default). */
+export async function loadRuntime(opts: CliOptions, logWriter?: LogWriter): Promise<Runtime> {
   try {
     const loaded = await readConfigDir(opts.configDir, {
       fallbackDirs: opts.qmailControl === undefined ? [] : [opts.qmailControl],
@@ -51,6 +52,7 @@ export async function loadRuntime(opts: CliOptions): Promise<Runtime> {
       config: loaded.source,
       logLevel: loaded.logLevel,
       baseDir: loaded.baseDir,
+      ...(logWriter === undefined ? {} : { logWriter }),
     })
   } catch (e) {
     throw new StartupError(

@@ -243,3 +243,45 @@ describe('auth/auth_flat_file over TLS', () => {
     }
   })
 })
+
+describe('auth/auth_flat_file at start-up', () => {
+  const neverOffered = /^AUTH is never offered: auth\/auth_flat_file would answer it, but tls_before_auth is on/
+  const warnings = (srv: TestServer) => srv.logs.filter((e) => e.level <= 4).map((e) => e.message)
+
+  it('without TLS and with tls_before_auth on, a warning names the reason and both remedies', async () => {
+    const srv = await server({ policies: {} })
+    try {
+      const warning = warnings(srv).find((m) => neverOffered.test(m))
+      assert.ok(warning, warnings(srv).join('\n'))
+      assert.match(warning, /load the tls plugin, or set tls_before_auth 0 to allow AUTH without TLS$/)
+      const c = await greet(srv)
+      assert.doesNotMatch((await c.send('EHLO client.test', 250))?.raw ?? '', /AUTH/)
+      await c.quit()
+    } finally {
+      await srv.close()
+    }
+  })
+
+  for (const [what, extra] of [
+    ['with the tls plugin', { policies: {}, tls: true }],
+    ['with tls_before_auth 0', {}],
+  ] as const) {
+    it(`${what}: no warning`, async () => {
+      const srv = await server(extra)
+      try {
+        assert.deepEqual(warnings(srv), [])
+      } finally {
+        await srv.close()
+      }
+    })
+  }
+
+  it('no flat_auth_pw: a warning that every AUTH will be refused', async () => {
+    const srv = await server({ config: {} })
+    try {
+      assert.ok(warnings(srv).includes('no flat_auth_pw file: every AUTH will be refused'), warnings(srv).join('\n'))
+    } finally {
+      await srv.close()
+    }
+  })
+})

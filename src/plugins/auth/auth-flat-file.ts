@@ -37,9 +37,14 @@ export default definePlugin({
     const dummy = stored.find((s) => !isClear(s)) ?? `{PLAIN}${randomBytes(16).toString('hex')}`
     const dummyCram = randomBytes(16).toString('hex')
     const cramUsable = stored.some(isClear)
-    log.info(
-      `${users.size} user(s) in flat_auth_pw${cramUsable ? '' : '; CRAM-MD5 not offered (no clear-text password)'}`,
-    )
+    if (users.size === 0)
+      log.warn(
+        `${config.path('flat_auth_pw') === undefined ? 'no flat_auth_pw file' : 'flat_auth_pw has no entries'}: every AUTH will be refused`,
+      )
+    else
+      log.info(
+        `${users.size} user(s) in flat_auth_pw${cramUsable ? '' : '; CRAM-MD5 not offered (no clear-text password)'}`,
+      )
 
     const check = async (ctx: HookContext, creds: AuthCredentials): Promise<Verdict> => {
       const entry = users.get(creds.user.toLowerCase())
