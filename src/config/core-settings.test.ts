@@ -26,6 +26,12 @@ describe('readCoreSettings', () => {
     assert.equal(s.session.timeouts.dataMs, 120_000)
   })
 
+  it('reads recipient_overshoot_limit (default 1000, as Postfix)', () => {
+    assert.equal(readCoreSettings(source({})).session.limits.recipientOvershoot, 1000)
+    const s = readCoreSettings(source({ 'smtpd.conf': 'recipient_overshoot_limit 0\n' }))
+    assert.equal(s.session.limits.recipientOvershoot, 0)
+  })
+
   it('a command_line_limit under 512 names the file and the line', () => {
     assert.throws(
       () => readCoreSettings(source({ 'smtpd.conf': '# limits\nrecipient_limit 50\ncommand_line_limit 100\n' })),

@@ -30,6 +30,7 @@ const limitKeys: Readonly<Record<string, keyof Limits>> = {
   data_line_limit: 'dataLine',
   header_size_limit: 'headerSize',
   recipient_limit: 'recipients',
+  recipient_overshoot_limit: 'recipientOvershoot',
   hop_limit: 'hops',
   unknown_command_limit: 'unknownCommands',
   junk_command_limit: 'junkCommands',

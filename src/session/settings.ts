@@ -16,6 +16,8 @@ export interface Limits {
   /** Size of the header section. */
   readonly headerSize: number
   readonly recipients: number
+  /** RCPTs past `recipients` answered 452 without counting as errors (Postfix smtpd_recipient_overshoot_limit). */
+  readonly recipientOvershoot: number
   /** Received headers before a message is a loop (qpsmtpd's loop plugin: 100). */
   readonly hops: number
   readonly unknownCommands: number
@@ -80,6 +82,7 @@ export const defaultLimits: Limits = {
   dataLine: 65_536,
   headerSize: 102_400,
   recipients: 1000,
+  recipientOvershoot: 1000,
   hops: 100,
   unknownCommands: 10,
   junkCommands: 100,

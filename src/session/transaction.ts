@@ -19,6 +19,8 @@ export class TxnState implements Transaction {
   spool: MessageSpool | undefined
   /** A refusal decided while content still arrives (BDAT after a refused chunk, data hooks). */
   pendingRefusal: Reply | undefined
+  /** RCPTs refused for being past the recipient limit (Postfix's rcpt_overshoot). */
+  recipientOvershoot = 0
   /** The BDAT chunk being received. */
   bdatChunk: { readonly size: number; readonly last: boolean } | undefined
 

@@ -26,7 +26,12 @@ export async function rcpt(s: SessionCore, args: string): Promise<void> {
     return s.error(phase.name === 'greeted' || phase.name === 'connected' ? Replies.needHelo : Replies.needMail)
   }
   const txn = phase.txn
-  if (txn.recipients.length >= s.settings.limits.recipients) return s.error(Replies.tooManyRecipients)
+  if (txn.recipients.length >= s.settings.limits.recipients) {
+    // RFC 5321 §4.5.3.1.10: a client that pipelined too many RCPTs goes on with DATA to those it
+    // got, so the 452s must not reach hard_error_limit; only overshoot past its own limit counts.
+    if (++txn.recipientOvershoot <= s.settings.limits.recipientOvershoot) return s.send(Replies.tooManyRecipients)
+    return s.error(Replies.tooManyRecipients)
+  }
   const strict = s.settings.policies.strictEnvelopes
   const smtputf8 = txn.mailFrom.params.smtputf8
   const split = splitPathAndParams(args, { keyword: 'TO', strict })
