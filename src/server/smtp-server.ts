@@ -35,6 +35,8 @@ export interface ServerLimits {
   readonly proxyTimeoutMs: number
   /** Largest PROXY v2 header accepted, TLVs included (v1 is at most 107 bytes). */
   readonly proxyMaxHeader: number
+  /** A connection refused with 421 is closed at the latest this long after the reply. */
+  readonly refusalLingerMs: number
 }
 
 export const defaultServerLimits: ServerLimits = {
@@ -42,6 +44,7 @@ export const defaultServerLimits: ServerLimits = {
   maxConnectionsPerIp: 50,
   proxyTimeoutMs: 10_000,
   proxyMaxHeader: defaultMaxHeader,
+  refusalLingerMs: 2000,
 }
 
 const tooMany = renderReply(reply(421, '4.3.2', 'Too many connections, try again later'))
@@ -119,7 +122,7 @@ export class SmtpServer {
     if (this.#closing) return void socket.destroy()
     const { maxConnections } = this.limits
     if (maxConnections > 0 && this.#sessions.size + this.#pendingProxy >= maxConnections)
-      return void socket.end(tooMany)
+      return void refuse(socket, tooMany, this.limits.refusalLingerMs)
     const peer = { ip: normalizeIp(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 }
     const local =
       listener.boundIp !== undefined
@@ -164,7 +167,8 @@ export class SmtpServer {
     const ip = remote.ip
     const { maxConnectionsPerIp } = this.limits
     const fromIp = this.#perIp.get(ip) ?? 0
-    if (maxConnectionsPerIp > 0 && fromIp >= maxConnectionsPerIp) return void socket.end(tooManyFromYou)
+    if (maxConnectionsPerIp > 0 && fromIp >= maxConnectionsPerIp)
+      return void refuse(socket, tooManyFromYou, this.limits.refusalLingerMs)
     this.#perIp.set(ip, fromIp + 1)
     void this.#start(socket, listener, remote, local, proxied).finally(() => {
       const n = (this.#perIp.get(ip) ?? 1) - 1
@@ -274,6 +278,19 @@ export class SmtpServer {
     while (this.#sessions.size > 0 && Date.now() < hardStop) await new Promise((r) => setTimeout(r, 10))
     return { finished: Math.max(0, open - forced), forced }
   }
+}
+
+/**
+ * Writes a refusal and closes for certain. The socket was accepted paused and half-open, so
+ * the client's FIN is seen only if we read: read and discard until it comes (the socket then
+ * destroys itself), and destroy it after lingerMs whatever the client does. Closing at once
+ * instead could turn unread client bytes into a reset that discards the 421 unread.
+ */
+function refuse(socket: Socket, text: string, lingerMs: number): void {
+  const timer = setTimeout(() => socket.destroy(), lingerMs).unref()
+  socket.once('close', () => clearTimeout(timer))
+  socket.on('data', () => {})
+  socket.end(text)
 }
 
 async function implicitTls(
