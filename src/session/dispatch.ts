@@ -18,7 +18,7 @@ export async function dispatchCommand(s: SessionCore, raw: Buffer): Promise<void
   } catch {
     return s.error(Replies.badUtf8)
   }
-  if (++s.counters.commands > s.settings.limits.commandsPerSession) return s.close(Replies.tooManyErrors)
+  if (++s.counters.commands > s.settings.limits.commandsPerSession) return s.close(Replies.tooManyCommands)
   if (s.counters.commands === 1 && isHttpLike(line)) {
     s.log.notice(`cross-protocol request refused: ${line.slice(0, 60)}`)
     return s.close(Replies.httpRefused)

@@ -36,6 +36,7 @@ export const Replies = {
   tooManyUnknown: reply(421, '4.7.0', 'Error: too many unrecognized commands; closing connection'),
   tooManyJunk: reply(421, '4.7.0', 'Error: too many commands without mail; closing connection'),
   tooManyMessages: reply(421, '4.7.0', 'Error: too many messages in one session; closing connection'),
+  tooManyCommands: reply(421, '4.7.0', 'Error: too many commands in one session; closing connection'),
   tooManyRecipients: reply(452, '4.5.3', 'Error: too many recipients'),
   timeout: reply(421, '4.4.2', 'Error: timeout exceeded; closing connection'),
   sessionTimeout: reply(421, '4.4.2', 'Error: session time limit exceeded; closing connection'),

@@ -46,8 +46,18 @@ export const senderVerdicts = definePlugin({
   }),
 })
 
+/** AUTH PLAIN and LOGIN for user `u` with password `p`; anyone else gets 535. */
+export const authUser = definePlugin({
+  name: 'test/auth-user',
+  options: {},
+  setup: () => ({
+    hooks: { auth: async (_ctx, cred) => (cred.user === 'u' && cred.password === 'p' ? accept() : reject()) },
+  }),
+})
+
 export const presets: Readonly<Record<string, () => PluginChoice>> = {
   'accept-all': () => acceptAllRecipients(),
+  'auth-user': () => authUser(),
   'local-only': () => localOnly(),
   'rcpt-verdicts': () => rcptVerdicts(),
   'sender-verdicts': () => senderVerdicts(),

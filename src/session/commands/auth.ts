@@ -31,6 +31,11 @@ export function authMechanisms(s: SessionCore): Mechanism[] {
   return out
 }
 
+/** Whether this session offers AUTH (RFC 4954 §3): mechanisms to offer, and TLS when policy wants it. */
+export function authOffered(s: SessionCore): boolean {
+  return authMechanisms(s).length > 0 && (s.connection.tls !== undefined || !s.settings.policies.authRequiresTls)
+}
+
 const authDefaults = { accept: Replies.authOk, reject: Replies.authFailed, defer: Replies.authTempFail }
 
 /** A step of the exchange: credentials, or the reply that ends it early. */

@@ -4,6 +4,7 @@
  */
 import type { ExtensionSet } from '../../protocol/mail-params.ts'
 import type { SessionCore } from '../session-core.ts'
+import { authOffered } from './auth.ts'
 
 export function offeredExtensions(s: SessionCore): ExtensionSet {
   const p = s.settings.policies
@@ -17,6 +18,8 @@ export function offeredExtensions(s: SessionCore): ExtensionSet {
     // Parsed even without TLS (it is advertised only inside TLS), so that MAIL answers
     // 530 5.7.10 "encryption needed" (RFC 8689, RFC 5248) instead of 555 unknown parameter.
     requireTls: ehlo && p.requireTlsExtension,
-    auth: ehlo,
+    // RFC 5321 §4.1.1.11: AUTH= without AUTH offered is an unknown parameter (555). Once the client
+    // authenticated, EHLO no longer lists AUTH, but AUTH= still belongs to the session.
+    auth: ehlo && authOffered(s),
   }
 }

@@ -6,8 +6,11 @@ import type { Helo } from '../../host/context.ts'
 import { reply } from '../../protocol/reply.ts'
 import { verdictReply } from '../replies.ts'
 import type { SessionCore } from '../session-core.ts'
-import { authMechanisms } from './auth.ts'
+import { authMechanisms, authOffered } from './auth.ts'
 import { forwardingKeywords } from './forward-attributes.ts'
+
+// RFC 5321 §4.5.3.1.2: a domain is at most 255 octets, and the reply echoes it (§4.5.3.1.5: 512).
+const MAX_HELO_ARGUMENT = 255
 
 const heloDefaults = {
   reject: reply(550, '5.7.1', 'HELO/EHLO rejected'),
@@ -17,6 +20,8 @@ const heloDefaults = {
 async function hello(s: SessionCore, verb: Helo['verb'], args: string): Promise<void> {
   const host = args.trim()
   if (host === '') return s.error(reply(501, '5.5.4', `Syntax: ${verb} hostname`))
+  if (Buffer.byteLength(host) > MAX_HELO_ARGUMENT)
+    return s.error(reply(501, '5.5.4', `Syntax: ${verb} hostname (at most ${MAX_HELO_ARGUMENT} octets)`))
   await s.resetTransaction()
   const { verdict } = await s.runner.chain(verb === 'EHLO' ? 'ehlo' : 'helo', s, host)
   if (verdict.kind === 'done') return
@@ -44,9 +49,7 @@ async function keywords(s: SessionCore): Promise<string[]> {
   if (p.chunking) out.push('CHUNKING', 'BINARYMIME')
   if (p.dsn) out.push('DSN')
   if (s.tls !== undefined && !tls) out.push('STARTTLS')
-  const mechanisms = authMechanisms(s)
-  if (mechanisms.length > 0 && s.connection.auth === undefined && (tls || !p.authRequiresTls))
-    out.push(`AUTH ${mechanisms.join(' ')}`)
+  if (authOffered(s) && s.connection.auth === undefined) out.push(`AUTH ${authMechanisms(s).join(' ')}`)
   if (p.requireTlsExtension && tls) out.push('REQUIRETLS')
   out.push(...forwardingKeywords(s))
   const extra: string[] = []
