@@ -115,14 +115,19 @@ export class SmtpServer {
     return this.#perIp.get(normalizeIp(ip)) ?? 0
   }
 
-  /** Connections still sending their PROXY header: they count towards maxConnections. */
-  #pendingProxy = 0
+  /**
+   * Accepted connections whose socket is not closed yet: what maxConnections limits. Counted
+   * from accept, so connections still sending a PROXY header or in an implicit-TLS handshake
+   * (up to tls_handshake_timeout) count too.
+   */
+  #accepted = 0
 
   #accept(socket: Socket, listener: ListenerInfoFull): void {
     if (this.#closing) return void socket.destroy()
     const { maxConnections } = this.limits
-    if (maxConnections > 0 && this.#sessions.size + this.#pendingProxy >= maxConnections)
-      return void refuse(socket, tooMany, this.limits.refusalLingerMs)
+    if (maxConnections > 0 && this.#accepted >= maxConnections) return void this.#refuse(socket, listener.role, tooMany)
+    this.#accepted++
+    socket.once('close', () => this.#accepted--)
     const peer = { ip: normalizeIp(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 }
     const local =
       listener.boundIp !== undefined
@@ -133,12 +138,10 @@ export class SmtpServer {
       return
     }
     // A trusted proxy: the real client is in the header (before any TLS), and limits apply to it.
-    this.#pendingProxy++
     void readProxyHeader(socket, {
       timeoutMs: this.limits.proxyTimeoutMs,
       maxHeader: this.limits.proxyMaxHeader,
     }).then((r) => {
-      this.#pendingProxy--
       if (!r.ok) {
         this.#runtime.log.notice(`PROXY protocol error from ${peer.ip}: ${r.reason}; closing`)
         return void socket.destroy()
@@ -168,13 +171,18 @@ export class SmtpServer {
     const { maxConnectionsPerIp } = this.limits
     const fromIp = this.#perIp.get(ip) ?? 0
     if (maxConnectionsPerIp > 0 && fromIp >= maxConnectionsPerIp)
-      return void refuse(socket, tooManyFromYou, this.limits.refusalLingerMs)
+      return void this.#refuse(socket, listener.role, tooManyFromYou)
     this.#perIp.set(ip, fromIp + 1)
     void this.#start(socket, listener, remote, local, proxied).finally(() => {
       const n = (this.#perIp.get(ip) ?? 1) - 1
       if (n <= 0) this.#perIp.delete(ip)
       else this.#perIp.set(ip, n)
     })
+  }
+
+  /** An implicit-TLS client expects a TLS record: it gets no cleartext reply, only the close. */
+  #refuse(socket: Socket, role: ListenerRole, text: string): void {
+    refuse(socket, role === 'smtps' ? undefined : text, this.limits.refusalLingerMs)
   }
 
   async #start(
@@ -281,16 +289,17 @@ export class SmtpServer {
 }
 
 /**
- * Writes a refusal and closes for certain. The socket was accepted paused and half-open, so
- * the client's FIN is seen only if we read: read and discard until it comes (the socket then
- * destroys itself), and destroy it after lingerMs whatever the client does. Closing at once
- * instead could turn unread client bytes into a reset that discards the 421 unread.
+ * Writes a refusal (if any) and closes for certain. The socket was accepted paused and
+ * half-open, so the client's FIN is seen only if we read: read and discard until it comes (the
+ * socket then destroys itself), and destroy it after lingerMs whatever the client does.
+ * Closing at once instead could turn unread client bytes into a reset that discards the 421.
  */
-function refuse(socket: Socket, text: string, lingerMs: number): void {
+function refuse(socket: Socket, text: string | undefined, lingerMs: number): void {
   const timer = setTimeout(() => socket.destroy(), lingerMs).unref()
   socket.once('close', () => clearTimeout(timer))
   socket.on('data', () => {})
-  socket.end(text)
+  if (text === undefined) socket.end()
+  else socket.end(text)
 }
 
 async function implicitTls(

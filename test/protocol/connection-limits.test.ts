@@ -1,6 +1,8 @@
 /**
  * Connection floods (security.md §1.9): per-address and total limits answer 421 and close,
  * never a silent stall. 60 sockets from 127.0.0.2 with 50 allowed: 51 to 60 get the reply.
+ * Connections in an implicit-TLS handshake count from accept (issue 18 F3: with a limit of 20,
+ * 200 silent smtps connections were all held).
  */
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
@@ -57,5 +59,62 @@ describe('connection limits', { timeout: 30_000 }, () => {
     const c = await rawConnect(srv.port, '127.0.0.1', '127.0.0.99')
     open.push(c)
     assert.equal(await c.closed, tooMany)
+  })
+
+  test('implicit TLS: connections still in their handshake count towards the total', async () => {
+    const srv = await startTestServer({ tls: true, serverLimits: { maxConnections: 5, maxConnectionsPerIp: 0 } })
+    servers.push(srv)
+    const smtps = srv.smtpsPort as number
+    // Five silent connections to the smtps port: no ClientHello, so no session yet.
+    const silent: RawConnection[] = []
+    for (let i = 0; i < 5; i++) {
+      const c = await rawConnect(smtps, '127.0.0.1', `127.0.3.${i + 1}`)
+      open.push(c)
+      silent.push(c)
+    }
+    // Refused on either listener: 421 on the smtp port; the smtps port closes without a
+    // cleartext reply (the client expects a TLS record).
+    const plain = await rawConnect(srv.port, '127.0.0.1', '127.0.3.100')
+    open.push(plain)
+    assert.equal(await plain.closed, tooMany)
+    const tls = await rawConnect(smtps, '127.0.0.1', '127.0.3.101')
+    open.push(tls)
+    assert.equal(await tls.closed, '')
+    // A silent one gone frees its slot.
+    silent[0]?.socket.destroy()
+    let again = await rawConnect(srv.port, '127.0.0.1', '127.0.3.102')
+    for (let i = 0; i < 50 && (await again.firstLine) === tooMany; i++) {
+      await new Promise((r) => setTimeout(r, 20))
+      again = await rawConnect(srv.port, '127.0.0.1', '127.0.3.102')
+    }
+    open.push(again)
+    assert.match(await again.firstLine, /^220 /)
+  })
+
+  test('a finished session frees its slot, with and without TLS', async () => {
+    const srv = await startTestServer({ tls: true, serverLimits: { maxConnections: 1, maxConnectionsPerIp: 0 } })
+    servers.push(srv)
+    const greetedAfterSlotFreed = async (tls: boolean) => {
+      for (let i = 0; ; i++) {
+        // Refused: 421 in clear text, or on smtps a close before the TLS handshake.
+        const c = await srv.connect({ tls }).catch(() => undefined)
+        const r = await c?.reply().catch(() => undefined)
+        if (c !== undefined && r?.code === 220) return c
+        if (!tls) assert.equal(r?.raw, tooMany)
+        assert.ok(i < 50, 'the previous session still holds the only slot')
+        c?.destroy()
+        await new Promise((r) => setTimeout(r, 20))
+      }
+    }
+    for (const mode of ['plain', 'smtps', 'starttls', 'plain'] as const) {
+      const c = await greetedAfterSlotFreed(mode === 'smtps')
+      await c.send('EHLO client.test', 250)
+      if (mode === 'starttls') {
+        await c.startTls()
+        await c.send('EHLO client.test', 250)
+      }
+      await c.send('QUIT', 221)
+      await c.closed()
+    }
   })
 })
