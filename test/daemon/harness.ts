@@ -86,8 +86,13 @@ export interface Cli {
   kill(signal?: NodeJS.Signals): void
 }
 
-export function startCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Cli {
-  const child = spawn(process.execPath, [bin, ...args], {
+/** Runs bin/qtsmtpd with this Node, or `opts.command` (an installed qtsmtpd) as it is. */
+export function startCli(
+  args: readonly string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; command?: string } = {},
+): Cli {
+  const [file, argv] = opts.command === undefined ? [process.execPath, [bin, ...args]] : [opts.command, args]
+  const child = spawn(file, argv, {
     cwd: opts.cwd ?? repo,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,6 +1,7 @@
 /**
  * Every ```ts block in README.md and docs/ compiles against the public entry points (`qtsmtpd`,
- * `qtsmtpd/testing`), as a plugin author would paste it. A block whose first line is a comment
+ * `qtsmtpd/testing`), as a plugin author would paste it, and so do the example plugin packages
+ * in examples/. A block whose first line is a comment
  * naming a `.ts` file (`// plugins/rcpt/vip.ts`) is written at that path, so a later block on
  * the same page can import it; tsc's errors point back to the page and line.
  */
@@ -41,6 +42,12 @@ function snippetsOf(page: string, markdown: string): Snippet[] {
   return snippets
 }
 
+/** The example plugin packages: their sources import `qtsmtpd` as a published plugin does. */
+async function examplePackages(): Promise<string[]> {
+  const entries = await readdir(join(repo, 'examples'), { withFileTypes: true })
+  return entries.filter((e) => e.isDirectory()).map((e) => join(repo, 'examples', e.name, 'src'))
+}
+
 async function markdownPages(): Promise<string[]> {
   const pages = ['README.md']
   for (const entry of await readdir(join(repo, 'docs'), { recursive: true, withFileTypes: true }))
@@ -48,7 +55,7 @@ async function markdownPages(): Promise<string[]> {
   return pages.sort()
 }
 
-test('the TypeScript examples in the docs compile against the public API', {
+test('the TypeScript examples in the docs and examples/ compile against the public API', {
   timeout: 120_000,
 }, async () => {
   const scratch = await mkdtemp(join(tmpdir(), 'qtsmtpd-docs-'))
@@ -76,7 +83,7 @@ test('the TypeScript examples in the docs compile against the public API', {
         noUnusedLocals: false,
         noUnusedParameters: false,
       },
-      include: [scratch],
+      include: [scratch, ...(await examplePackages())],
     }
     await writeFile(join(scratch, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2))
     await writeFile(join(scratch, 'package.json'), JSON.stringify({ type: 'module' }))
