@@ -6,11 +6,14 @@
 import { fuzzCodec } from './codec.fuzz.ts'
 import { fuzzParsers } from './parsers.fuzz.ts'
 import { fuzzSasl } from './sasl.fuzz.ts'
+import { fuzzBareLfDialogues, fuzzOvershoot } from './session.fuzz.ts'
 
 export const fuzzers = {
   codec: (seconds: number, seed: number) => fuzzCodec(seconds, seed),
   parsers: (seconds: number, seed: number) => fuzzParsers(seconds, seed),
   sasl: (seconds: number, _seed: number) => fuzzSasl(seconds),
+  'bare-LF dialogues': (seconds: number, seed: number) => fuzzBareLfDialogues(seconds, seed),
+  'overshooting pipelines': (seconds: number, seed: number) => fuzzOvershoot(seconds, seed),
 } as const
 
 export async function runAll(seconds: number, seed: number): Promise<boolean> {
