@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type RedisServer, startRedis } from '../../test/peers/redis.ts'
+import { type RedisServer, startRedis, startRedisSentinel } from '../../test/peers/redis.ts'
 import { redisStore } from './redis.ts'
 import { parseStoreSpec } from './spec.ts'
 import { type Store, StoreUnavailable } from './store.ts'
@@ -40,14 +40,14 @@ async function failsFast(op: () => Promise<unknown>, label: string): Promise<voi
 }
 
 /** Waits (bounded) until the store answers again. */
-async function recovers(store: Store): Promise<number> {
-  for (let i = 0; i < 200; i++) {
+async function recovers(store: Store, withinMs = 10_000): Promise<number> {
+  for (let i = 0; i < withinMs / 50; i++) {
     const r = await timed(() => store.incr('after-outage'))
     if (r.error === undefined) return i
     assert.ok(r.error instanceof StoreUnavailable, String(r.error))
     await sleep(50)
   }
-  throw new Error('the store did not reconnect within 10 s')
+  throw new Error(`the store did not reconnect within ${withinMs} ms`)
 }
 
 describe('redis store outage', () => {
@@ -120,5 +120,27 @@ describe('redis store outage', () => {
     assert.equal(r.error, undefined)
     assert.ok(r.ms < promptMs, `close took ${Math.round(r.ms)} ms`)
     await redis.start()
+  })
+
+  it('sentinel fail-over: the master dies, the replica is promoted, the store follows it', async () => {
+    const s = await startRedisSentinel('failover', 1000)
+    try {
+      const store = await open(`redis-sentinel://127.0.0.1:${s.sentinel.port}/failover`, [])
+      await store.set('kept', 'before the fail-over')
+      // Bounded waits: the replica has the write, and the Sentinel knows the replica.
+      for (let i = 0; i < 100 && (await s.replica.cli('GET', 'qtsmtpd:kept')).trim() !== 'before the fail-over'; i++) {
+        await sleep(50)
+      }
+      for (let i = 0; i < 200 && !/\bip\b/.test(await s.sentinel.cli('SENTINEL', 'replicas', 'failover')); i++) {
+        await sleep(50)
+      }
+      await s.master.stop()
+      await recovers(store, 30_000)
+      assert.equal(await store.get('kept'), 'before the fail-over')
+      assert.match(await s.replica.cli('ROLE'), /^master/)
+      await store.close()
+    } finally {
+      await s.close()
+    }
   })
 })

@@ -102,24 +102,38 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<RedisSe
   return server
 }
 
-/** A master and one Sentinel watching it as `name`. */
+/**
+ * A master, a replica of it, and one Sentinel watching them as `name`; the Sentinel calls the
+ * master down after `downAfterMs` without answers and then promotes the replica.
+ */
 export async function startRedisSentinel(
   name = 'qtsmtpd',
-): Promise<{ master: RedisServer; sentinel: RedisServer; close(): Promise<void> }> {
-  const master = await startRedis()
+  downAfterMs = 1000,
+): Promise<{ master: RedisServer; replica: RedisServer; sentinel: RedisServer; close(): Promise<void> }> {
+  const servers: RedisServer[] = []
+  const close = async () => {
+    await Promise.all(servers.map((s) => s.close()))
+  }
   try {
+    const master = await startRedis()
+    servers.push(master)
+    const replica = await startRedis({ configFile: `replicaof 127.0.0.1 ${master.port}\n` })
+    servers.push(replica)
     const sentinel = await startRedis({
       sentinel: true,
-      configFile: `sentinel monitor ${name} 127.0.0.1 ${master.port} 1\nsentinel resolve-hostnames no\n`,
+      configFile: [
+        `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
+        `sentinel down-after-milliseconds ${name} ${downAfterMs}`,
+        `sentinel failover-timeout ${name} 10000`,
+        'sentinel resolve-hostnames no',
+        '',
+      ].join('\n'),
       settings: { save: '' },
     })
-    return {
-      master,
-      sentinel,
-      close: async () => Promise.all([sentinel.close(), master.close()]).then(() => undefined),
-    }
+    servers.push(sentinel)
+    return { master, replica, sentinel, close }
   } catch (e) {
-    await master.close()
+    await close()
     throw e
   }
 }
