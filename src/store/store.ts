@@ -71,6 +71,24 @@ export class StoreUnavailable extends Error {
   }
 }
 
+/**
+ * The same keys as `store`, with a `close()` that does nothing: what the process hands to
+ * plugins and runtimes, so that only the opener can close the store (it outlives reloads).
+ */
+export function borrowedStore(store: Store): Store {
+  return {
+    get: (key) => store.get(key),
+    set: (key, value, opts) => store.set(key, value, opts),
+    delete: (key) => store.delete(key),
+    incr: (key, by, opts) => store.incr(key, by, opts),
+    compareAndSet: (key, expected, value, opts) => store.compareAndSet(key, expected, value, opts),
+    hit: (key, windowMs) => store.hit(key, windowMs),
+    list: (prefix, limit) => store.list(prefix, limit),
+    scope: (prefix) => store.scope(prefix),
+    close: () => Promise.resolve(),
+  }
+}
+
 /** What each implementation provides; `scope` and argument checks are added by `storeOver`. */
 export type StoreBackend = Omit<Store, 'scope'>
 
