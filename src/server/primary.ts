@@ -1,8 +1,9 @@
 /**
  * `--workers N`: the primary process forks N workers (node:cluster) that share the listening
- * sockets; the primary binds them (as root for ports < 1024) and hands connections out
- * round-robin, runs no plugin and reads no client byte. A worker that dies is replaced after
- * a back-off (100 ms, doubling while workers die within 10 s of their start, at most 30 s).
+ * sockets; the primary binds them (as root for ports < 1024) and each worker accepts on them
+ * (SCHED_NONE); the primary runs no plugin and holds no connection. A worker that dies is
+ * replaced after a back-off (100 ms, doubling while workers die within 10 s of their start, at
+ * most 30 s).
  * If the first workers cannot start (bad configuration, port in use) the primary stops with
  * their exit code instead of looping. Signals: HUP → `reload` to every worker; TERM/INT →
  * `drain` to every worker, exit when all are gone; a second TERM/INT → `exit-now`.
@@ -130,6 +131,10 @@ export function runPrimary(opts: CliOptions, listeners: readonly ListenerSpec[])
     log.notice(`SIGHUP: reloading ${live().length} workers`)
     send({ qtsmtpd: 'reload' })
   })
+  // The kernel hands connections to the workers (each accepts on the shared socket), not the
+  // primary: in round-robin mode a connection passed to a worker that is then killed stays in
+  // the primary, never greeted and never closed (node:cluster has no way to take it back).
+  cluster.schedulingPolicy = cluster.SCHED_NONE
   log.notice(`primary (pid ${process.pid}) starting ${slots.length} workers`)
   for (const s of slots) fork(s)
 }

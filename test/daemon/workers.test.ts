@@ -1,10 +1,12 @@
 /**
  * The process model end to end: `qtsmtpd --workers 2` as a child process. A worker killed
- * with SIGKILL is replaced and the server keeps answering; SIGHUP with a broken
- * configuration keeps the running one; SIGTERM drains (a session that finishes in time
- * delivers, an idle one gets 421 4.3.2 at the deadline); a second SIGTERM exits at once.
+ * with SIGKILL is replaced and the server keeps answering, and clients connecting as it dies
+ * are greeted by another worker (issue 18 F6: they were stranded in the primary); SIGHUP with
+ * a broken configuration keeps the running one; SIGTERM drains (a session that finishes in
+ * time delivers, an idle one gets 421 4.3.2 at the deadline); a second SIGTERM exits at once.
  */
 import assert from 'node:assert/strict'
+import { readdirSync } from 'node:fs'
 import { after, describe, test } from 'node:test'
 import { SmtpTestClient } from '../../src/testing/client.ts'
 import { freePort } from '../peers/free-port.ts'
@@ -74,6 +76,51 @@ describe('--workers', { timeout: 90_000 }, () => {
 
     cli.kill('SIGTERM')
     assert.deepEqual(await cli.exited(), { code: 0, signal: null })
+  })
+
+  test('clients connecting while a worker dies are greeted by another worker, none is left hanging', async () => {
+    const cfg = makeConfig(['rcpt_ok'])
+    cleanup.push(cfg.remove)
+    const { cli, port, pids } = await startWorkers(cfg)
+    const primaryFds = () => readdirSync(`/proc/${cli.child.pid}/fd`).length
+    const baseline = primaryFds()
+    const [victim] = pids as [number, number]
+    // A stopped worker accepts nothing; connections that reach it before it is killed (in the
+    // primary's hands or its own) must not be stranded. Three rounds, four clients each.
+    let mark = cli.lines.length
+    let stopped = victim
+    for (let round = 0; round < 3; round++) {
+      process.kill(stopped, 'SIGSTOP')
+      const clients = await Promise.all(Array.from({ length: 4 }, () => SmtpTestClient.connect(port)))
+      cleanup.push(() => {
+        for (const c of clients) c.destroy()
+      })
+      await new Promise((r) => setTimeout(r, 300))
+      process.kill(stopped, 'SIGKILL')
+      // Each one is greeted (by the other worker) or closed, and none waits for a timeout.
+      for (const c of clients) {
+        const greeted = await c.expect(220, 10_000).then(
+          () => true,
+          () => c.isClosed,
+        )
+        assert.ok(greeted, 'a client was neither greeted nor closed')
+        c.destroy()
+      }
+      const [, replacement] = await cli.waitFor(/worker \d ready \(pid (\d+)\)/, 15_000, mark)
+      mark = cli.lines.length
+      stopped = Number(replacement)
+      cleanup.push(() => killPid(stopped))
+    }
+    await deliver(port)
+    // The primary holds no connection of its own: its descriptors are back where they were.
+    let fds = primaryFds()
+    for (let i = 0; i < 50 && fds > baseline; i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      fds = primaryFds()
+    }
+    assert.equal(fds, baseline)
+    cli.kill('SIGTERM')
+    assert.equal((await cli.exited()).code, 0)
   })
 
   test('SIGHUP with a broken configuration keeps serving; a good one is used by new connections', async () => {
