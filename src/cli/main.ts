@@ -22,6 +22,14 @@ function fail(code: ExitCode, message: string): never {
 
 const describeEntry = (e: LogEntry): string => (e.plugin === undefined ? e.message : `${e.plugin}: ${e.message}`)
 
+/** Every configuration problem on its own line, as a compiler lists its errors, then a count. */
+function failConfig(message: string): never {
+  const lines = message.split('\n')
+  for (const l of lines) process.stderr.write(`qtsmtpd: ${l}\n`)
+  if (lines.length > 1) process.stderr.write(`qtsmtpd: ${lines.length} configuration errors\n`)
+  process.exit(ExitCode.config)
+}
+
 function listenersFor(opts: CliOptions): ListenerSpec[] {
   if (cluster.isWorker) {
     const fromPrimary = process.env[WorkerEnv.listeners]
@@ -78,6 +86,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     if (opts.workers > 0) return runPrimary(opts, listeners)
     await serve(opts, listeners)
   } catch (e) {
+    if (e instanceof StartupError && e.code === ExitCode.config) failConfig(e.message)
     if (e instanceof StartupError) fail(e.code, e.message)
     throw e
   }

@@ -11,7 +11,7 @@
 import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
-import { ConfigError, ConfigErrorCode } from './config-error.ts'
+import { ConfigError, ConfigErrorCode, combineConfigErrors } from './config-error.ts'
 
 /** One meaningful line of a config file, with where it came from (after `$include` expansion). */
 export interface ConfigLine {
@@ -73,15 +73,36 @@ export class ConfigDir {
 
   /** The meaningful lines of a key, `$include`s expanded; undefined when the file is missing. */
   lines(key: string): readonly ConfigLine[] | undefined {
+    const problems: ConfigError[] = []
+    const result = this.linesCollecting(key, problems)
+    if (problems.length > 0) throw combineConfigErrors(problems)
+    return result
+  }
+
+  /**
+   * As `lines`, but a bad `$include` is added to `problems` and skipped, so that the rest of
+   * the file is still read and every bad line is reported. Only complete reads are cached.
+   */
+  linesCollecting(key: string, problems: ConfigError[]): readonly ConfigLine[] | undefined {
     if (this.#cache.has(key)) return this.#cache.get(key)
     const p = this.path(key)
-    let result: readonly ConfigLine[] | undefined
-    if (p !== undefined) {
-      const out: ConfigLine[] = []
-      this.#expandFile(p, [], out)
-      result = Object.freeze(out)
+    if (p === undefined) {
+      this.#cache.set(key, undefined)
+      return undefined
     }
-    this.#cache.set(key, result)
+    const out: ConfigLine[] = []
+    const found: ConfigError[] = []
+    try {
+      this.#expandFile(p, [], out, found)
+    } catch (e) {
+      // The file itself cannot be read: nothing of it counts.
+      if (!(e instanceof ConfigError)) throw e
+      problems.push(e)
+      return undefined
+    }
+    const result = Object.freeze(out)
+    if (found.length === 0) this.#cache.set(key, result)
+    problems.push(...found)
     return result
   }
 
@@ -97,7 +118,13 @@ export class ConfigDir {
 
   // `stack` holds the real paths of the files being expanded, so a diamond (two files including
   // the same third) is fine and only a true cycle is refused. qpsmtpd's $visited list never shrank.
-  #expandFile(file: string, stack: readonly string[], out: ConfigLine[], from?: ConfigLine): void {
+  #expandFile(
+    file: string,
+    stack: readonly string[],
+    out: ConfigLine[],
+    problems: ConfigError[],
+    from?: ConfigLine,
+  ): void {
     let real: string
     let content: string
     try {
@@ -126,18 +153,32 @@ export class ConfigDir {
       }
       const args = text.split(/\s+/).slice(1)
       if (args.length !== 1 || args[0] === undefined) {
-        throw new ConfigError(ConfigErrorCode.Syntax, file, i + 1, '$include takes exactly one file or directory')
+        problems.push(
+          new ConfigError(ConfigErrorCode.Syntax, file, i + 1, '$include takes exactly one file or directory'),
+        )
+        continue
       }
       // Relative to the including file, so an included file in a subdirectory can include its siblings.
       const target = isAbsolute(args[0]) ? args[0] : join(dirname(file), args[0])
-      this.#expandTarget(target, inner, out, here)
+      try {
+        this.#expandTarget(target, inner, out, problems, here)
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e
+        problems.push(e)
+      }
     }
   }
 
-  #expandTarget(target: string, stack: readonly string[], out: ConfigLine[], from: ConfigLine): void {
+  #expandTarget(
+    target: string,
+    stack: readonly string[],
+    out: ConfigLine[],
+    problems: ConfigError[],
+    from: ConfigLine,
+  ): void {
     const st = statSync(target, { throwIfNoEntry: false })
     if (st?.isDirectory() !== true) {
-      this.#expandFile(target, stack, out, from)
+      this.#expandFile(target, stack, out, problems, from)
       return
     }
     let names: string[]
@@ -151,7 +192,7 @@ export class ConfigDir {
       // Dotfiles and editor backups (`foo~`) are never configuration.
       if (name.startsWith('.') || name.endsWith('~')) continue
       const p = join(target, name)
-      if (isFile(p)) this.#expandFile(p, stack, out, from)
+      if (isFile(p)) this.#expandFile(p, stack, out, problems, from)
     }
   }
 }

@@ -46,3 +46,53 @@ export class ConfigError extends Error {
     this.text = text
   }
 }
+
+/**
+ * Every problem of one configuration, so that an operator fixes them all in one round: the
+ * message is one `file:line: text` per line; `file`, `line` and `code` are the first one's.
+ */
+export class ConfigErrors extends ConfigError {
+  readonly errors: readonly ConfigError[]
+
+  constructor(errors: readonly ConfigError[]) {
+    const first = errors[0]
+    if (first === undefined) throw new Error('ConfigErrors needs at least one error')
+    super(first.code, first.file, first.line, first.text)
+    this.name = 'ConfigErrors'
+    this.errors = errors
+    this.message = errors.map((e) => e.message).join('\n')
+  }
+}
+
+/** The errors inside `e`: its list for ConfigErrors, itself for a ConfigError, undefined otherwise. */
+export function configErrorsIn(e: unknown): readonly ConfigError[] | undefined {
+  if (e instanceof ConfigErrors) return e.errors
+  if (e instanceof ConfigError) return [e]
+  return undefined
+}
+
+/**
+ * One error as it is, several as ConfigErrors: in file order (files as first named, lines
+ * ascending), each message once (a file read twice reports its problem twice).
+ */
+export function combineConfigErrors(errors: readonly ConfigError[]): ConfigError {
+  const seen = new Set<string>()
+  const unique = errors.filter((e) => !seen.has(e.message) && seen.add(e.message))
+  const fileOrder = new Map<string, number>()
+  for (const e of unique) if (!fileOrder.has(e.file)) fileOrder.set(e.file, fileOrder.size)
+  const rank = (e: ConfigError) => fileOrder.get(e.file) ?? 0
+  const sorted = unique.sort((a, b) => rank(a) - rank(b) || (a.line ?? 0) - (b.line ?? 0))
+  return sorted.length === 1 ? (sorted[0] as ConfigError) : new ConfigErrors(sorted)
+}
+
+/** Runs `f`; a ConfigError it throws is added to `problems` (anything else propagates). */
+export function collecting<T>(problems: ConfigError[], f: () => T): T | undefined {
+  try {
+    return f()
+  } catch (e) {
+    const found = configErrorsIn(e)
+    if (found === undefined) throw e
+    problems.push(...found)
+    return undefined
+  }
+}

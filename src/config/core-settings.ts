@@ -19,7 +19,7 @@ import {
   type SessionSettings,
   type Timeouts,
 } from '../session/settings.ts'
-import { ConfigError } from './config-error.ts'
+import { ConfigError, collecting, combineConfigErrors } from './config-error.ts'
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
@@ -94,7 +94,24 @@ function parseBool(l: ConfigLine, text: string): boolean {
 }
 
 export function readCoreSettings(source: ConfigSource, opts: { baseDir?: string } = {}): CoreSettings {
-  const first = (key: string) => source.lines(key)?.[0]
+  const problems: ConfigError[] = []
+  const core = readCoreSettingsCollecting(source, opts, problems)
+  if (problems.length > 0) throw combineConfigErrors(problems)
+  return core
+}
+
+/**
+ * As readCoreSettings, but every bad line is added to `problems` and its setting keeps the
+ * default, so that one start reports all of them.
+ */
+export function readCoreSettingsCollecting(
+  source: ConfigSource,
+  opts: { baseDir?: string },
+  problems: ConfigError[],
+): CoreSettings {
+  const attempt = <T>(f: () => T): T | undefined => collecting(problems, f)
+  const lines = (key: string) => attempt(() => source.lines(key)) ?? []
+  const first = (key: string) => lines(key)[0]
   const limits: Mutable<Limits> = { ...defaultLimits }
   const timeouts: Mutable<Timeouts> = { ...defaultTimeouts }
   const policies: Mutable<Policies> = { ...defaultPolicies }
@@ -104,54 +121,57 @@ export function readCoreSettings(source: ConfigSource, opts: { baseDir?: string 
   const greetingLine = first('smtpgreeting')
   const greeting = greetingLine?.text ?? `${me} ESMTP qtsmtpd ready`
   const databytes = first('databytes')
-  if (databytes) limits.messageSize = parseCount(databytes, databytes.text)
+  if (databytes) attempt(() => (limits.messageSize = parseCount(databytes, databytes.text)))
   const timeout = first('timeoutsmtpd') ?? first('timeout')
-  if (timeout) timeouts.commandMs = parseCount(timeout, timeout.text) * 1000
+  if (timeout) attempt(() => (timeouts.commandMs = parseCount(timeout, timeout.text) * 1000))
   const tlsBeforeAuth = first('tls_before_auth')
-  if (tlsBeforeAuth) policies.authRequiresTls = parseBool(tlsBeforeAuth, tlsBeforeAuth.text)
+  if (tlsBeforeAuth) attempt(() => (policies.authRequiresTls = parseBool(tlsBeforeAuth, tlsBeforeAuth.text)))
   let spoolMemoryThreshold = 262_144
   const threshold = first('size_threshold')
-  if (threshold) spoolMemoryThreshold = parseCount(threshold, threshold.text)
+  if (threshold) attempt(() => (spoolMemoryThreshold = parseCount(threshold, threshold.text)))
   const spoolLine = first('spool_dir')
   const spoolDir = spoolLine ? resolve(base, spoolLine.text) : join(tmpdir(), 'qtsmtpd-spool')
   let logLevel: LogLevel = 4
   const levelLine = first('loglevel')
   if (levelLine) {
     const l = parseLogLevel(levelLine.text)
-    if (l === undefined) throw err(levelLine, `unknown log level "${levelLine.text}"`)
-    logLevel = l
+    if (l === undefined) problems.push(err(levelLine, `unknown log level "${levelLine.text}"`))
+    else logLevel = l
   }
 
   let pluginFallbackMs: number | undefined
   const pluginTimeouts = new Map<string, number>()
-  for (const line of source.lines('smtpd.conf') ?? []) {
-    const m = /^([a-z0-9_]+)\s+(.+)$/.exec(line.text)
-    if (!m) throw err(line, `expected "key value", got "${line.text}"`)
-    const [, key = '', value = ''] = m
-    if (key in limitKeys) {
-      const n = parseCount(line, value)
-      if (key === 'command_line_limit' && n < 512) throw err(line, 'command_line_limit must be at least 512 (RFC 5321)')
-      limits[limitKeys[key] as keyof Limits] = n
-    } else if (key in timeoutKeys) {
-      const ms = parseDuration(value)
-      if (ms === undefined) throw err(line, `expected a duration such as 300s, 5m or 1500ms, got "${value}"`)
-      timeouts[timeoutKeys[key] as keyof Timeouts] = ms
-    } else if (key in policyKeys) policies[policyKeys[key] as keyof Policies] = parseBool(line, value) as never
-    else if (key === 'plugin_timeout') {
-      const [first = '', second] = value.split(/\s+/)
-      const ms = parseDuration(second ?? first)
-      if (ms === undefined || ms === 0)
-        throw err(line, `expected "plugin_timeout [PLUGIN] DURATION" with a duration such as 10s, got "${value}"`)
-      if (second === undefined) pluginFallbackMs = ms
-      else pluginTimeouts.set(first, ms)
-    } else if (key === 'min_data_rate') timeouts.minDataRate = parseCount(line, value)
-    else if (key === 'bare_line_endings') {
-      if (value !== 'reject' && value !== 'normalize') throw err(line, `expected reject or normalize, got "${value}"`)
-      policies.bareLineEndings = value
-    } else if (key === 'spool_memory_threshold') spoolMemoryThreshold = parseCount(line, value)
-    else throw err(line, `unknown setting "${key}" (see docs/limits.md)`)
+  for (const line of lines('smtpd.conf')) {
+    attempt(() => {
+      const m = /^([a-z0-9_]+)\s+(.+)$/.exec(line.text)
+      if (!m) throw err(line, `expected "key value", got "${line.text}"`)
+      const [, key = '', value = ''] = m
+      if (key in limitKeys) {
+        const n = parseCount(line, value)
+        if (key === 'command_line_limit' && n < 512)
+          throw err(line, 'command_line_limit must be at least 512 (RFC 5321)')
+        limits[limitKeys[key] as keyof Limits] = n
+      } else if (key in timeoutKeys) {
+        const ms = parseDuration(value)
+        if (ms === undefined) throw err(line, `expected a duration such as 300s, 5m or 1500ms, got "${value}"`)
+        timeouts[timeoutKeys[key] as keyof Timeouts] = ms
+      } else if (key in policyKeys) policies[policyKeys[key] as keyof Policies] = parseBool(line, value) as never
+      else if (key === 'plugin_timeout') {
+        const [first = '', second] = value.split(/\s+/)
+        const ms = parseDuration(second ?? first)
+        if (ms === undefined || ms === 0)
+          throw err(line, `expected "plugin_timeout [PLUGIN] DURATION" with a duration such as 10s, got "${value}"`)
+        if (second === undefined) pluginFallbackMs = ms
+        else pluginTimeouts.set(first, ms)
+      } else if (key === 'min_data_rate') timeouts.minDataRate = parseCount(line, value)
+      else if (key === 'bare_line_endings') {
+        if (value !== 'reject' && value !== 'normalize') throw err(line, `expected reject or normalize, got "${value}"`)
+        policies.bareLineEndings = value
+      } else if (key === 'spool_memory_threshold') spoolMemoryThreshold = parseCount(line, value)
+      else throw err(line, `unknown setting "${key}" (see docs/limits.md)`)
+    })
   }
-  const pluginDirs = (source.lines('plugin_dirs') ?? []).map((l) => resolve(base, l.text))
+  const pluginDirs = lines('plugin_dirs').map((l) => resolve(base, l.text))
   return {
     session: { me, greeting, limits, timeouts, policies, spoolDir, spoolMemoryThreshold },
     logLevel,

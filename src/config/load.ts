@@ -1,7 +1,8 @@
 /**
  * Reads a qpsmtpd-layout configuration directory into what a runtime needs: session
  * settings, the chosen plugins with validated options, and the config source plugins read.
- * Any problem is a ConfigError naming the file and line.
+ * Every problem is a ConfigError naming the file and line, and all of them are reported at
+ * once (ConfigErrors), so that an operator fixes a configuration in one round.
  */
 import { dirname } from 'node:path'
 import type { ConfigSource } from '../host/config-view.ts'
@@ -11,9 +12,9 @@ import type { LogLevel } from '../host/logger.ts'
 import { builtinPlugins } from '../plugins/index.ts'
 import type { SessionSettings } from '../session/settings.ts'
 import { ConfigDir } from './config-dir.ts'
-import { ConfigError } from './config-error.ts'
-import { readCoreSettings } from './core-settings.ts'
-import { parsePluginList } from './plugin-list.ts'
+import { ConfigError, collecting, combineConfigErrors, configErrorsIn } from './config-error.ts'
+import { readCoreSettingsCollecting } from './core-settings.ts'
+import { parsePluginLine } from './plugin-list.ts'
 
 export interface LoadedConfig {
   readonly dir: string
@@ -34,33 +35,66 @@ export interface ReadConfigOptions {
   readonly catalog?: PluginCatalog
 }
 
+/** Reads the directory; every problem found is thrown at once (ConfigErrors when several). */
 export async function readConfigDir(dir: string, opts: ReadConfigOptions = {}): Promise<LoadedConfig> {
-  const config = await ConfigDir.open([dir, ...(opts.fallbackDirs ?? [])])
+  const { loaded, problems } = await inspectConfigDir(dir, opts)
+  if (problems.length > 0 || loaded === undefined) throw combineConfigErrors(problems)
+  return loaded
+}
+
+export interface InspectedConfig {
+  /**
+   * The configuration without its broken parts (bad lines keep their defaults, plugins that
+   * cannot be chosen are left out), so that their set-up can be checked too; undefined when
+   * nothing can be read (no directory, no plugins file).
+   */
+  readonly loaded: LoadedConfig | undefined
+  /** Every problem found, in file order; the configuration is usable only when this is empty. */
+  readonly problems: readonly ConfigError[]
+}
+
+/** As readConfigDir, but it goes on past problems and returns them with what could be read. */
+export async function inspectConfigDir(dir: string, opts: ReadConfigOptions = {}): Promise<InspectedConfig> {
+  const problems: ConfigError[] = []
+  let config: ConfigDir
+  try {
+    config = await ConfigDir.open([dir, ...(opts.fallbackDirs ?? [])])
+  } catch (e) {
+    return { loaded: undefined, problems: [...(configErrorsIn(e) ?? [asConfigError(e, dir)])] }
+  }
   const source: ConfigSource = { lines: (key) => config.lines(key), path: (key) => config.path(key) }
   // Relative paths in config files are relative to the directory holding the config dir,
   // as qpsmtpd resolves them against its install directory.
   const baseDir = dirname(config.dirs[0] ?? dir)
-  const core = readCoreSettings(source, { baseDir })
-  const pluginLines = config.lines('plugins')
-  if (pluginLines === undefined)
-    throw new ConfigError('SMTPD_ERR_CONFIG_PLUGINS', `${config.dirs[0]}/plugins`, undefined, 'no plugins file')
+  const core = readCoreSettingsCollecting(source, { baseDir }, problems)
+  const read = (key: string) => collecting(problems, () => config.linesCollecting(key, problems))
+  const pluginLines = read('plugins')
+  if (pluginLines === undefined) {
+    if (config.path('plugins') === undefined)
+      problems.push(
+        new ConfigError('SMTPD_ERR_CONFIG_PLUGINS', `${config.dirs[0]}/plugins`, undefined, 'no plugins file'),
+      )
+    return { loaded: undefined, problems }
+  }
   const catalog = opts.catalog ?? new PluginCatalog(builtinPlugins)
   // qpsmtpd lists logging plugins in their own file; they load first so they see set-up logs.
-  const loggingLines = config.lines('logging') ?? []
-  const plugins = await choosePlugins(
-    parsePluginList([...loggingLines, ...pluginLines]),
-    catalog,
-    core.pluginDirs,
-    core.pluginTimeouts,
-  )
-  return {
+  const loggingLines = read('logging') ?? []
+  const lines = [...loggingLines, ...pluginLines].flatMap((l) => collecting(problems, () => parsePluginLine(l)) ?? [])
+  const chosen = await choosePlugins(lines, catalog, core.pluginDirs, core.pluginTimeouts)
+  problems.push(...chosen.problems)
+  const loaded: LoadedConfig = {
     dir: config.dirs[0] ?? dir,
     baseDir,
     settings: core.session,
-    plugins,
+    plugins: chosen.choices,
     source,
     logLevel: core.logLevel,
     pluginDirs: core.pluginDirs,
     files: config.files(),
   }
+  return { loaded, problems }
+}
+
+function asConfigError(e: unknown, where: string): ConfigError {
+  return new ConfigError('SMTPD_ERR_CONFIG_READ', where, undefined, (e as Error).message)
 }

@@ -7,8 +7,9 @@
 import { existsSync } from 'node:fs'
 import { isAbsolute, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { ConfigError } from '../config/config-error.ts'
+import { ConfigError, combineConfigErrors, configErrorsIn } from '../config/config-error.ts'
 import type { PluginLine } from '../config/plugin-list.ts'
+import { explainUnknownPlugin } from '../config/qpsmtpd-plugins.ts'
 import type { ConfigView } from './config-view.ts'
 import type { ServerInfo } from './context.ts'
 import { instanceName, type PluginChoice, type PluginDefinition, type PluginFactory } from './define-plugin.ts'
@@ -92,34 +93,43 @@ export interface PluginTimeouts {
   readonly byName: ReadonlyMap<string, number>
 }
 
+export interface ChosenPlugins {
+  /** The lines that name a plugin with valid options, in order. */
+  readonly choices: PluginChoice[]
+  /** One error per line that does not, so that a start reports them all. */
+  readonly problems: ConfigError[]
+}
+
 export async function choosePlugins(
   lines: readonly PluginLine[],
   catalog: PluginCatalog,
   pluginDirs: readonly string[],
   timeouts: PluginTimeouts = { fallbackMs: undefined, byName: new Map() },
-): Promise<PluginChoice[]> {
+): Promise<ChosenPlugins> {
   const choices: PluginChoice[] = []
+  const problems: ConfigError[] = []
   for (const line of lines) {
     let factory: AnyPluginFactory | undefined
     try {
       factory = await resolvePlugin(line.name, catalog, pluginDirs)
     } catch (e) {
-      throw new ConfigError('SMTPD_ERR_PLUGIN_LOAD', line.file, line.line, (e as Error).message)
+      problems.push(new ConfigError('SMTPD_ERR_PLUGIN_LOAD', line.file, line.line, (e as Error).message))
+      continue
     }
-    if (!factory)
-      throw new ConfigError('SMTPD_ERR_PLUGIN_UNKNOWN', line.file, line.line, `unknown plugin "${line.name}"`)
+    if (!factory) {
+      const why = explainUnknownPlugin(line.name, pluginDirs)
+      problems.push(new ConfigError('SMTPD_ERR_PLUGIN_UNKNOWN', line.file, line.line, why))
+      continue
+    }
     const def = factory.definition
     let options: Readonly<Record<string, unknown>>
     try {
       const args = def.translateArgs ? def.translateArgs(line.args) : line.args
       options = parsePluginArgs(def.options, args)
     } catch (e) {
-      throw new ConfigError(
-        'SMTPD_ERR_PLUGIN_OPTION',
-        line.file,
-        line.line,
-        `plugin ${line.name}: ${(e as Error).message}`,
-      )
+      const text = `plugin ${line.name}: ${(e as Error).message}`
+      problems.push(new ConfigError('SMTPD_ERR_PLUGIN_OPTION', line.file, line.line, text))
+      continue
     }
     const names = [line.name, def.name, ...(def.aliases ?? [])]
     const chosen = names.map((n) => timeouts.byName.get(n)).find((ms) => ms !== undefined)
@@ -132,7 +142,7 @@ export async function choosePlugins(
       source: { file: line.file, line: line.line },
     })
   }
-  return choices
+  return { choices, problems }
 }
 
 export interface SetupEnvironment {
@@ -159,13 +169,18 @@ function logLevelAdjustmentOf(
   return key === undefined ? undefined : (options[key] as LogLevelAdjustment | undefined)
 }
 
-/** Runs every plugin's setup in order; a failure closes what was opened and names the plugin. */
+/**
+ * Runs every plugin's setup in order. A plugin whose setup fails is named with its
+ * config/plugins line and the others are still set up, so one start reports every failure;
+ * then everything opened is closed and the failures are thrown together.
+ */
 export async function setupPlugins(choices: readonly PluginChoice[], env: SetupEnvironment): Promise<SetUpPlugins> {
   const plugins: RegisteredPlugin[] = []
   const closers: (() => Promise<void> | void)[] = []
   const close = async () => {
     for (const c of closers.reverse()) await c()
   }
+  const problems: ConfigError[] = []
   const seen = new Set<string>()
   for (const choice of choices) {
     const def = choice.definition as PluginDefinition<OptionSchema>
@@ -185,9 +200,9 @@ export async function setupPlugins(choices: readonly PluginChoice[], env: SetupE
         paths: env.paths,
         services: env.services,
       })
+      if (parts.close) closers.push(parts.close)
       for (const hook of Object.keys(parts.hooks))
         if (!(hookNames as string[]).includes(hook)) throw new Error(`unknown hook "${hook}"`)
-      if (parts.close) closers.push(parts.close)
       const registered: RegisteredPlugin = {
         name,
         hooks: parts.hooks,
@@ -199,15 +214,22 @@ export async function setupPlugins(choices: readonly PluginChoice[], env: SetupE
       plugins.push(registered)
       env.onSetUp?.(registered)
     } catch (e) {
-      await close()
-      if (e instanceof ConfigError) throw e
-      throw new ConfigError(
-        'SMTPD_ERR_PLUGIN_SETUP',
-        choice.source?.file ?? `plugin ${name}`,
-        choice.source?.line,
-        `plugin ${name}: ${(e as Error).message}`,
-      )
+      const found = configErrorsIn(e)
+      if (found !== undefined) problems.push(...found)
+      else
+        problems.push(
+          new ConfigError(
+            'SMTPD_ERR_PLUGIN_SETUP',
+            choice.source?.file ?? `plugin ${name}`,
+            choice.source?.line,
+            `plugin ${name}: ${(e as Error).message}`,
+          ),
+        )
     }
+  }
+  if (problems.length > 0) {
+    await close()
+    throw combineConfigErrors(problems)
   }
   return { plugins, close }
 }

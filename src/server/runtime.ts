@@ -4,7 +4,14 @@
  * swaps it for new connections, while open sessions finish on theirs.
  */
 import { CidrList } from '../config/cidr.ts'
-import { type ConfigHook, type ConfigSource, createConfigView, type UserConfigHook } from '../host/config-view.ts'
+import { ConfigError, combineConfigErrors, configErrorsIn } from '../config/config-error.ts'
+import {
+  type ConfigHook,
+  type ConfigLine,
+  type ConfigSource,
+  createConfigView,
+  type UserConfigHook,
+} from '../host/config-view.ts'
 import type { ServerInfo } from '../host/context.ts'
 import type { PluginChoice } from '../host/define-plugin.ts'
 import { setupPlugins } from '../host/loader.ts'
@@ -37,6 +44,12 @@ export interface RuntimeOptions {
   readonly baseDir?: string | undefined
   /** Where log entries go when no logging plugin is loaded; stderr by default. */
   readonly logWriter?: LogWriter
+  /**
+   * Built only to find set-up problems of a configuration already known to be broken: nothing
+   * is logged, not even to logging plugins (a failed start must not write "no queue plugin" to
+   * the log file because the queue line was the broken one).
+   */
+  readonly silent?: boolean
 }
 
 /** Who may speak for other clients (config files `proxy_trusted`, `xclient_trusted`). */
@@ -66,6 +79,16 @@ export interface Runtime {
 
 const authHooks = ['auth', 'authPlain', 'authLogin', 'authCramMd5'] as const
 
+/** A spool directory that cannot be made, at the spool_dir line when the config has one. */
+function spoolDirError(source: ConfigSource, dir: string, e: Error): ConfigError {
+  let at: ConfigLine | undefined
+  try {
+    at = source.lines('spool_dir')?.[0]
+  } catch {}
+  if (at === undefined) return new ConfigError('SMTPD_ERR_SPOOL_DIR', dir, undefined, `spool directory: ${e.message}`)
+  return new ConfigError('SMTPD_ERR_SPOOL_DIR', at.file, at.line, `spool_dir: ${e.message}`)
+}
+
 export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const trust: Trust = {
     proxy: CidrList.parse(opts.config.lines('proxy_trusted') ?? []),
@@ -77,6 +100,7 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const startupWarnings: LogEntry[] = []
   const writer: LogWriter = (entry: LogEntry) => {
     if (starting && entry.level <= LogLevels.warn) startupWarnings.push(entry)
+    if (opts.silent) return
     if (loggingPlugins.length === 0) {
       if (entry.level <= opts.logLevel) fallback(entry)
       return
@@ -102,7 +126,11 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const config = createConfigView(opts.config, configHooks, userConfigHooks)
   const server: ServerInfo = { me: opts.settings.me, version }
   const services = emptyServices()
-  await makeDirectories(opts.settings.spoolDir, 0o700)
+  const spoolProblem = await makeDirectories(opts.settings.spoolDir, 0o700).then(
+    () => undefined,
+    (e: Error) => spoolDirError(opts.config, opts.settings.spoolDir, e),
+  )
+  // The plugins are set up even without a spool directory, so that one start reports all problems.
   const setUp = await setupPlugins(opts.plugins, {
     log,
     config,
@@ -110,7 +138,13 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
     paths: pathsFrom(opts.baseDir ?? process.cwd()),
     services,
     onSetUp: (p) => registered.push(p),
+  }).catch((e: unknown) => {
+    throw spoolProblem === undefined ? e : combineConfigErrors([spoolProblem, ...(configErrorsIn(e) ?? [])])
   })
+  if (spoolProblem !== undefined) {
+    await setUp.close()
+    throw spoolProblem
+  }
   loggingPlugins = setUp.plugins.filter((p) => p.hooks.logging !== undefined)
   const runner = new HookRunner(setUp.plugins)
   if (!runner.has('rcpt')) log.warn('no plugin decides on recipients: every RCPT will be refused (add rcpt_ok)')

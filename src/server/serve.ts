@@ -9,12 +9,12 @@
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import type { CliOptions } from '../cli/args.ts'
 import { ConfigError } from '../config/config-error.ts'
-import { readConfigDir } from '../config/load.ts'
 import { createLogger, type Logger, type LogWriter, stderrWriter } from '../host/logger.ts'
 import { ExitCode } from './exit-codes.ts'
 import { BoundListeners, type ListenerSpec } from './listeners.ts'
+import { runtimeFromConfigDir } from './load-runtime.ts'
 import { dropPrivileges, type Identity, resolveIdentity } from './privileges.ts'
-import { buildRuntime, type Runtime } from './runtime.ts'
+import type { Runtime } from './runtime.ts'
 import { SmtpServer } from './smtp-server.ts'
 
 /** Primary → worker. */
@@ -43,16 +43,9 @@ export class StartupError extends Error {
 /** `logWriter`: where entries go when no logging plugin is loaded (stderr by default). */
 export async function loadRuntime(opts: CliOptions, logWriter?: LogWriter): Promise<Runtime> {
   try {
-    const loaded = await readConfigDir(opts.configDir, {
+    return await runtimeFromConfigDir(opts.configDir, {
       fallbackDirs: opts.qmailControl === undefined ? [] : [opts.qmailControl],
-    })
-    return await buildRuntime({
-      settings: loaded.settings,
-      plugins: loaded.plugins,
-      config: loaded.source,
-      logLevel: loaded.logLevel,
-      baseDir: loaded.baseDir,
-      ...(logWriter === undefined ? {} : { logWriter }),
+      logWriter,
     })
   } catch (e) {
     throw new StartupError(

@@ -127,7 +127,7 @@ describe('configuration mistakes name file and line', () => {
     await writeConfig({ plugins: `${PLUGINS}check_nonexistent_plugin_xyz\n` })
     await rejectsWith(
       ConfigErrorCode.PluginUnknown,
-      `${join(dir, 'plugins')}:7: unknown plugin "check_nonexistent_plugin_xyz"`,
+      `${join(dir, 'plugins')}:7: unknown plugin "check_nonexistent_plugin_xyz": not built in, no .ts or .js file of that name in plugin_dirs (none), no npm package`,
     )
   })
 

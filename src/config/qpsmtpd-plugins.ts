@@ -1,0 +1,183 @@
+/**
+ * What to tell an operator whose config/plugins names a plugin qtsmtpd does not have: every
+ * plugin of qpsmtpd 0.94 and later (and the older names Debian still ships) with its qtsmtpd
+ * equivalent, or the reason it is missing; and, for a name found in plugin_dirs as a Perl file,
+ * that qtsmtpd runs TypeScript and JavaScript plugins only.
+ */
+import { closeSync, openSync, readSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+
+type Advice =
+  /** The same plugin under its qtsmtpd name. */
+  | { readonly kind: 'renamed'; readonly to: string; readonly why: string }
+  /** The core does it; the line can go. */
+  | { readonly kind: 'core'; readonly text: string }
+  /** To be built under this name (the plugin issues); `as` is its newer qpsmtpd name. */
+  | { readonly kind: 'later'; readonly as?: string }
+  /** Not a plugin, or nothing qtsmtpd will run. */
+  | { readonly kind: 'never'; readonly text: string }
+
+const renamed = (to: string, why = 'qpsmtpd 0.94 renamed it'): Advice => ({ kind: 'renamed', to, why })
+const later = (as?: string): Advice => (as === undefined ? { kind: 'later' } : { kind: 'later', as })
+
+const hopLimit: Advice = {
+  kind: 'core',
+  text: 'the core refuses a message with too many Received headers (hop_limit in smtpd.conf, default 100, 554 5.4.6; docs/limits.md): remove this line',
+}
+
+const advice: Readonly<Record<string, Advice>> = {
+  // Old names qpsmtpd merged or renamed (UPGRADING.md, Debian's README.check_plugins).
+  check_relay: renamed('relay'),
+  check_norelay: renamed('relay', 'qpsmtpd merged it into relay (norelayclients)'),
+  relay_only: { kind: 'renamed', to: 'relay only 1', why: 'qpsmtpd merged it into relay' },
+  check_loop: hopLimit,
+  loop: hopLimit,
+  check_earlytalker: later('earlytalker'),
+  check_spamhelo: later('helo'),
+  check_badmailfrom: later('badmailfrom'),
+  check_badmailfrom_patterns: later('badmailfrom'),
+  check_badrcptto: later('badrcptto'),
+  check_badrcptto_patterns: later('badrcptto'),
+  check_basicheaders: later('headers'),
+  check_bogus_bounce: later('bogus_bounce'),
+  require_resolvable_fromhost: later('resolvable_fromhost'),
+  denysoft_greylist: later('greylisting'),
+  // qpsmtpd-async's variants of plugins that are asynchronous here anyway.
+  'async/queue/smtp-forward': renamed('queue/smtp-forward', 'every qtsmtpd plugin is asynchronous'),
+  'async/dnsbl': later('dnsbl'),
+  'async/rhsbl': later('rhsbl'),
+  'async/uribl': later('uribl'),
+  'async/earlytalker': later('earlytalker'),
+  'async/resolvable_fromhost': later('resolvable_fromhost'),
+  'async/dns_whitelist_soft': later('dns_whitelist_soft'),
+  // Connection, HELO, sender and recipient policy, content checks.
+  ...Object.fromEntries(
+    [
+      'dnsbl',
+      'rhsbl',
+      'uribl',
+      'dns_whitelist_soft',
+      'whitelist',
+      'fcrdns',
+      'earlytalker',
+      'connection_time',
+      'loadcheck',
+      'random_error',
+      'quit_fortune',
+      'helo',
+      'badmailfrom',
+      'badmailfromto',
+      'resolvable_fromhost',
+      'bogus_bounce',
+      'badrcptto',
+      'rcpt_map',
+      'rcpt_regexp',
+      'qmail_deliverable',
+      'headers',
+      'greylisting',
+      'karma',
+      'sender_permitted_from',
+      'dkim',
+      'dmarc',
+      'domainkeys',
+      'spamassassin',
+      'dspam',
+      'milter',
+      'content_log',
+      'ident/geoip',
+      'ident/p0f',
+      'virus/clamdscan',
+      'virus/clamav',
+      'virus/aveclient',
+      'virus/bitdefender',
+      'virus/hbedv',
+      'virus/kavscanner',
+      'virus/klez_filter',
+      'virus/sophie',
+      'virus/uvscan',
+      'auth/auth_checkpassword',
+      'auth/auth_cvm_unix_local',
+      'auth/auth_imap',
+      'auth/auth_ldap_bind',
+      'auth/auth_vpopmail',
+      'auth/auth_vpopmail_sql',
+      'auth/auth_vpopmaild',
+      'auth/authdeny',
+      'logging/syslog',
+      'logging/adaptive',
+      'logging/devnull',
+      'logging/connection_id',
+      'logging/transaction_id',
+    ].map((name) => [name, later()]),
+  ),
+  'logging/apache': {
+    kind: 'never',
+    text: 'it writes to Apache under mod_perl, where qtsmtpd does not run: use logging/file or logging/warn',
+  },
+  stunnel: {
+    kind: 'never',
+    text: 'qtsmtpd reads the PROXY protocol itself: list the proxy in config/proxy_trusted (docs/running.md) and remove this line',
+  },
+  tls_cert: {
+    kind: 'never',
+    text: 'it is a script that makes a certificate, not a plugin: make one with openssl (docs/plugins/tls.md) and load tls',
+  },
+  karma_tool: { kind: 'never', text: 'it is a command-line tool for the karma database, not a plugin' },
+  http_config: { kind: 'never', text: 'qtsmtpd reads its configuration from files only' },
+  user_config: { kind: 'never', text: 'per-user configuration files are not supported' },
+  'auth/authnull': { kind: 'never', text: 'qpsmtpd itself removed it (it accepted every password)' },
+}
+
+function adviceText(name: string, a: Advice): string {
+  switch (a.kind) {
+    case 'renamed':
+      return `qpsmtpd plugin "${name}" is "${a.to}" in qtsmtpd (${a.why}): write ${a.to} instead`
+    case 'core':
+      return `qpsmtpd plugin "${name}" is not needed: ${a.text}`
+    case 'later': {
+      const also = a.as === undefined ? '' : ` (${a.as} since qpsmtpd 0.94)`
+      return `qpsmtpd plugin "${name}"${also} is not yet available in qtsmtpd: remove or comment out the line`
+    }
+    case 'never':
+      return `qpsmtpd plugin "${name}" is not available in qtsmtpd: ${a.text}`
+  }
+}
+
+// A qpsmtpd plugin file: POD, a perl #! line, subs, `$self->`, `use strict`.
+const PERL = /^#!.*\bperl\b|^=head1\b|^\s*sub\s+\w+\s*\{|^\s*use\s+(?:strict|warnings|Qpsmtpd\b)|\$self->/m
+
+function looksLikePerl(file: string): boolean {
+  try {
+    if (!statSync(file).isFile()) return false
+    const fd = openSync(file, 'r')
+    try {
+      const buf = Buffer.alloc(8192)
+      const n = readSync(fd, buf, 0, buf.length, 0)
+      return PERL.test(buf.subarray(0, n).toString('latin1'))
+    } finally {
+      closeSync(fd)
+    }
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Why `name` loads nothing, for the `config/plugins` error: a known qpsmtpd plugin gets its
+ * equivalent or status; a Perl file of that name in plugin_dirs is named as Perl.
+ */
+export function explainUnknownPlugin(name: string, pluginDirs: readonly string[]): string {
+  const known = advice[name]
+  if (known !== undefined) return adviceText(name, known)
+  if (!name.includes('..'))
+    for (const dir of pluginDirs) {
+      const file = join(dir, name)
+      if (looksLikePerl(file))
+        return (
+          `plugin "${name}" is ${file}, a qpsmtpd plugin written in Perl, which qtsmtpd cannot run: ` +
+          'port it to TypeScript (docs/plugins.md, "Porting from qpsmtpd")'
+        )
+    }
+  const dirs = pluginDirs.length === 0 ? 'none' : pluginDirs.join(', ')
+  return `unknown plugin "${name}": not built in, no .ts or .js file of that name in plugin_dirs (${dirs}), no npm package`
+}

@@ -1,0 +1,40 @@
+/**
+ * A runtime from a configuration directory, with every problem reported in one start: those
+ * of the directory itself (bad lines, unknown plugins, bad options) and the set-up failures of
+ * the plugins that could be chosen. A runtime is returned only when there are none; otherwise
+ * whatever was set up is closed and the problems are thrown together (ConfigErrors).
+ */
+import { ConfigError, combineConfigErrors, configErrorsIn } from '../config/config-error.ts'
+import { inspectConfigDir } from '../config/load.ts'
+import type { LogWriter } from '../host/logger.ts'
+import { buildRuntime, type Runtime } from './runtime.ts'
+
+export interface LoadRuntimeOptions {
+  /** Fallback directories (qmail's control directory) searched after the main one. */
+  readonly fallbackDirs?: readonly string[]
+  /** Where entries go when no logging plugin is loaded (stderr by default). */
+  readonly logWriter?: LogWriter | undefined
+}
+
+export async function runtimeFromConfigDir(dir: string, opts: LoadRuntimeOptions = {}): Promise<Runtime> {
+  const { loaded, problems } = await inspectConfigDir(dir, { fallbackDirs: opts.fallbackDirs ?? [] })
+  const all = [...problems]
+  if (loaded !== undefined) {
+    try {
+      const runtime = await buildRuntime({
+        settings: loaded.settings,
+        plugins: loaded.plugins,
+        config: loaded.source,
+        logLevel: loaded.logLevel,
+        baseDir: loaded.baseDir,
+        silent: all.length > 0,
+        ...(opts.logWriter === undefined ? {} : { logWriter: opts.logWriter }),
+      })
+      if (all.length === 0) return runtime
+      await runtime.close()
+    } catch (e) {
+      all.push(...(configErrorsIn(e) ?? [new ConfigError('SMTPD_ERR_CONFIG', loaded.dir, undefined, String(e))]))
+    }
+  }
+  throw combineConfigErrors(all)
+}
