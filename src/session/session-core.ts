@@ -45,8 +45,8 @@ export interface SessionCore extends SessionView {
   close(reply?: Reply): Promise<void>
   /** Ends the transaction (RSET, new MAIL, after queueing), running reset_transaction. */
   resetTransaction(): Promise<void>
-  /** Reads one more line (AUTH responses): null for a malformed line, undefined if the session ended. */
-  readLine(maxLength: number): Promise<string | null | undefined>
+  /** Reads one more line (AUTH responses): the reply for a malformed line, undefined if the session ended. */
+  readLine(maxLength: number): Promise<string | Reply | undefined>
   /** Switches the connection to TLS (STARTTLS); resolves false if the handshake failed. */
   startTls(): Promise<boolean>
   /** Whether the client was offered PIPELINING (EHLO) and so may pipeline. */

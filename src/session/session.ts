@@ -59,7 +59,7 @@ export class Session implements SessionCore {
   readonly #writer: ReplyWriter
   #processing = false
   #closed = false
-  #lineWaiter: ((line: string | null | undefined) => void) | undefined
+  #lineWaiter: ((line: string | Reply | undefined) => void) | undefined
   #sessionTimer: NodeJS.Timeout | undefined
   readonly #clock: SessionClock
   #talkedEarly = false
@@ -279,7 +279,7 @@ export class Session implements SessionCore {
 
   // --- session-level operations -------------------------------------------------------
 
-  readLine(maxLength: number): Promise<string | null | undefined> {
+  readLine(maxLength: number): Promise<string | Reply | undefined> {
     if (this.#closed) return Promise.resolve(undefined)
     this.codec.setCommandLimit(maxLength)
     return new Promise((resolve) => {
@@ -310,11 +310,9 @@ export class Session implements SessionCore {
       void this.close(Replies.bareLf).then(() => waiter(undefined))
       return
     }
-    if (ev.type !== 'command') {
-      waiter(null)
-      return
-    }
-    waiter(decodeLine(ev.line))
+    if (ev.type === 'command') return waiter(decodeLine(ev.line) ?? Replies.badUtf8)
+    // Command mode yields nothing else but command errors.
+    waiter(ev.type === 'command-error' ? commandErrorReplies[ev.error] : Replies.internalError)
   }
 
   #releaseLineWaiter(): void {

@@ -120,3 +120,20 @@ test('an AUTH response ended by a bare LF is answered and the session ends (issu
     await c.closed()
   })
 })
+
+test('a malformed AUTH response gets the reply for what is wrong with it, not "line too long"', async () => {
+  await withServer({}, async (srv) => {
+    const c = await srv.connect()
+    await c.expect(220)
+    await c.send('EHLO client.test', 250)
+    await c.send('AUTH LOGIN', 334)
+    await c.send('dQ\u0000==', rendered(Replies.nulInCommand))
+    await c.send('AUTH LOGIN', 334)
+    await c.send('dQ\r==', rendered(Replies.bareCr))
+    await c.send('AUTH LOGIN', 334)
+    c.write(Buffer.from([0xff, 0xfe, 0x0d, 0x0a]))
+    assert.equal((await c.reply()).raw, rendered(Replies.badUtf8))
+    await c.send(`AUTH PLAIN ${b64('\0u\0p')}`, 235)
+    await c.quit()
+  })
+})

@@ -83,8 +83,7 @@ async function failed(s: SessionCore, user: string): Promise<void> {
 async function response(s: SessionCore, challenge: string): Promise<Buffer | Reply | undefined> {
   await s.sendNow(reply(334, undefined, challenge))
   const line = await s.readLine(s.settings.limits.authLine)
-  if (line === undefined) return undefined
-  if (line === null) return Replies.lineTooLong
+  if (line === undefined || typeof line !== 'string') return line
   return decodeResponse(line)
 }
 
