@@ -31,6 +31,8 @@ export interface SessionView {
   readonly server: ServerInfo
   readonly signal: AbortSignal
   respond(reply: Reply): void
+  /** Told which plugin ended a chain with a refusal (reject, defer, or its failure): the log lines name it. */
+  noteRefusal?(plugin: string): void
 }
 
 export interface ChainResult<V> {
@@ -111,14 +113,17 @@ export class HookRunner {
         plugin.log.error(`hook ${hook} failed: ${describe(e)}`)
         view.connection.results.add(plugin.name, 'error', describe(e))
         if (plugin.onFailure === 'pass') continue
+        view.noteRefusal?.(plugin.name)
         return { verdict: failureVerdict() as R, plugin: plugin.name }
       }
       if (!isVerdict(verdict) || ((verdict as { kind: string }).kind === 'rewrite' && !rewriteHooks.has(hook))) {
         plugin.log.error(`hook ${hook} returned ${String(verdict)}, not a verdict; treated as a failure`)
         if (plugin.onFailure === 'pass') continue
+        view.noteRefusal?.(plugin.name)
         return { verdict: failureVerdict() as R, plugin: plugin.name }
       }
       if (verdict.kind !== 'pass') {
+        if (verdict.kind === 'reject' || verdict.kind === 'defer') view.noteRefusal?.(plugin.name)
         await this.#observe(verdict as Verdict, plugin.name, hook, view)
         return { verdict, plugin: plugin.name }
       }
@@ -227,7 +232,12 @@ function makeContext(
     plugin: plugin.name,
     get: <T>(key: Key<T>) => notesFor(key as Key<unknown>).get(key),
     set: <T>(key: Key<T>, value: T) => notesFor(key as Key<unknown>).set(key, value),
-    result: (kind, message) => (transaction ?? connection).results.add(plugin.name, kind, message),
+    result: (kind, message) => {
+      if (transaction === undefined) return connection.results.add(plugin.name, kind, message)
+      transaction.results.add(plugin.name, kind, message)
+      // The connection's summary line shows its transactions' results too; its blackboard does not.
+      connection.results.addToSummary(plugin.name, kind, message)
+    },
     respond: (reply) => view.respond(reply),
   }
 }

@@ -4,7 +4,6 @@
  * accepted the message (its durable hand-off); anything else, including an exception,
  * is a 4xx or 5xx, never a 250.
  */
-import { LogLevels } from '../host/logger.ts'
 import { buildReceived } from '../message/received.ts'
 import type { ContentResult } from '../protocol/codec.ts'
 import { formatAddress } from '../protocol/envelope.ts'
@@ -47,10 +46,12 @@ export async function contentEnded(s: SessionCore, txn: TxnState, result: Conten
 export async function finishMessage(s: SessionCore, txn: TxnState, result: ContentResult): Promise<void> {
   let answer: Reply
   let disconnect = false
+  let queue: string | undefined
   try {
     const outcome = await judge(s, txn, result)
     answer = outcome.reply
     disconnect = outcome.disconnect
+    queue = outcome.queue
   } catch (e) {
     s.log.error(`message ${txn.id} failed: ${(e as Error).stack ?? String(e)}`)
     answer = Replies.internalError
@@ -59,9 +60,10 @@ export async function finishMessage(s: SessionCore, txn: TxnState, result: Conte
     s.connection.messageCount++
     s.counters.junk = 0
     s.counters.errors = 0
-    if (s.log.enabled(LogLevels.info))
-      s.log.info(`message ${txn.id} accepted: ${result.size} octets, ${txn.recipients.length} recipient(s)`)
-  } else s.log.info(`message ${txn.id} refused: ${answer.code} ${answer.lines[0] ?? ''}`)
+  }
+  // The reply's log line (log-lines.ts) is the message's: accepted, or refused with its envelope.
+  const verb = txn.contentMode === 'bdat' ? 'BDAT' : 'DATA'
+  s.command = { ...(s.command ?? { verb, args: '' }), message: { size: result.size, queue } }
   if (disconnect) return s.close(answer)
   s.send(answer)
   await s.resetTransaction()
@@ -71,7 +73,7 @@ async function judge(
   s: SessionCore,
   txn: TxnState,
   result: ContentResult,
-): Promise<{ reply: Reply; disconnect: boolean }> {
+): Promise<{ reply: Reply; disconnect: boolean; queue?: string | undefined }> {
   const refuse = (r: Reply, disconnect = false) => ({ reply: r, disconnect })
   if (txn.pendingRefusal !== undefined) return refuse(txn.pendingRefusal)
   const spool = txn.spool
@@ -132,7 +134,7 @@ async function judge(
   if (v.kind === 'accept') {
     const ok = verdictReply(v, { accept: reply(250, '2.0.0', `Queued as ${txn.id}`), ...queueDefaults })
     await s.runner.all('queuePost', s, msg)
-    return { reply: ok ?? reply(250, '2.0.0', `Queued as ${txn.id}`), disconnect: false }
+    return { reply: ok ?? reply(250, '2.0.0', `Queued as ${txn.id}`), disconnect: false, queue: queued.plugin }
   }
   if (v.kind === 'reject' || v.kind === 'defer')
     return refuse(verdictReply(v, queueDefaults) ?? Replies.queueFailed, v.disconnect)

@@ -24,6 +24,7 @@ export async function dispatchCommand(s: SessionCore, raw: Buffer): Promise<void
     return s.close(Replies.httpRefused)
   }
   const { verb, args } = splitCommand(line)
+  s.command = { verb, args }
   const spec = commandTable.get(verb)
   // Bytes already waiting behind a command that must end its group, or from a client never
   // offered PIPELINING, were sent without waiting for our reply.

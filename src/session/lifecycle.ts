@@ -13,6 +13,8 @@ const connectDefaults = {
 }
 
 async function open(s: Session): Promise<void> {
+  // A refused connection gets a log line like a refused command (Postfix: "reject: CONNECT from").
+  s.command = { verb: 'CONNECT', args: '' }
   for (const hook of ['preConnection', 'connect'] as const) {
     if (s.signal.aborted) return
     const { verdict } = await s.runner.chain(hook, s)
@@ -42,7 +44,8 @@ async function close(s: Session): Promise<void> {
   const seconds = ((Date.now() - c.startedAt.getTime()) / 1000).toFixed(3)
   s.log.info(
     `summary ip=${c.remote.ip} helo=${c.helo?.host ?? '-'} tls=${c.tls?.version ?? 'no'} auth=${c.auth?.user ?? '-'} ` +
-      `relay=${c.relayClient ? 1 : 0} msgs=${c.messageCount} errors=${s.counters.errors} time=${seconds}s ` +
+      `relay=${c.relayClient ? 1 : 0} msgs=${c.messageCount} refused=${s.counters.refused} errors=${s.counters.errors} ` +
+      `time=${seconds}s ` +
       `results=[${c.results.summary()}]`,
   )
 }

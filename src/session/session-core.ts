@@ -10,6 +10,7 @@ import type { HookRunner, SessionView } from '../host/runner.ts'
 import type { TlsSettings } from '../host/services.ts'
 import type { SmtpCodec } from '../protocol/codec.ts'
 import type { Reply } from '../protocol/reply.ts'
+import type { CommandInProgress } from './log-lines.ts'
 import type { Phase } from './phase.ts'
 import type { SessionSettings } from './settings.ts'
 
@@ -33,8 +34,17 @@ export interface SessionCore extends SessionView {
   readonly codec: SmtpCodec
   readonly tls: TlsSettings | undefined
   phase: Phase
-  /** Counters the limits apply to. */
-  readonly counters: { errors: number; unknown: number; junk: number; authFailures: number; commands: number }
+  /** Counters the limits apply to, and `refused` (4xx/5xx final replies) for the summary line. */
+  readonly counters: {
+    errors: number
+    unknown: number
+    junk: number
+    authFailures: number
+    commands: number
+    refused: number
+  }
+  /** The command being answered, for its log line: set by dispatch, cleared by its final reply. */
+  command: CommandInProgress | undefined
   /** Queue a reply; replies are written once per pipelined group. */
   send(reply: Reply): void
   /** Queue a reply and write everything now (354, 334, 220 before TLS). */

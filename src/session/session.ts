@@ -17,6 +17,7 @@ import { SessionClock, sleep } from './clock.ts'
 import { contentEnded } from './deliver.ts'
 import { decodeLine, dispatchCommand } from './dispatch.ts'
 import { connectionHooks } from './lifecycle.ts'
+import { type CommandInProgress, logFinalReply, unparsedCommand } from './log-lines.ts'
 import type { Phase } from './phase.ts'
 import { commandErrorReplies, Replies } from './replies.ts'
 import { ReplyWriter } from './reply-writer.ts'
@@ -50,8 +51,11 @@ export class Session implements SessionCore {
   readonly log: Logger
   readonly codec: SmtpCodec
   readonly tls: TlsSettings | undefined
-  readonly counters = { errors: 0, unknown: 0, junk: 0, authFailures: 0, commands: 0 }
+  readonly counters = { errors: 0, unknown: 0, junk: 0, authFailures: 0, commands: 0, refused: 0 }
   phase: Phase = { name: 'connected' }
+  command: CommandInProgress | undefined
+  /** The plugin whose refusal decided the command being answered. */
+  #refusedBy: string | undefined
 
   #abort = new AbortController()
   readonly #tlsContexts: TlsContextProvider | undefined
@@ -220,8 +224,10 @@ export class Session implements SessionCore {
   #handle(ev: CodecEvent): Promise<void> | undefined {
     switch (ev.type) {
       case 'command':
+        this.#beginCommand()
         return dispatchCommand(this, ev.line)
       case 'command-error':
+        this.#beginCommand()
         // A client ending its lines with a bare LF would wait for replies to lines that are never
         // commands: answer and close, as Postfix does with smtpd_forbid_bare_newline=reject.
         if (ev.error === 'bare-lf') return this.close(Replies.bareLf)
@@ -250,7 +256,24 @@ export class Session implements SessionCore {
 
   // --- replies --------------------------------------------------------------------------
 
+  #beginCommand(): void {
+    this.command = unparsedCommand
+    this.#refusedBy = undefined
+  }
+
+  noteRefusal(plugin: string): void {
+    this.#refusedBy = plugin
+  }
+
   send(r: Reply): void {
+    // A 3xx (354, 334) is not final: the command is answered by the reply after it.
+    const command = this.command
+    if (command !== undefined && (r.code < 300 || r.code >= 400)) {
+      if (r.code >= 400) this.counters.refused++
+      logFinalReply(this, command, r, this.#refusedBy)
+      this.command = undefined
+      this.#refusedBy = undefined
+    }
     if (!this.#closed) this.#writer.queue(r)
   }
 

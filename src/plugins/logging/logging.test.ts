@@ -136,7 +136,7 @@ describe('logging/file', () => {
       const m = summary.exec(text)
       assert.ok(m, text)
       helos.push(m[1])
-      assert.match(text, new RegExp(`: ${id} message [0-9a-z]{22} accepted: `))
+      assert.match(text, new RegExp(`: ${id} accepted id=[0-9a-z]{22} ip=127\\.0\\.0\\.1 `))
     }
     assert.deepEqual(helos.sort(), ['one', 'two'])
   })

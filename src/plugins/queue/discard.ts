@@ -19,11 +19,13 @@ export default definePlugin({
       hooks: {
         queue: (ctx, msg) => {
           const txn = ctx.transaction
-          if (options.log)
+          if (options.log) {
+            ctx.result('pass', 'discarded')
             ctx.log.info(
               `message ${txn.id} discarded: ${finalMessageSize(msg)} octets from <${formatAddress(txn.mailFrom.address)}> ` +
                 `to ${txn.recipients.length} recipient(s)`,
             )
+          }
           return accept({ text: `Queued as ${txn.id}` })
         },
       },

@@ -86,7 +86,7 @@ export default definePlugin({
           const v = eximVerdict(outcome, program)
           const said = outcome.stdout.trim().split('\n')[0] ?? ''
           if (v.kind === 'accept') {
-            ctx.log.info(`queued by ${program} -bS (pid ${outcome.pid ?? '?'})`)
+            ctx.result('pass', `queued by ${program} -bS (pid ${outcome.pid ?? '?'})`)
             return accept({ code: 250, text: `Queued as ${txn.id} (Exim BSMTP)` })
           }
           ctx.log.warn(

@@ -35,6 +35,17 @@ describe('queue/lmtp → Dovecot LMTP', () => {
     assert.match(t.rcpts[1]?.raw ?? '', /^550 5\.1\.1 .*User doesn't exist/)
     assert.equal(t.rcpts[2]?.code, 250)
     assert.match(t.final?.raw ?? '', /^250 2\.0\.0 Queued as \S+ \(next hop: <alice@example\.test> .*Saved\)/)
+    // The message's log line has Dovecot's answer for each recipient.
+    const line = srv.logs.find((e) => e.message.startsWith('accepted '))?.message ?? ''
+    const hop = `127\\.0\\.0\\.1:${dv.port}`
+    assert.match(
+      line,
+      new RegExp(
+        ` to=<alice@example\\.test> to=<bob@example\\.test> .* results=\\[.*` +
+          `queue/lmtp:pass\\(${hop} <alice@example\\.test> said 250 2\\.0\\.0 <alice@example\\.test> \\S+ Saved\\) ` +
+          `queue/lmtp:pass\\(${hop} <bob@example\\.test> said 250 2\\.0\\.0 <bob@example\\.test> \\S+ Saved\\)\\]$`,
+      ),
+    )
     const [m] = await dv.mailbox('alice')
     assert.match(m ?? '', /Subject: lmtp/)
     assert.match(m ?? '', /\n\.leading dot\r?\n\.\.two dots/)

@@ -95,6 +95,13 @@ describe('queue/maildir delivery', () => {
           `${STORED_TAIL.replace(/[.+]/g, '\\$&')}$`,
       )
       assert.match(stored, want)
+      // The message's log line names the file.
+      const line = srv.logs.find((e) => e.message.startsWith(`accepted id=${id} `))?.message ?? ''
+      assert.match(
+        line,
+        / queue=queue\/maildir reply="250 2\.0\.0 Queued as \w+" results=\[([^ ]+ )?queue\/maildir:pass\(delivered to (.+)\)\]$/,
+      )
+      assert.equal(/delivered to ([^)]+)\)\]$/.exec(line)?.[1], join(dir, 'new', name))
     })
   })
 

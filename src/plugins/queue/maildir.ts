@@ -110,8 +110,10 @@ export default definePlugin({
         await writeSynced(c.tmp, content(ctx, msg, c), fileMode, ctx.signal)
       }
       for (const c of copies) {
-        await publish(c.tmp as string, join(c.maildir, 'new', c.name as string))
+        const file = join(c.maildir, 'new', c.name as string)
+        await publish(c.tmp as string, file)
         c.tmp = undefined
+        ctx.result('pass', `delivered to ${file}`)
       }
     }
 
@@ -128,7 +130,6 @@ export default definePlugin({
             ctx.log.error(`message ${id}: maildir delivery failed: ${(e as Error).message}`)
             return defer({ code: 451, enhanced: '4.3.0', text: 'Error: queuing failed; try again later' })
           }
-          ctx.log.info(`message ${id} delivered: ${copies.length} maildir cop${copies.length === 1 ? 'y' : 'ies'}`)
           return accept({ text: `Queued as ${id}` })
         },
       },

@@ -132,7 +132,7 @@ export function outboundHooks(name: string, relay: Relay, checkRcpt: boolean): H
       checkCompatible(held.session.client, env)
       const replies = await sendContent(held.session.client, finalMessageStream(msg), env.body, held.accepted.length)
       relay.release(held.session, true)
-      return contentVerdict(ctx, held.accepted, replies)
+      return contentVerdict(ctx, held.session.key, held.accepted, replies)
     } catch (e) {
       relay.release(held.session, false)
       // The hop dropped the held session before taking any content: start over on a new one.
@@ -177,6 +177,7 @@ export function outboundHooks(name: string, relay: Relay, checkRcpt: boolean): H
         relay.release(session, true)
         return contentVerdict(
           ctx,
+          session.key,
           results.map((x) => x.address),
           replies,
         )
@@ -190,9 +191,21 @@ export function outboundHooks(name: string, relay: Relay, checkRcpt: boolean): H
     }
   }
 
-  function contentVerdict(ctx: TxnContext, addresses: readonly string[], replies: readonly RemoteReply[]): Verdict {
+  function contentVerdict(
+    ctx: TxnContext,
+    hop: string,
+    addresses: readonly string[],
+    replies: readonly RemoteReply[],
+  ): Verdict {
     const results: RecipientReply[] = replies.map((reply, i) => ({ address: addresses[i] ?? '?', reply }))
-    for (const x of results) ctx.log.info(`next hop after data <${x.address}>: ${replyText(x.reply)}`)
+    // The hop's answer goes into the message's log line. SMTP answers once for every recipient,
+    // LMTP once per recipient (RFC 2033 §4.2).
+    const perRecipient = relay.options.client.protocol === 'lmtp'
+    for (const x of results)
+      ctx.result(
+        x.reply.code < 300 ? 'pass' : 'fail',
+        `${hop}${perRecipient ? ` <${x.address}>` : ''} said ${replyText(x.reply)}`,
+      )
     const first = replies[0] as RemoteReply
     if (results.every((x) => x.reply.code < 300)) {
       return accept({

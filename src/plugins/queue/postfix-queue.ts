@@ -98,7 +98,7 @@ export default definePlugin({
               .trim()
               .replace(/[^\x21-\x7e]/g, '')
               .slice(0, 200)
-            ctx.log.info(`queued by Postfix as ${result.queueId} via ${result.socket} ${id}`)
+            ctx.result('pass', `queued by Postfix as ${result.queueId} via ${result.socket}`)
             return accept({ code: 250, text: `Queued! ${id === '' ? '' : `${id} `}(Queue-Id: ${result.queueId})` })
           }
           if (result.status === -1) {

@@ -164,7 +164,7 @@ export default definePlugin({
             return defer({ code: 451, enhanced: '4.3.0', text: 'qq read error (#4.3.0)' })
           }
           const msgId = replyMessageId(msg.headers.first('Message-ID'))
-          ctx.log.info(`queued by ${program} (qmail-queue pid ${outcome.pid ?? '?'}) ${msgId}`)
+          ctx.result('pass', `queued by ${program} (pid ${outcome.pid ?? '?'})`)
           return accept({ code: 250, text: `Queued! ${Math.floor(Date.now() / 1000)} qp ${outcome.pid ?? 0} ${msgId}` })
         },
       },

@@ -51,7 +51,7 @@ export default definePlugin({
             ctx.log.error(`message ${txn.id}: quarantine failed: ${(e as Error).message}`)
             return defer({ code: 451, enhanced: '4.3.0', text: 'Error: queuing failed; try again later' })
           }
-          ctx.log.info(`message ${txn.id} quarantined in ${file}`)
+          ctx.result('pass', `quarantined in ${file}`)
           if (options.reply === 'reject')
             return reject({ code: 554, enhanced: '5.7.1', text: `Message quarantined as ${txn.id}` })
           return accept({ text: `Quarantined as ${txn.id}` })

@@ -279,13 +279,27 @@ describe('queue/smtp-forward → Postfix', () => {
     if (cert) await rm(cert.dir, { recursive: true, force: true })
   })
 
-  it('delivers to a Postfix mailbox', async () => {
+  it("delivers to a Postfix mailbox; the message's log line has Postfix's reply and queue id", async () => {
     const srv = await serve(smtpForward({ host: '127.0.0.1', port: pf.port, tls: 'none', xforward: false }))
     const t = await transact(srv, 'a@src.test', ['u1@dest.test'], simpleBody('to postfix'))
-    assert.match(t.final?.raw ?? '', /^250 2\.0\.0 Queued as \S+ \(next hop: Ok: queued as \w+\)/)
+    const [, id, postfixId] =
+      /^250 2\.0\.0 Queued as (\S+) \(next hop: Ok: queued as (\w+)\)/.exec(t.final?.raw ?? '') ?? []
+    assert.ok(id && postfixId, t.final?.raw)
     const [m] = await pf.mailbox('u1')
     assert.match(m ?? '', /Subject: to postfix/)
-    assert.match(m ?? '', /Received: from mx\.test \(localhost \[127\.0\.0\.1\]\)/)
+    assert.match(
+      m ?? '',
+      new RegExp(
+        `Received: from mx\\.test \\(localhost \\[127\\.0\\.0\\.1\\]\\)\\n\\tby relay\\.test \\(Postfix\\) with ESMTP id ${postfixId}\\n`,
+      ),
+    )
+    const line = srv.logs.find((e) => e.message.startsWith(`accepted id=${id} `))?.message
+    assert.equal(
+      line,
+      `accepted id=${id} ip=127.0.0.1 helo=client.test from=<a@src.test> to=<u1@dest.test> size=${Buffer.byteLength(simpleBody('to postfix'))} ` +
+        `msgid=- queue=queue/smtp-forward reply="250 2.0.0 Queued as ${id} (next hop: Ok: queued as ${postfixId})" ` +
+        `results=[queue/smtp-forward:pass(127.0.0.1:${pf.port} said 250 2.0.0 Ok: queued as ${postfixId})]`,
+    )
   })
 
   it("XCLIENT makes Postfix see our client: Postfix's own Received line names the client's HELO", async () => {
