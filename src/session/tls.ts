@@ -3,6 +3,7 @@
  * certificates from a directory for SNI. Rebuilt on reload, so new connections get new
  * certificates without a restart. TLS 1.2 is the minimum unless configured otherwise.
  */
+import { constants } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { join } from 'node:path'
@@ -17,7 +18,13 @@ export interface TlsContextProvider {
 }
 
 export function createTlsContextProvider(settings: TlsSettings): TlsContextProvider {
-  const base = { minVersion: 'TLSv1.2' as const, ...settings.context }
+  // A client may not renegotiate (RFC 5746 §5 lets a server refuse): each renegotiation is a
+  // full handshake of server CPU, and clients have no need for it. TLS 1.3 has none.
+  const base = {
+    minVersion: 'TLSv1.2' as const,
+    ...settings.context,
+    secureOptions: (settings.context.secureOptions ?? 0) | constants.SSL_OP_NO_RENEGOTIATION,
+  }
   const main = createSecureContext(base)
   const byName = new Map<string, SecureContext>()
   if (settings.sniDir !== undefined && existsSync(settings.sniDir)) {
