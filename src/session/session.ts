@@ -333,9 +333,9 @@ export class Session implements SessionCore {
       void this.close(Replies.bareLf).then(() => waiter(undefined))
       return
     }
-    if (ev.type === 'command') return waiter(decodeLine(ev.line) ?? Replies.badUtf8)
+    if (ev.type === 'command') waiter(decodeLine(ev.line) ?? Replies.badUtf8)
     // Command mode yields nothing else but command errors.
-    waiter(ev.type === 'command-error' ? commandErrorReplies[ev.error] : Replies.internalError)
+    else waiter(ev.type === 'command-error' ? commandErrorReplies[ev.error] : Replies.internalError)
   }
 
   #releaseLineWaiter(): void {
