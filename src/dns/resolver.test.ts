@@ -155,7 +155,7 @@ describe('dns resolver against failing servers', () => {
   it('no answer from any server is a timeout, not NXDOMAIN', async () => {
     const silent = await startDnsResponder(() => [])
     try {
-      const dns = service([at(silent)], ['dns_timeout 300ms', 'dns_retries 2'])
+      const dns = service([at(silent)], ['dns_timeout 1500ms', 'dns_retries 2'])
       assert.deepEqual(await dns.query('a.test', 'A'), { kind: 'timeout' })
       assert.equal(silent.queries.length, 3)
       assert.equal(dns.stats().answers.timeout, 1)
