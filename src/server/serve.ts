@@ -126,7 +126,9 @@ export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[]
         server.swapRuntime(next)
         next.log.notice(`${who}configuration reloaded; new connections use it`)
       } catch (e) {
-        log().error(`${who}reload refused, keeping the running configuration: ${(e as Error).message}`)
+        // One entry per problem: the log escapes newlines, so several in one entry would be one line.
+        for (const problem of (e as Error).message.split('\n'))
+          log().error(`${who}reload refused, keeping the running configuration: ${problem}`)
       }
     })
   }
