@@ -103,6 +103,7 @@ export {
 export { defineKey, type Key, type KeyScope } from './host/keys.ts'
 export type { LogEntry, Logger, LogLevel, LogLevelAdjustment } from './host/logger.ts'
 export { type OptionSchema, type OptionSpec, type OptionsOf, opt } from './host/options.ts'
+export type { Paths } from './host/paths.ts'
 export type { ResultKind } from './host/results.ts'
 export {
   accept,

@@ -2,7 +2,17 @@
  * Type tests of definePlugin, options, keys and the test harness: what the docs promise a
  * plugin author must compile, and the mistakes under `@ts-expect-error` must not.
  */
-import { accept, defineKey, definePlugin, type OptionsOf, opt, pass, type RcptHook, reject } from '../../src/index.ts'
+import {
+  accept,
+  defineKey,
+  definePlugin,
+  type LogLevelAdjustment,
+  type OptionsOf,
+  opt,
+  pass,
+  type RcptHook,
+  reject,
+} from '../../src/index.ts'
 import { startTestServer, type TestServerOptions } from '../../src/testing/index.ts'
 import type { Equal, Expect } from './assert-type.ts'
 
@@ -67,6 +77,22 @@ vip({ users: 1 })
 vip({ colour: 'red' })
 // @ts-expect-error not one of the enum's values
 vip({ mode: true })
+
+// qpsmtpd's per-plugin loglevel arrives parsed.
+const archiveOptions = { dir: opt.string({ positional: 0 }), loglevel: opt.loglevel() } as const
+export type LogLevelOption = Expect<Equal<OptionsOf<typeof archiveOptions>['loglevel'], LogLevelAdjustment | undefined>>
+
+// A plugin that writes where its arguments say takes the path from the host.
+export const archive = definePlugin({
+  name: 'queue/archive',
+  options: archiveOptions,
+  setup({ options, paths }) {
+    const root: string = paths.resolve(options.dir)
+    // @ts-expect-error paths resolve; there is no join to build paths by hand
+    paths.join(paths.base, root)
+    return { hooks: {} }
+  },
+})
 
 // The harness a plugin's tests use.
 export async function harness(): Promise<void> {
