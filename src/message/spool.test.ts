@@ -7,9 +7,10 @@ import type { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout } from 'node:timers/promises'
 import { finalMessageBuffer } from './final-message.ts'
+import { FIELD_COST } from './header-scanner.ts'
 import type { HeaderBlock } from './headers.ts'
 import { MessageSpool, type MessageSpoolOptions } from './spool.ts'
-import { samples } from './test-fixtures.ts'
+import { retainedBytes, samples } from './test-fixtures.ts'
 
 let root: string
 before(async () => {
@@ -139,10 +140,12 @@ describe('MessageSpool: header size limit', () => {
     assert.equal(spool.bodySize, 5002)
   })
 
-  it('exactly at the limit is fine', async () => {
+  it('exactly at the limit is fine: a field counts its octets plus FIELD_COST', async () => {
     const h = 'Subject: 0123456789\r\n'
-    const spool = await spoolOf([Buffer.from(`${h}\r\nb`)], { maxHeaderBytes: h.length + 2 })
-    assert.equal(spool.headerTooBig, false)
+    const at = await spoolOf([Buffer.from(`${h}\r\nb`)], { maxHeaderBytes: h.length + FIELD_COST })
+    assert.equal(at.headerTooBig, false)
+    const over = await spoolOf([Buffer.from(`${h}\r\nb`)], { maxHeaderBytes: h.length + FIELD_COST - 1 })
+    assert.equal(over.headerTooBig, true)
   })
 })
 
@@ -217,7 +220,7 @@ describe('MessageSpool: memory and file', () => {
     const dir = freshDir()
     const spool = new MessageSpool({ spoolDir: dir, memoryThreshold: threshold })
     spool.write(header)
-    spool.write(Buffer.alloc(threshold * 4, 'x'))
+    spool.write(Buffer.alloc(64 * 1024, 'x')) // at least a block, so that it is written at once
     await spool.drained()
     for (let i = 0; i < 100 && (await readdir(dir).catch(() => [])).length === 0; i++) await setTimeout(10)
     assert.equal((await readdir(dir)).length, 1)
@@ -283,4 +286,40 @@ describe('MessageSpool: backpressure and memory', () => {
     await spool.cleanup()
     assert.deepEqual(await readdir(dir), [])
   })
+})
+
+describe('MessageSpool: memory is bounded by the limits, whatever the chunking (issue 18 F1)', () => {
+  const threshold = 256 * 1024
+  const maxHeaderBytes = 100 * 1024
+  /** `first`, then `n` times `piece`, each a slice of one buffer, as the codec's chunks are of a socket read. */
+  function chunked(first: string, piece: string, n: number): () => Generator<Buffer> {
+    const all = Buffer.from(first + piece.repeat(n))
+    return function* () {
+      yield all.subarray(0, first.length)
+      for (let at = first.length; at < all.length; at += piece.length) yield all.subarray(at, at + piece.length)
+    }
+  }
+  // What the codec emits for these inputs: one chunk per dot-stuffed line, one per BDAT chunk.
+  const shapes = [
+    { name: 'dot-stuffed flood: one 3-octet chunk per line', chunks: chunked('\r\n', '.\r\n', 85_000) },
+    { name: 'BDAT 1 flood: one-octet body chunks', chunks: chunked('\r\n', 'x', 99_000) },
+    { name: 'one-octet chunks in a header line', chunks: chunked('Subject: ', 'x', 99_000) },
+    { name: 'one-octet folded lines', chunks: chunked('Subject: x\r\n', ' \r\n', 33_000) },
+    { name: 'thousands of tiny fields', chunks: chunked('', 'a:\r\n', 25_000) },
+  ]
+
+  for (const shape of shapes) {
+    it(`${shape.name}: no more than maxHeaderBytes + memoryThreshold per message while it arrives`, () => {
+      const spools: MessageSpool[] = []
+      const before = retainedBytes()
+      for (let i = 0; i < 6; i++) {
+        const spool = new MessageSpool({ spoolDir: freshDir(), memoryThreshold: threshold, maxHeaderBytes })
+        for (const c of shape.chunks()) spool.write(c)
+        spools.push(spool)
+      }
+      const perSpool = (retainedBytes() - before) / spools.length
+      assert.ok(spools.every((s) => !s.onDisk))
+      assert.ok(perSpool < threshold + maxHeaderBytes, `${Math.round(perSpool / 1024)} KiB per message`)
+    })
+  }
 })

@@ -4,8 +4,10 @@
  * to a temporary file, then lets plugins read the body as often as they need.
  *
  * It does not parse MIME, check sizes against SIZE (the codec counts) or write the queue.
- * Security: memory is bounded (maxHeaderBytes + memoryThreshold + stream buffers); temp files
- * are 0600 in a 0700 directory and removed by cleanup()/abort().
+ * Security: memory is bounded (maxHeaderBytes + memoryThreshold + one block + stream buffers)
+ * however the content is chunked: pieces smaller than a block are copied into shared blocks, so
+ * a flood of tiny chunks (dot-stuffed lines, `BDAT 1`) costs no per-chunk Buffer (issue 18 F1).
+ * Temp files are 0600 in a 0700 directory and removed by cleanup()/abort().
  */
 import { createReadStream } from 'node:fs'
 import { Readable } from 'node:stream'
@@ -27,6 +29,13 @@ export interface MessageSpoolOptions {
 type State = 'receiving' | 'ended' | 'aborted' | 'cleaned'
 
 /**
+ * Body pieces smaller than this are gathered into blocks of this size. A stored piece is then a
+ * full block, a copy of a chunk at least this large, or the remainder before one of those or at
+ * the end: at most two pieces per block of body, whatever the chunking.
+ */
+const BLOCK = 16 * 1024
+
+/**
  * @example
  * const spool = new MessageSpool({ spoolDir: '/var/spool/qtsmtpd' })
  * for await (const chunk of data) if (!spool.write(chunk)) await spool.drained()
@@ -43,6 +52,8 @@ export class MessageSpool {
   readonly #onHeaders: ((headers: HeaderBlock) => void) | undefined
   #headers: HeaderBlock | undefined
   #memory: Buffer[] = []
+  #block: Buffer | undefined // small pieces gathered here, in order after everything stored
+  #blockUsed = 0
   #file: SpoolFile | undefined
   #fileComplete = false // the file holds the whole body
   #toFile: Promise<string> | undefined
@@ -126,6 +137,8 @@ export class MessageSpool {
       for (const b of this.#scanner.end()) this.#writeBody(b)
       this.#headersDone()
     }
+    this.#sealBlock()
+    this.#block = undefined
     this.#state = 'ended'
     if (this.#file !== undefined) {
       await this.#file.end()
@@ -169,14 +182,50 @@ export class MessageSpool {
   async cleanup(): Promise<void> {
     if (this.#state === 'ended' || this.#state === 'receiving') this.#state = 'cleaned'
     this.#memory = []
+    this.#block = undefined
     await this.#file?.remove()
   }
 
   #writeBody(b: Buffer): boolean {
     if (b.length === 0) return true
     this.#bodySize += b.length
-    if (this.#file === undefined && this.#bodySize <= this.memoryThreshold) {
-      this.#memory.push(Buffer.from(b)) // a copy, so that a small piece never pins a large chunk
+    if (b.length >= BLOCK) {
+      const ok = this.#sealBlock()
+      // A copy in memory, so that the piece never pins the caller's buffer; a file write needs none.
+      return this.#store(this.#toMemory() ? Buffer.from(b) : b) && ok
+    }
+    let ok = true
+    for (let from = 0; from < b.length; ) {
+      this.#block ??= Buffer.allocUnsafe(BLOCK)
+      const n = b.copy(this.#block, this.#blockUsed, from)
+      from += n
+      this.#blockUsed += n
+      if (this.#blockUsed === BLOCK) {
+        const full = this.#block
+        this.#block = undefined
+        this.#blockUsed = 0
+        ok = this.#store(full) && ok
+      }
+    }
+    return ok
+  }
+
+  /** Stores what the block holds, as an exact copy, and keeps the block for reuse. */
+  #sealBlock(): boolean {
+    if (this.#block === undefined || this.#blockUsed === 0) return true
+    const piece = Buffer.from(this.#block.subarray(0, this.#blockUsed))
+    this.#blockUsed = 0
+    return this.#store(piece)
+  }
+
+  /** The body so far still fits in memory (pieces are stored in order, the block holds the newest). */
+  #toMemory(): boolean {
+    return this.#file === undefined && this.#bodySize <= this.memoryThreshold
+  }
+
+  #store(piece: Buffer): boolean {
+    if (this.#toMemory()) {
+      this.#memory.push(piece)
       return true
     }
     if (this.#file === undefined) {
@@ -185,7 +234,7 @@ export class MessageSpool {
       for (const m of this.#memory) this.#file.write(m)
       this.#memory = []
     }
-    return this.#file.write(b)
+    return this.#file.write(piece)
   }
 
   #headersDone(): void {

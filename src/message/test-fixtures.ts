@@ -1,4 +1,7 @@
-/** Sample messages shared by the message tests (not a test file itself). */
+/** Sample messages and helpers shared by the message tests (not a test file itself). */
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+
 export interface Sample {
   readonly name: string
   readonly message: Buffer
@@ -113,3 +116,23 @@ export const samples: readonly Sample[] = [
     hasSeparator: false,
   },
 ]
+
+/**
+ * Bytes held by the JS heap and by Buffers after a full garbage collection: for tests that bound
+ * what a session may pin (issue 18 F1). Works without `--expose-gc` on the command line.
+ */
+export function retainedBytes(): number {
+  collectGarbage()
+  const m = process.memoryUsage()
+  return m.heapUsed + m.arrayBuffers
+}
+
+let gc: (() => void) | undefined
+function collectGarbage(): void {
+  if (gc === undefined) {
+    setFlagsFromString('--expose-gc')
+    gc = runInNewContext('gc') as () => void
+  }
+  gc()
+  gc()
+}
