@@ -220,7 +220,7 @@ describe('MessageSpool: memory and file', () => {
     const dir = freshDir()
     const spool = new MessageSpool({ spoolDir: dir, memoryThreshold: threshold })
     spool.write(header)
-    spool.write(Buffer.alloc(64 * 1024, 'x')) // at least a block, so that it is written at once
+    spool.write(Buffer.alloc(threshold * 4, 'x'))
     await spool.drained()
     for (let i = 0; i < 100 && (await readdir(dir).catch(() => [])).length === 0; i++) await setTimeout(10)
     assert.equal((await readdir(dir)).length, 1)

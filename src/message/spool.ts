@@ -207,6 +207,8 @@ export class MessageSpool {
         ok = this.#store(full) && ok
       }
     }
+    // The body just outgrew memory: the file starts now, not when the block is full.
+    if (this.#file === undefined && this.#bodySize > this.memoryThreshold) ok = this.#sealBlock() && ok
     return ok
   }
 
