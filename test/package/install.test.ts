@@ -4,8 +4,9 @@
  * example plugin package (examples/qtsmtpd-plugin-vip, packed the same way: its prepack
  * compiles it against the installed qtsmtpd's declarations). The installed `qtsmtpd` loads the
  * plugin by its package name and delivers a message. Everything lives in a temporary directory
- * outside the repository, so nothing resolves to the repository's node_modules; the only
- * dependency (the optional `node` package) comes from npm's cache, filled by `npm install`.
+ * outside the repository, so nothing resolves to the repository's node_modules; qtsmtpd's
+ * dependencies (the optional `node` package among them) come from npm's cache, which the
+ * repository's own `npm install` filled.
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
