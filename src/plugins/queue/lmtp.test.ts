@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { type Dovecot, startDovecot } from '../../../test/peers/dovecot.ts'
 import type { PluginChoice } from '../../host/define-plugin.ts'
@@ -116,5 +117,29 @@ describe('queue/lmtp → Dovecot LMTP', () => {
     const srv = await serve(lmtp({ socket: `${dv.dir}/no-such-socket` }))
     const t = await transact(srv, 'a@src.test', ['alice@example.test'], simpleBody('down'))
     assert.match(t.rcpts[0]?.raw ?? '', /^451 4\.4\.1 /)
+  })
+
+  it('an SMTPUTF8 message goes only to a Dovecot that offers SMTPUTF8 (2.4); 2.3 gets none, the client 451', async () => {
+    // What this Dovecot offers (2.3 has no SMTPUTF8; 2.4 has it).
+    const lhlo = await new Promise<string>((resolve, reject) => {
+      const s = connect(dv.port, '127.0.0.1')
+      let got = ''
+      s.on('data', (d) => {
+        got += d.toString('latin1')
+        if (/^220 [^\r]*\r\n$/.test(got)) s.write('LHLO probe.test\r\n')
+        else if (/\r\n250 [^\r]*\r\n$/.test(`\r\n${got}`)) s.end('QUIT\r\n', () => resolve(got))
+      })
+      s.on('error', reject)
+    })
+    const srv = await serve(lmtp({ host: '127.0.0.1', port: dv.port }))
+    const before = (await dv.mailbox('alice')).length
+    const t = await transact(srv, 'a@src.test', ['alice@example.test'], simpleBody('Grüße'), {
+      mailParams: 'SMTPUTF8',
+    })
+    if (/^250[- ]SMTPUTF8\r$/m.test(lhlo)) assert.equal(t.final?.code, 250)
+    else {
+      assert.match(t.final?.raw ?? t.rcpts[0]?.raw ?? '', /^451 4\.3\.3 /)
+      assert.equal((await dv.mailbox('alice')).length, before)
+    }
   })
 })
