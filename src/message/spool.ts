@@ -178,7 +178,7 @@ export class MessageSpool {
     return this.#toFile
   }
 
-  /** Deletes temp files and drops the body from memory; idempotent. */
+  /** Deletes temp files and drops the body from memory; idempotent. Rejects when a file cannot be removed. */
   async cleanup(): Promise<void> {
     if (this.#state === 'ended' || this.#state === 'receiving') this.#state = 'cleaned'
     this.#memory = []

@@ -378,7 +378,11 @@ export class Session implements SessionCore {
     if (txn === undefined) return
     const helo = 'helo' in this.phase ? this.phase.helo : undefined
     await this.runner.all('resetTransaction', this)
-    await txn.spool?.cleanup()
+    // The message was answered already: a temp file that cannot be removed (a spool turned
+    // read-only) is the operator's to clear, never a second reply (issue 18 F8).
+    await txn.spool
+      ?.cleanup()
+      .catch((e: unknown) => this.log.error(`spool cleanup failed, a temp file stays: ${(e as Error).message}`))
     if (helo !== undefined && !this.#closed) this.phase = { name: 'ready', helo }
   }
 
