@@ -34,7 +34,8 @@ export interface RelayLog {
 /** Parses `host`, `host:port`, `[v6]:port`, `unix:/path` or `/path`. */
 export function parseHop(s: string, defaultPort: number): Target {
   if (s.startsWith('unix:')) return { path: s.slice(5) }
-  if (s.startsWith('/')) return { path: s }
+  // Host names never hold a slash: `var/run/lmtp` is a (relative) socket path.
+  if (s.includes('/')) return { path: s }
   const v6 = /^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$/.exec(s)
   const m = v6 ?? /^([A-Za-z0-9.-]+)(?::(\d+))?$/.exec(s)
   if (m === null) throw new Error(`bad next hop "${s}": expected host[:port], [ipv6]:port or unix:/path`)

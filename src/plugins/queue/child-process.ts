@@ -9,8 +9,12 @@
  * (see security.md §1.17); nothing is interpreted by a shell.
  */
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process'
+import { constants as fsConstants } from 'node:fs'
+import { access, stat } from 'node:fs/promises'
+import { delimiter, join, resolve as resolvePath } from 'node:path'
 import { Transform, type TransformCallback } from 'node:stream'
 import type { Transaction } from '../../host/context.ts'
+import type { Paths } from '../../host/paths.ts'
 import { formatAddress } from '../../protocol/envelope.ts'
 
 export interface ChildOutcome {
@@ -35,6 +39,28 @@ export interface RunOptions {
   readonly maxOutput?: number
   /** Called once the child is spawned, to feed its input; errors are ignored (the exit code decides). */
   readonly feed?: (child: ChildProcess) => Promise<void>
+}
+
+/**
+ * The executable a configured program names: a path with a slash is taken from the install
+ * directory when relative (`paths.resolve`, as every path in the configuration); a bare name is
+ * looked up in PATH, as a shell would. Undefined when nothing executable is there.
+ */
+export async function findProgram(configured: string, paths: Paths): Promise<string | undefined> {
+  const candidates = configured.includes('/')
+    ? [paths.resolve(configured)]
+    : (process.env.PATH ?? '')
+        .split(delimiter)
+        .filter((dir) => dir !== '')
+        .map((dir) => resolvePath(join(dir, configured)))
+  for (const candidate of candidates) {
+    const runnable = await access(candidate, fsConstants.X_OK).then(
+      () => stat(candidate).then((s) => s.isFile()),
+      () => false,
+    )
+    if (runnable) return candidate
+  }
+  return undefined
 }
 
 /** Runs argv[0] with argv[1..]; resolves when the child has exited and `feed` has settled. */

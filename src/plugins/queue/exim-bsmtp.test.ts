@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
+import { dirname, relative } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { type EximPeer, startExim } from '../../../test/peers/exim-peer.ts'
 import { startTestServer, type TestServer } from '../../testing/test-server.ts'
@@ -33,6 +34,26 @@ describe('queue/exim-bsmtp against a real Exim (Debian exim4-daemon-light, unpac
       assert.match(m, /^Envelope-to: u[12]@example\.test\n/m)
       assert.match(m, /\nSubject: via exim\nMessage-ID: <e1@client\.test>\n/)
       assert.ok(m.endsWith('\n\nline\n.one dot\n..two\nend\n'), m)
+    }
+  })
+
+  it('a relative exim_path is taken from the install directory, not the working directory', async () => {
+    const root = dirname(dirname(exim.bin))
+    const other = await startTestServer({
+      plugins: [
+        acceptRcpt(),
+        eximBsmtp({ exim_path: relative(root, exim.bin), exim_args: [...exim.args], timeout: 30 }),
+      ],
+      baseDir: root,
+      memoryQueue: false,
+    })
+    try {
+      const n = exim.messages().length
+      const r = await sendMailSession(other, 's@client.test', ['relative@example.test'], 'Subject: r\r\n\r\nr\r\n')
+      assert.match(r.raw, /^250 2\.0\.0 Queued as /)
+      assert.equal(exim.messages().length, n + 1)
+    } finally {
+      await other.close()
     }
   })
 

@@ -9,16 +9,13 @@
  * The qtsmtpd user must be in Exim's trusted_users, or Exim replaces the envelope sender.
  * Security: Exim runs from an argument vector; the envelope only ever travels as BSMTP bytes.
  */
-import { constants as fsConstants } from 'node:fs'
-import { access } from 'node:fs/promises'
-import { isAbsolute } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer, reject, type Verdict } from '../../host/verdict.ts'
 import { finalMessageStream } from '../../message/final-message.ts'
-import { type ChildOutcome, dotStuff, mtaEnvelope, runChild } from './child-process.ts'
+import { type ChildOutcome, dotStuff, findProgram, mtaEnvelope, runChild } from './child-process.ts'
 
 /** The BSMTP lines that open a transaction for one message. */
 export function bsmtpPreamble(helo: string, from: string, to: readonly string[]): Buffer {
@@ -51,12 +48,10 @@ export default definePlugin({
   },
   // Our own `timeout` answers first; the host's limit is only a backstop.
   timeoutMs: 3_100_000,
-  async setup({ options, server, log }) {
-    const program = options.exim_path
-    if (!isAbsolute(program)) throw new Error(`exim_path must be absolute: ${program}`)
-    await access(program, fsConstants.X_OK).catch(() => {
-      throw new Error(`Exim not found at ${program}; set exim_path in config/plugins`)
-    })
+  async setup({ options, server, log, paths }) {
+    const program = await findProgram(options.exim_path, paths)
+    if (program === undefined)
+      throw new Error(`Exim not found at ${options.exim_path}; set exim_path in config/plugins`)
     const argv = [program, ...options.exim_args, '-bS']
     log.info(`queueing with ${argv.join(' ')}`)
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
+import { relative } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { type Dovecot, startDovecot } from '../../../test/peers/dovecot.ts'
 import type { PluginChoice } from '../../host/define-plugin.ts'
@@ -62,6 +63,31 @@ describe('queue/lmtp → Dovecot LMTP', () => {
     const bob = await dv.mailbox('bob')
     assert.ok(bob.some((m) => m.includes('Subject: sock2')))
     assert.equal((await dv.log()).match(/Connect from local/g)?.length, 1, 'one LMTP session for both messages')
+  })
+
+  it('relative socket paths (socket, a bare path, unix:) are taken from the install directory', async () => {
+    const relativeSocket = relative(dv.dir, dv.socket) // run/lmtp-test
+    const choices = [
+      lmtp({ socket: relativeSocket }),
+      lmtp({ host: relativeSocket }),
+      lmtp({ hosts: [`unix:${relativeSocket}`] }),
+    ]
+    for (const [i, choice] of choices.entries()) {
+      const srv = await startTestServer({
+        plugins: [choice, acceptAllRecipients()],
+        baseDir: dv.dir,
+        memoryQueue: false,
+      })
+      servers.push(srv)
+      const t = await transact(srv, 'a@src.test', ['bob@example.test'], simpleBody(`relative${i}`))
+      assert.equal(t.final?.code, 250, t.final?.raw)
+    }
+    const bob = await dv.mailbox('bob')
+    for (const i of [0, 1, 2])
+      assert.ok(
+        bob.some((m) => m.includes(`Subject: relative${i}`)),
+        `relative${i}`,
+      )
   })
 
   it("without check_rcpt an unknown user refuses the whole message with Dovecot's 5xx", async () => {

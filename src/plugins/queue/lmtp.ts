@@ -31,9 +31,9 @@ export default definePlugin({
     // LMTP runs on the local host or a trusted network: no STARTTLS unless asked for.
     tls: opt.enum(['none', 'opportunistic', 'required'], { default: 'none', description: 'STARTTLS policy' }),
   },
-  setup({ name, options, server, log }) {
-    const hops = hopsFrom(options.hosts, { host: options.host, port: options.port, socket: options.socket })
-    const relay = buildRelay(options, { protocol: 'lmtp', hops, xclient: options.xclient, me: server.me })
+  setup({ name, options, server, log, paths }) {
+    const hops = hopsFrom(options.hosts, { host: options.host, port: options.port, socket: options.socket }, paths)
+    const relay = buildRelay(options, { protocol: 'lmtp', hops, xclient: options.xclient, me: server.me, paths })
     log.info(`LMTP delivery to ${hops.map(describeTarget).join(', ')}`)
     return { hooks: outboundHooks(name, relay, options.check_rcpt), close: () => relay.close() }
   },

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { opt } from '../../host/options.ts'
+import type { Paths } from '../../host/paths.ts'
 import { parseHop, Relay } from '../../outbound/relay.ts'
 import type { TlsMode } from '../../outbound/smtp-client.ts'
 import type { Target } from '../../outbound/wire.ts'
@@ -49,6 +50,8 @@ export interface RelaySetup {
   readonly hops: readonly Target[]
   readonly xclient: boolean
   readonly me: string
+  /** For `tls_ca`: a relative path is taken from the install directory. */
+  readonly paths: Paths
 }
 
 export function buildRelay(o: OutboundOptionValues, s: RelaySetup): Relay {
@@ -63,7 +66,7 @@ export function buildRelay(o: OutboundOptionValues, s: RelaySetup): Relay {
       tls: o.tls as TlsMode,
       tlsVerify: o.tls_verify,
       tlsServername: o.tls_servername,
-      tlsCa: o.tls_ca === undefined ? undefined : readFileSync(o.tls_ca),
+      tlsCa: o.tls_ca === undefined ? undefined : readFileSync(s.paths.resolve(o.tls_ca)),
       auth: o.auth_user === undefined ? undefined : { user: o.auth_user, password: o.auth_password ?? '' },
       authWithoutTls: o.auth_without_tls,
       timeouts: {
@@ -78,13 +81,18 @@ export function buildRelay(o: OutboundOptionValues, s: RelaySetup): Relay {
   })
 }
 
-/** Next hops from `hosts`, or else from `host` and `port` / `socket`. */
+/**
+ * Next hops from `hosts`, or else from `host` and `port` / `socket`. A relative socket path
+ * (`unix:var/lmtp`) is taken from the install directory, as every path in the configuration.
+ */
 export function hopsFrom(
   hosts: readonly string[],
   single: { host?: string | undefined; port: number; socket?: string | undefined },
+  paths: Paths,
 ): Target[] {
-  if (hosts.length > 0) return hosts.map((h) => parseHop(h, single.port))
-  if (single.socket !== undefined) return [{ path: single.socket }]
-  if (single.host !== undefined) return [parseHop(single.host, single.port)]
+  const placed = (t: Target): Target => ('path' in t ? { path: paths.resolve(t.path) } : t)
+  if (hosts.length > 0) return hosts.map((h) => placed(parseHop(h, single.port)))
+  if (single.socket !== undefined) return [placed({ path: single.socket })]
+  if (single.host !== undefined) return [placed(parseHop(single.host, single.port))]
   throw new Error('no next hop: give host [port], hosts h1:25,h2:25 or socket /path')
 }

@@ -56,6 +56,20 @@ describe('queue/postfix-queue against a real Postfix (private instance, cleanup 
     assert.ok((got.at(-1)?.toString('utf8') ?? '').endsWith('\n\nh\u00e9llo\n'))
   })
 
+  it('a relative socket path is taken from the install directory, not the working directory', async () => {
+    const other = await startTestServer({
+      plugins: [acceptRcpt(), postfixQueue({ socket: ['public/cleanup'], timeout: 20 })],
+      baseDir: pf.queueDir,
+      memoryQueue: false,
+    })
+    try {
+      const r = await sendMailSession(other, 's@client.test', ['u@example.test'], 'Subject: relative\r\n\r\nx\r\n')
+      assert.match(r.raw, /^250 2\.0\.0 Queued! \(Queue-Id: [0-9A-Za-z]+\)\r\n$/)
+    } finally {
+      await other.close()
+    }
+  })
+
   it("cleanup's refusals keep their meaning: header_checks REJECT → 550, REJECT 4.7.1 → 451", async () => {
     const r1 = await sendMailSession(srv, 's@client.test', ['u@example.test'], 'Subject: reject-me\r\n\r\nx\r\n')
     assert.match(r1.raw, /^550 5\.7\.1 no thanks\r\n$/)
@@ -97,6 +111,7 @@ describe('queue/postfix-queue failure policy', () => {
     ])
     assert.deepEqual(t?.(['FLAG_MASK_EXTERNAL']), ['flags', 'FLAG_MASK_EXTERNAL'])
     assert.deepEqual(t?.(['127.0.0.1:10025']), ['socket', '127.0.0.1:10025'])
+    assert.deepEqual(t?.(['public/cleanup', 'FLAG_FILTER']), ['socket', 'public/cleanup', 'flags', 'FLAG_FILTER'])
   })
 })
 

@@ -21,7 +21,7 @@ function translateArgs(args: readonly string[]): readonly string[] {
   const out: string[] = []
   const flags: string[] = []
   let i = 0
-  if (args[0] !== undefined && (args[0].startsWith('/') || /^[^=\s]+:\d+$/.test(args[0])))
+  if (args[0] !== undefined && (args[0].includes('/') || /^[^=\s]+:\d+$/.test(args[0])))
     out.push('socket', args[i++] as string)
   for (; i < args.length; i++) {
     const a = args[i] as string
@@ -45,7 +45,7 @@ export default definePlugin({
     timeout: opt.number({ default: 120, min: 1, max: 3000, description: 'seconds for the whole hand-off (451)' }),
   },
   timeoutMs: 3_100_000,
-  setup({ options, config, log }) {
+  setup({ options, config, log, paths }) {
     let flags = 0
     for (const f of options.flags) {
       if (!isFlag(f)) throw new Error(`unknown cleanup flag ${f} (known: ${Object.keys(cleanupFlags).join(', ')})`)
@@ -57,14 +57,16 @@ export default definePlugin({
       .lines('cleanup_sockets')
       .flatMap((l) => l.split(/[,\s]+/))
       .filter((s) => s !== '')
-    const sockets = fromEnv
+    const named = fromEnv
       ? fromEnv.split(/[,\s]+/).filter((s) => s !== '')
       : fromConfig.length > 0
         ? fromConfig
         : options.socket
-    for (const s of sockets)
-      if (!s.startsWith('/') && !/^(\[[^\]]+\]|[^:\s]+):\d+$/.test(s))
+    for (const s of named)
+      if (!s.includes('/') && !/^(\[[^\]]+\]|[^:\s]+):\d+$/.test(s))
         throw new Error(`cleanup socket must be a path or host:port: ${s}`)
+    // A path has a slash (host:port never does); a relative one is taken from the install directory.
+    const sockets = named.map((s) => (s.includes('/') ? paths.resolve(s) : s))
     log.info(`queueing to Postfix cleanup at ${sockets.join(', ')} (flags ${flags})`)
 
     return {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -156,11 +156,60 @@ describe('queue/qmail-queue set-up', () => {
       /missing or not executable/,
     )
   })
-  it('refuses a relative path', async () => {
-    await assert.rejects(
-      startTestServer({ plugins: [qmailQueue({ path: 'bin/qmail-queue' })], memoryQueue: false }),
-      /must be absolute/,
-    )
+  // The program sits in a directory of its own, so the working directory (the checkout) has no copy.
+  const installed = async (): Promise<{ root: string; out: string }> => {
+    const root = await mkdtemp(join(tmpdir(), 'qq-install-'))
+    await mkdir(join(root, 'bin'))
+    await copyFile(standin, join(root, 'bin', 'qmail-queue'))
+    await chmod(join(root, 'bin', 'qmail-queue'), 0o755)
+    const out = join(root, 'out')
+    await mkdir(out)
+    return { root, out }
+  }
+  const queuesWith = async (srv: TestServer, out: string) => {
+    process.env.QQ_OUTDIR = out
+    try {
+      const r = await sendMailSession(srv, 'a@client.test', ['u@example.test'], 'Subject: x\r\n\r\nx\r\n')
+      assert.match(r.raw, /^250 2\.0\.0 Queued! /)
+      assert.equal((await stored(out)).length, 1)
+    } finally {
+      delete process.env.QQ_OUTDIR
+    }
+  }
+
+  it('a relative path is taken from the install directory, not the working directory', async () => {
+    const { root, out } = await installed()
+    const srv = await startTestServer({
+      plugins: [acceptRcpt(), qmailQueue({ path: 'bin/qmail-queue' })],
+      baseDir: root,
+      memoryQueue: false,
+    })
+    try {
+      await queuesWith(srv, out)
+      assert.ok(srv.logs.some((e) => e.message === `queueing with ${join(root, 'bin', 'qmail-queue')}`))
+    } finally {
+      await srv.close()
+      await rm(root, { recursive: true, force: true })
+    }
+  })
+  it('a bare program name is looked up in PATH', async () => {
+    const { root, out } = await installed()
+    const path = process.env.PATH
+    process.env.PATH = `${join(root, 'bin')}:${path ?? ''}`
+    try {
+      const srv = await startTestServer({
+        plugins: [acceptRcpt(), qmailQueue({ path: 'qmail-queue' })],
+        memoryQueue: false,
+      })
+      try {
+        await queuesWith(srv, out)
+      } finally {
+        await srv.close()
+      }
+    } finally {
+      process.env.PATH = path
+      await rm(root, { recursive: true, force: true })
+    }
   })
   it('QMAILQUEUE overrides the argument', async () => {
     process.env.QMAILQUEUE = standin

@@ -8,9 +8,8 @@
  * map to replies as qmail-smtpd maps them (qmail.c qmail_close): 11–40 permanent (554), others 451.
  * Security: the program runs from an argument vector; envelope and message are bytes on descriptors.
  */
-import { constants as fsConstants } from 'node:fs'
-import { access, open, unlink, writeFile } from 'node:fs/promises'
-import { isAbsolute, join } from 'node:path'
+import { open, unlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
@@ -18,7 +17,7 @@ import { accept, defer, reject, type Verdict } from '../../host/verdict.ts'
 import { finalMessageStream } from '../../message/final-message.ts'
 import { crlfToLf } from '../../message/line-endings.ts'
 import type { EnhancedCode } from '../../protocol/reply.ts'
-import { mtaEnvelope, runChild } from './child-process.ts'
+import { findProgram, mtaEnvelope, runChild } from './child-process.ts'
 
 interface QqReply {
   readonly code: 451 | 554
@@ -96,13 +95,11 @@ export default definePlugin({
   },
   // Our own `timeout` answers first; the host's limit is only a backstop.
   timeoutMs: 3_100_000,
-  async setup({ options, server, log }) {
-    const program =
+  async setup({ options, server, log, paths }) {
+    const configured =
       process.env.QMAILQUEUE || options.path || join(process.env.QMAIL || '/var/qmail', 'bin', 'qmail-queue')
-    if (!isAbsolute(program)) throw new Error(`qmail-queue path must be absolute: ${program}`)
-    await access(program, fsConstants.X_OK).catch(() => {
-      throw new Error(`qmail-queue program ${program} is missing or not executable`)
-    })
+    const program = await findProgram(configured, paths)
+    if (program === undefined) throw new Error(`qmail-queue program ${configured} is missing or not executable`)
     log.info(`queueing with ${program}`)
     let seq = 0
 

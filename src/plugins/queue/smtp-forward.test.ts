@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { rm } from 'node:fs/promises'
 import { createServer, type Server, type Socket } from 'node:net'
+import { basename } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { type Sink, startSink } from '../../../test/peers/aiosmtpd.ts'
 import { freePort } from '../../../test/peers/free-port.ts'
@@ -186,6 +187,28 @@ describe('queue/smtp-forward → aiosmtpd with STARTTLS and AUTH', () => {
     assert.equal(m?.auth, true)
   })
 
+  it('a relative tls_ca is taken from the install directory, not the working directory', async () => {
+    const srv = await startTestServer({
+      plugins: [
+        acceptAllRecipients(),
+        smtpForward({
+          ...tlsOpts(),
+          tls_ca: basename(cert.certFile),
+          tls: 'required',
+          auth_user: 'relayuser',
+          auth_password: 's3cret',
+        }),
+      ],
+      baseDir: cert.dir,
+      memoryQueue: false,
+    })
+    servers.push(srv)
+    const t = await transact(srv, 'a@src.test', ['u1@dest.test'], simpleBody('relative ca'))
+    assert.equal(t.final?.code, 250, t.final?.raw)
+    const [m] = (await sink.messages()).slice(-1)
+    assert.equal(m?.tls, true)
+  })
+
   it('an unverifiable certificate with tls_verify → 451 4.7.5', async () => {
     const srv = await serve(smtpForward({ host: '127.0.0.1', port: sink.port, tls: 'required' }))
     const t = await transact(srv, 'a@src.test', ['u1@dest.test'], simpleBody('tls'))
@@ -271,6 +294,8 @@ describe('queue/smtp-forward → Postfix', () => {
       },
       files: { access: 'temp@dest.test 450 4.2.0 try later\n' },
       smtpd: [{}],
+      // An smtpd on a Unix socket too: queue/public/smtp-unix.
+      master: ['smtp-unix unix n - n - - smtpd'],
       maildir: ['u1@dest.test', 'u2@dest.test', 'temp@dest.test'],
     })
   })
@@ -328,6 +353,20 @@ describe('queue/smtp-forward → Postfix', () => {
         ),
       )
     }
+  })
+
+  it('a relative unix: next hop is taken from the install directory, not the working directory', async () => {
+    const srv = await startTestServer({
+      plugins: [acceptAllRecipients(), smtpForward({ host: 'unix:public/smtp-unix', tls: 'none' })],
+      baseDir: pf.queueDir,
+      memoryQueue: false,
+    })
+    servers.push(srv)
+    const before = pf.messages('u2').length
+    const t = await transact(srv, 'a@src.test', ['u2@dest.test'], simpleBody('over a unix socket'))
+    assert.match(t.final?.raw ?? '', /^250 2\.0\.0 Queued as \S+ \(next hop: Ok: queued as \w+\)/)
+    const all = await pf.mailbox('u2', before + 1)
+    assert.ok(all.some((m) => m.includes('Subject: over a unix socket\n')))
   })
 
   it('unknown user → 550 5.1.1 from Postfix; 450 → our 450 4.2.0', async () => {

@@ -41,11 +41,11 @@ export default definePlugin({
     check_rcpt: opt.boolean({ default: false, description: 'ask the next hop about each recipient at RCPT time' }),
     ...outboundOptions,
   },
-  setup({ name, options, server, log }) {
-    if (options.host !== undefined && !/^(\[[0-9A-Fa-f:.]+\]|[\w.-]+|unix:\/.+|\/.+)$/.test(options.host))
+  setup({ name, options, server, log, paths }) {
+    if (options.host !== undefined && !/^(\[[0-9A-Fa-f:.]+\]|[\w.-]+|unix:.+|\S*\/\S*)$/.test(options.host))
       throw new Error(`bad next hop "${options.host}"`)
-    const hops = hopsFrom(options.hosts, { host: options.host, port: options.port })
-    const relay = buildRelay(options, { protocol: 'smtp', hops, xclient: options.xclient, me: server.me })
+    const hops = hopsFrom(options.hosts, { host: options.host, port: options.port }, paths)
+    const relay = buildRelay(options, { protocol: 'smtp', hops, xclient: options.xclient, me: server.me, paths })
     log.info(`forwarding to ${hops.map(describeTarget).join(', ')}`)
     return { hooks: outboundHooks(name, relay, options.check_rcpt), close: () => relay.close() }
   },
