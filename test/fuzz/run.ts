@@ -4,6 +4,7 @@
  * seed and input that reproduce it. Longer runs are described in docs/testing.md.
  */
 import { fuzzCodec } from './codec.fuzz.ts'
+import { fuzzFloodSessions, fuzzFloodSpool } from './flood.fuzz.ts'
 import { fuzzParsers } from './parsers.fuzz.ts'
 import { fuzzSasl } from './sasl.fuzz.ts'
 import { fuzzBareLfDialogues, fuzzOvershoot } from './session.fuzz.ts'
@@ -14,6 +15,8 @@ export const fuzzers = {
   sasl: (seconds: number, _seed: number) => fuzzSasl(seconds),
   'bare-LF dialogues': (seconds: number, seed: number) => fuzzBareLfDialogues(seconds, seed),
   'overshooting pipelines': (seconds: number, seed: number) => fuzzOvershoot(seconds, seed),
+  'dot-stuffed and tiny-chunk floods, spool': (seconds: number, seed: number) => fuzzFloodSpool(seconds, seed),
+  'dot-stuffed and tiny-chunk floods, sessions': (seconds: number, seed: number) => fuzzFloodSessions(seconds, seed),
 } as const
 
 export async function runAll(seconds: number, seed: number): Promise<boolean> {
