@@ -60,7 +60,8 @@ export class SmtpServer {
   #runtime: Runtime
   readonly limits: ServerLimits
   readonly #listeners: BoundListeners[] = []
-  readonly #sessions = new Set<Session>()
+  /** Open sessions, each with its run: settled once the session has ended and is cleaned up. */
+  readonly #sessions = new Map<Session, Promise<void>>()
   readonly #perIp = new Map<string, number>()
   #closing = false
 
@@ -197,7 +198,8 @@ export class SmtpServer {
     let tlsInfo: TlsInfo | undefined
     if (listener.role === 'smtps') {
       const secured = await implicitTls(socket, runtime)
-      if (secured === undefined) return void socket.destroy()
+      // A handshake that ends during a drain starts no session the drain would not wait for.
+      if (secured === undefined || this.#closing) return void socket.destroy()
       stream = secured.socket
       tlsInfo = secured.info
     }
@@ -258,8 +260,13 @@ export class SmtpServer {
       })
     }
     if (info.remoteHost !== undefined) session.connection.remoteHost = info.remoteHost
-    this.#sessions.add(session)
     this.#inUse.set(runtime, (this.#inUse.get(runtime) ?? 0) + 1)
+    const run = this.#run(session, runtime)
+    this.#sessions.set(session, run)
+    await run
+  }
+
+  async #run(session: Session, runtime: Runtime): Promise<void> {
     try {
       await session.run()
     } catch (e) {
@@ -277,15 +284,20 @@ export class SmtpServer {
     this.#closing = true
     const open = this.#sessions.size
     for (const l of this.#listeners) l.close()
-    const deadline = Date.now() + graceMs
-    while (this.#sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    await settledWithin(Promise.all(this.#sessions.values()), graceMs)
     const forced = this.#sessions.size
-    await Promise.all([...this.#sessions].map((s) => s.shutdown()))
+    await Promise.all([...this.#sessions.keys()].map((s) => s.shutdown()))
     // Bounded: a session that does not end within 5 s of its 421 is left to the process exit.
-    const hardStop = Date.now() + 5000
-    while (this.#sessions.size > 0 && Date.now() < hardStop) await new Promise((r) => setTimeout(r, 10))
+    await settledWithin(Promise.all(this.#sessions.values()), 5000)
     return { finished: Math.max(0, open - forced), forced }
   }
+}
+
+/** Waits for p, but at most ms. */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))])
+  clearTimeout(timer)
 }
 
 /**
