@@ -13,5 +13,10 @@ export const ExitCode = {
   listen: 3,
   /** --user/--group unknown, or the privilege drop failed or was not possible. */
   privileges: 4,
+  /**
+   * An uncaught exception or unhandled rejection (a bug): the process drained and exited so
+   * that a fresh one takes over (sysexits EX_SOFTWARE). bin/qtsmtpd uses 5 for "no Node.js 24".
+   */
+  internal: 70,
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]

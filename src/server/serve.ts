@@ -3,7 +3,8 @@
  * privileges, load the configuration, serve; SIGHUP (or the primary's `reload`) reloads for
  * new connections and keeps the running configuration if the new one is broken; SIGTERM/SIGINT
  * (or `drain`) stops accepting, lets sessions finish for --drain seconds, then closes the rest
- * with 421 and exits 0; a second SIGTERM/SIGINT (or `exit-now`) exits at once.
+ * with 421 and exits 0; a second SIGTERM/SIGINT (or `exit-now`) exits at once. An uncaught
+ * exception or unhandled rejection drains the same way and exits 70, for a fresh process.
  * Plugin code never runs as root when --user is given: the configuration is loaded after the drop.
  */
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs'
@@ -113,10 +114,6 @@ export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[]
   log().notice(`${who}ready: pid ${process.pid}, listening on ${where.join(' ')}`)
   worker?.send({ qtsmtpd: 'ready', pid: process.pid })
 
-  // One failing connection or plugin must never take the whole server down (Haraka #3400).
-  process.on('uncaughtException', (e) => log().crit(`${who}uncaught exception: ${e.stack ?? e.message}`))
-  process.on('unhandledRejection', (e) => log().crit(`${who}unhandled rejection: ${String(e)}`))
-
   let reloading: Promise<void> = Promise.resolve()
   const reload = (why: string): void => {
     reloading = reloading.then(async () => {
@@ -133,10 +130,11 @@ export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[]
     })
   }
   let stopping = false
+  let exitCode: ExitCode = ExitCode.ok
   const exitNow = (why: string): void => {
     log().warn(`${who}${why}: exiting now, cutting ${server.connectionCount} open sessions`)
     removePidFile()
-    process.exit(ExitCode.ok)
+    process.exit(exitCode)
   }
   const drain = (why: string): void => {
     if (stopping) return
@@ -149,9 +147,20 @@ export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[]
       await reloading
       await server.runtime.close().catch(() => {})
       removePidFile()
-      process.exit(ExitCode.ok)
+      process.exit(exitCode)
     })
   }
+  // An error nobody caught leaves the process in an unknown state (a plugin's bug, most
+  // likely): carrying on could serve clients wrongly for good. Open sessions may finish, then
+  // the process exits 70 and a fresh one takes over: the primary replaces a worker; a single
+  // process relies on its supervisor (systemd Restart=on-failure). Other workers serve on.
+  const crash = (what: string, e: unknown): void => {
+    log().crit(`${who}${what}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
+    exitCode = ExitCode.internal
+    drain(what)
+  }
+  process.on('uncaughtException', (e) => crash('uncaught exception', e))
+  process.on('unhandledRejection', (e) => crash('unhandled rejection', e))
   const onSignal = (sig: string) => () => (stopping ? exitNow(`second ${sig}`) : drain(sig))
   process.on('SIGTERM', onSignal('SIGTERM'))
   process.on('SIGINT', onSignal('SIGINT'))
