@@ -91,7 +91,12 @@ export interface HookContext {
   set<T>(key: Key<T>, value: T): void
   /** Records a result for this plugin (qpsmtpd's pass/fail/skip log convention). */
   result(kind: ResultKind, message?: string): void
-  /** Sends a reply now; pair it with a `done()` verdict. */
+  /**
+   * The reply to this command, sent when the hook returns `done()` (and only then: any other
+   * verdict, or done() without it, is a plugin failure, 451 4.3.0). Only in the hooks where a
+   * plugin may answer itself (`answeringHooks`: connect, helo/ehlo, mail, rcpt and their
+   * parse/pre hooks, vrfy, noop, help, quit, unrecognizedCommand); a final reply (2xx, 4xx, 5xx).
+   */
   respond(reply: Reply): void
 }
 

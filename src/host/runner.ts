@@ -5,6 +5,7 @@
  * never a silent "continue" (Haraka #2367, qpsmtpd's FATAL PLUGIN ERROR fail-open).
  */
 import type { Reply } from '../protocol/reply.ts'
+import { HookAnswer } from './answer.ts'
 import type { Connection, HookContext, ServerInfo, Transaction } from './context.ts'
 import type { FailurePolicy } from './define-plugin.ts'
 import type { HookMap, HookName, RewriteVerdict } from './hook-map.ts'
@@ -106,10 +107,12 @@ export class HookRunner {
   ): Promise<ChainResult<Awaited<ReturnType<HookMap[K]>>>> {
     type R = Awaited<ReturnType<HookMap[K]>>
     for (const plugin of this.pluginsFor(hook)) {
+      const answer = new HookAnswer(hook, (m) => plugin.log.error(m))
       let verdict: R
       try {
-        verdict = (await this.#call(plugin, hook, view, args)) as R
+        verdict = (await this.#call(plugin, hook, view, args, answer)) as R
       } catch (e) {
+        answer.abandon()
         plugin.log.error(`hook ${hook} failed: ${describe(e)}`)
         view.connection.results.add(plugin.name, 'error', describe(e))
         if (plugin.onFailure === 'pass') continue
@@ -117,11 +120,20 @@ export class HookRunner {
         return { verdict: failureVerdict() as R, plugin: plugin.name }
       }
       if (!isVerdict(verdict) || ((verdict as { kind: string }).kind === 'rewrite' && !rewriteHooks.has(hook))) {
+        answer.abandon()
         plugin.log.error(`hook ${hook} returned ${String(verdict)}, not a verdict; treated as a failure`)
         if (plugin.onFailure === 'pass') continue
         view.noteRefusal?.(plugin.name)
         return { verdict: failureVerdict() as R, plugin: plugin.name }
       }
+      const answered = answer.settle(verdict)
+      if (answered.problem !== undefined) {
+        plugin.log.error(`${answered.problem}; treated as a failure`)
+        if (plugin.onFailure === 'pass') continue
+        view.noteRefusal?.(plugin.name)
+        return { verdict: failureVerdict() as R, plugin: plugin.name }
+      }
+      if (answered.reply !== undefined) view.respond(answered.reply)
       if (verdict.kind !== 'pass') {
         if (verdict.kind === 'reject' || verdict.kind === 'defer') view.noteRefusal?.(plugin.name)
         await this.#observe(verdict as Verdict, plugin.name, hook, view)
@@ -139,11 +151,14 @@ export class HookRunner {
 
   async #all<K extends ObserverHook>(hook: K, view: SessionView, args: ArgsOf<K>): Promise<void> {
     for (const plugin of this.pluginsFor(hook)) {
+      const answer = new HookAnswer(hook, (m) => plugin.log.error(m))
       try {
-        await this.#call(plugin, hook, view, args)
+        await this.#call(plugin, hook, view, args, answer)
       } catch (e) {
         plugin.log.error(`hook ${hook} failed: ${describe(e)}`)
         view.connection.results.add(plugin.name, 'error', describe(e))
+      } finally {
+        answer.abandon()
       }
     }
   }
@@ -151,11 +166,14 @@ export class HookRunner {
   /** received_line: the first plugin that returns a value replaces the Received header. */
   async receivedLine(view: SessionView, ...args: ArgsOf<'receivedLine'>): Promise<string | undefined> {
     for (const plugin of this.pluginsFor('receivedLine')) {
+      const answer = new HookAnswer('receivedLine', (m) => plugin.log.error(m))
       try {
-        const value = await this.#call(plugin, 'receivedLine', view, args)
+        const value = await this.#call(plugin, 'receivedLine', view, args, answer)
         if (typeof value === 'string') return value
       } catch (e) {
         plugin.log.error(`hook receivedLine failed: ${describe(e)}`)
+      } finally {
+        answer.abandon()
       }
     }
     return undefined
@@ -167,7 +185,13 @@ export class HookRunner {
     await this.all(observer, view, { plugin, hook, verdict })
   }
 
-  async #call(plugin: RegisteredPlugin, hook: HookName, view: SessionView, args: readonly unknown[]): Promise<unknown> {
+  async #call(
+    plugin: RegisteredPlugin,
+    hook: HookName,
+    view: SessionView,
+    args: readonly unknown[],
+    answer: HookAnswer,
+  ): Promise<unknown> {
     const fn = plugin.hooks[hook] as ((ctx: HookContext, ...a: readonly unknown[]) => unknown) | undefined
     if (fn === undefined) return undefined
     // The call's AbortSignal is made only if the hook reads ctx.signal: most hooks answer at once.
@@ -185,7 +209,7 @@ export class HookRunner {
     }
     let timer: NodeJS.Timeout | undefined
     try {
-      const result = fn(makeContext(view, plugin, hook, signal), ...args)
+      const result = fn(makeContext(view, plugin, hook, signal, answer), ...args)
       if (!(result instanceof Promise)) return result
       const timeout = new Promise<never>((_, rejectTimeout) => {
         timer = setTimeout(() => {
@@ -209,6 +233,7 @@ function makeContext(
   plugin: RegisteredPlugin,
   hook: HookName,
   signal: () => AbortSignal,
+  answer: HookAnswer,
 ): HookContext {
   const { connection, transaction } = view
   const notesFor = (key: Key<unknown>) => {
@@ -238,7 +263,7 @@ function makeContext(
       // The connection's summary line shows its transactions' results too; its blackboard does not.
       connection.results.addToSummary(plugin.name, kind, message)
     },
-    respond: (reply) => view.respond(reply),
+    respond: (reply) => answer.respond(reply),
   }
 }
 

@@ -12,7 +12,7 @@ import type { ConfigLine } from '../../host/config-view.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
 import type { HookMap } from '../../host/hook-map.ts'
 import { opt } from '../../host/options.ts'
-import { accept, defer, done, pass, reject, type Verdict } from '../../host/verdict.ts'
+import { accept, defer, pass, reject, type Verdict } from '../../host/verdict.ts'
 import { ConnectionsFromIp } from '../../server/connection-keys.ts'
 
 type Code = 'OK' | 'DENY' | 'DENYSOFT' | 'DENY_DISCONNECT' | 'DENYSOFT_DISCONNECT' | 'DECLINED' | 'DONE'
@@ -42,12 +42,12 @@ export function parseHostsAllow(lines: readonly ConfigLine[]): HostsAllowRule[] 
 function verdictFor(rule: HostsAllowRule): Verdict {
   const text = rule.message
   switch (rule.code) {
+    // DONE answers nothing before the greeting: like OK, it ends the pre-connection chain.
     case 'OK':
+    case 'DONE':
       return accept()
     case 'DECLINED':
       return pass()
-    case 'DONE':
-      return done()
     case 'DENY':
     case 'DENY_DISCONNECT':
       return reject(text === undefined ? undefined : { text }, { disconnect: true })

@@ -6,11 +6,14 @@
 import { Replies, verdictReply } from '../replies.ts'
 import type { SessionCore } from '../session-core.ts'
 
+const refused = { reject: Replies.unrecognized, defer: Replies.internalError }
 const notImplemented = new Set(['EXPN', 'TURN', 'ETRN', 'ATRN', 'SEND', 'SOML', 'SAML', 'VERB'])
 
 export async function unknownCommand(s: SessionCore, verb: string, args: string): Promise<void> {
   const { verdict } = await s.runner.chain('unrecognizedCommand', s, verb, args)
-  if (verdict.kind === 'done' || verdict.kind === 'accept') return
+  if (verdict.kind === 'done') return
+  // The plugin took the command; a 250 unless its verdict says more.
+  if (verdict.kind === 'accept') return s.send(verdictReply(verdict, { accept: Replies.ok, ...refused }) ?? Replies.ok)
   if (++s.counters.unknown > s.settings.limits.unknownCommands) return s.close(Replies.tooManyUnknown)
   if (verdict.kind === 'reject' && verdict.disconnect) {
     return s.close(
@@ -18,5 +21,5 @@ export async function unknownCommand(s: SessionCore, verb: string, args: string)
     )
   }
   const fallback = notImplemented.has(verb) ? Replies.notImplemented : Replies.unrecognized
-  return s.error(verdictReply(verdict, { reject: Replies.unrecognized, defer: Replies.internalError }) ?? fallback)
+  return s.error(verdictReply(verdict, refused) ?? fallback)
 }

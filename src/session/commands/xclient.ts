@@ -33,6 +33,8 @@ export async function xclient(s: SessionCore, args: string): Promise<void> {
     s.connection.relayClient = true
   }
   const { verdict } = await s.runner.chain('connect', s)
+  // A connect hook that answered itself (done) gave the greeting.
+  if (verdict.kind === 'done') return
   if (verdict.kind === 'reject' || verdict.kind === 'defer') {
     const r = verdictReply(verdict, connectDefaults)
     return s.close(r)
