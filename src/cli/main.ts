@@ -10,6 +10,7 @@ import { createLogger, type LogEntry, stderrWriter } from '../host/logger.ts'
 import { ExitCode } from '../server/exit-codes.ts'
 import { type ListenerSpec, socketActivationSpecs } from '../server/listeners.ts'
 import { runPrimary, WorkerEnv } from '../server/primary.ts'
+import { awaitReloadOutcome, readReloadStatus, reloadStatusFile } from '../server/reload-status.ts'
 import { becomeIdentity, identityFrom, loadRuntime, StartupError, serve } from '../server/serve.ts'
 import { runStdio } from '../server/stdio.ts'
 import { version } from '../version.ts'
@@ -40,8 +41,12 @@ function listenersFor(opts: CliOptions): ListenerSpec[] {
   return activated ?? [parseListen(defaultListen)]
 }
 
-/** `--reload` / `--stop`: the admin commands, as SIGHUP / SIGTERM to the server in the pid file. */
-function control(what: 'reload' | 'stop', pidFile: string): void {
+/**
+ * `--reload` / `--stop`: the admin commands, as SIGHUP / SIGTERM to the server in the pid file.
+ * `--reload` then waits for the server's outcome (server/reload-status.ts) and fails, saying
+ * why, when the configuration was refused.
+ */
+async function control(what: 'reload' | 'stop', pidFile: string): Promise<void> {
   let pid: number
   try {
     pid = Number(readFileSync(pidFile, 'utf8').trim())
@@ -49,13 +54,29 @@ function control(what: 'reload' | 'stop', pidFile: string): void {
     fail(ExitCode.usage, `--${what}: cannot read ${pidFile}: ${(e as Error).message}`)
   }
   if (!Number.isInteger(pid) || pid <= 1) fail(ExitCode.usage, `--${what}: ${pidFile} holds no process id`)
+  const statusFile = reloadStatusFile(pidFile)
+  // Read twice: the server may be rewriting the file at this very moment.
+  const before =
+    readReloadStatus(statusFile) ??
+    (await new Promise((r) => setTimeout(r, 100)).then(() => readReloadStatus(statusFile)))
   try {
     process.kill(pid, what === 'reload' ? 'SIGHUP' : 'SIGTERM')
   } catch (e) {
     fail(ExitCode.usage, `--${what}: process ${pid}: ${(e as Error).message}`)
   }
   process.stdout.write(`${what === 'reload' ? 'reload' : 'stop'} requested from process ${pid}\n`)
+  if (what === 'stop') return
+  if (before === undefined)
+    fail(ExitCode.usage, `--reload: cannot tell the outcome: ${statusFile} is missing (see the server's log)`)
+  const outcome = await awaitReloadOutcome(statusFile, before.seq, reloadWaitMs)
+  if (outcome === undefined)
+    fail(ExitCode.usage, `--reload: no outcome from process ${pid} within ${reloadWaitMs / 1000}s (see its log)`)
+  if (!outcome.ok) fail(ExitCode.config, `--reload: refused, the running configuration stays:\n${outcome.message}`)
+  process.stdout.write(`${outcome.message}\n`)
 }
+
+/** Longer than the primary gives its workers (server/primary.ts), so it hears their outcome. */
+const reloadWaitMs = 75_000
 
 export async function main(argv: readonly string[]): Promise<void> {
   let opts: CliOptions
@@ -66,7 +87,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   }
   if (opts.help) return void process.stdout.write(usage)
   if (opts.version) return void process.stdout.write(`qtsmtpd ${version}\n`)
-  if (opts.control !== undefined && opts.pidFile !== undefined) return control(opts.control, opts.pidFile)
+  if (opts.control !== undefined && opts.pidFile !== undefined) return await control(opts.control, opts.pidFile)
   try {
     if (opts.check) {
       becomeIdentity(identityFrom(opts), createLogger(stderrWriter, 6))

@@ -22,14 +22,32 @@ export interface ConfigLine {
 
 const INCLUDE = /^\$include(?:\s|$)/
 
+/**
+ * What a ConfigDir has read, as data: a ConfigDir opened with it answers those keys from it,
+ * not from the files, so that a replacement worker builds the configuration the others run
+ * even when the files were changed since (and a reload refused them).
+ */
+export interface ConfigSnapshot {
+  /** Key, the file it was read from, its lines; null path and lines: the key has no file. */
+  readonly keys: readonly (readonly [key: string, path: string | null, lines: readonly ConfigLine[] | null])[]
+  readonly files: readonly string[]
+}
+
 export class ConfigDir {
   /** The directories searched, primary first; fallbacks that did not exist at open() are left out. */
   readonly dirs: readonly string[]
   readonly #cache = new Map<string, readonly ConfigLine[] | undefined>()
+  /** The file each cached key was read from (undefined: none had it). */
+  readonly #paths = new Map<string, string | undefined>()
   readonly #files = new Set<string>()
 
-  private constructor(dirs: readonly string[]) {
+  private constructor(dirs: readonly string[], snapshot?: ConfigSnapshot) {
     this.dirs = dirs
+    for (const [key, path, lines] of snapshot?.keys ?? []) {
+      this.#cache.set(key, lines ?? undefined)
+      this.#paths.set(key, path ?? undefined)
+    }
+    for (const f of snapshot?.files ?? []) this.#files.add(f)
   }
 
   /**
@@ -39,7 +57,7 @@ export class ConfigDir {
    * const config = await ConfigDir.open(['./config', '/var/qmail/control'])
    * const me = config.value('me')?.text ?? os.hostname()
    */
-  static async open(dirs: readonly string[]): Promise<ConfigDir> {
+  static async open(dirs: readonly string[], snapshot?: ConfigSnapshot): Promise<ConfigDir> {
     const [primary, ...fallbacks] = dirs.map((d) => resolve(d))
     if (primary === undefined)
       throw new ConfigError(ConfigErrorCode.Dir, '<config>', undefined, 'no config directory given')
@@ -54,12 +72,13 @@ export class ConfigDir {
     }
     const found = [primary]
     for (const d of fallbacks) if (await isDir(d)) found.push(d)
-    return new ConfigDir(found)
+    return new ConfigDir(found, snapshot)
   }
 
   /** The file a key would be read from, or undefined when no directory has it. */
   path(key: string): string | undefined {
     checkKey(key, this.dirs[0] ?? '<config>')
+    if (this.#paths.has(key)) return this.#paths.get(key)
     for (const dir of this.dirs) {
       const p = join(dir, key)
       if (isFile(p)) return p
@@ -88,6 +107,7 @@ export class ConfigDir {
     const p = this.path(key)
     if (p === undefined) {
       this.#cache.set(key, undefined)
+      this.#paths.set(key, undefined)
       return undefined
     }
     const out: ConfigLine[] = []
@@ -101,7 +121,10 @@ export class ConfigDir {
       return undefined
     }
     const result = Object.freeze(out)
-    if (found.length === 0) this.#cache.set(key, result)
+    if (found.length === 0) {
+      this.#cache.set(key, result)
+      this.#paths.set(key, p)
+    }
     problems.push(...found)
     return result
   }
@@ -114,6 +137,14 @@ export class ConfigDir {
   /** Every file read so far, includes too, in the order first read (for reload diagnostics). */
   files(): string[] {
     return [...this.#files]
+  }
+
+  /** Every key read so far (and the files), for a ConfigDir opened with it to answer alike. */
+  snapshot(): ConfigSnapshot {
+    return {
+      keys: [...this.#cache].map(([key, lines]) => [key, this.#paths.get(key) ?? null, lines ?? null] as const),
+      files: this.files(),
+    }
   }
 
   // `stack` holds the real paths of the files being expanded, so a diamond (two files including

@@ -11,7 +11,7 @@ import { choosePlugins, PluginCatalog } from '../host/loader.ts'
 import type { LogLevel } from '../host/logger.ts'
 import { builtinPlugins } from '../plugins/index.ts'
 import type { SessionSettings } from '../session/settings.ts'
-import { ConfigDir } from './config-dir.ts'
+import { ConfigDir, type ConfigSnapshot } from './config-dir.ts'
 import { ConfigError, collecting, combineConfigErrors, configErrorsIn } from './config-error.ts'
 import { readCoreSettingsCollecting } from './core-settings.ts'
 import { parsePluginLine } from './plugin-list.ts'
@@ -27,12 +27,16 @@ export interface LoadedConfig {
   readonly pluginDirs: readonly string[]
   /** Files read, for diagnostics. */
   readonly files: readonly string[]
+  /** Every key read so far, plugin set-up included: what `ReadConfigOptions.snapshot` takes. */
+  snapshot(): ConfigSnapshot
 }
 
 export interface ReadConfigOptions {
   /** Fallback directories (e.g. qmail's /var/qmail/control) searched after the main one. */
   readonly fallbackDirs?: readonly string[]
   readonly catalog?: PluginCatalog
+  /** Keys read before (LoadedConfig.snapshot): answered from it instead of the files. */
+  readonly snapshot?: ConfigSnapshot | undefined
 }
 
 /** Reads the directory; every problem found is thrown at once (ConfigErrors when several). */
@@ -58,7 +62,7 @@ export async function inspectConfigDir(dir: string, opts: ReadConfigOptions = {}
   const problems: ConfigError[] = []
   let config: ConfigDir
   try {
-    config = await ConfigDir.open([dir, ...(opts.fallbackDirs ?? [])])
+    config = await ConfigDir.open([dir, ...(opts.fallbackDirs ?? [])], opts.snapshot)
   } catch (e) {
     return { loaded: undefined, problems: [...(configErrorsIn(e) ?? [asConfigError(e, dir)])] }
   }
@@ -91,6 +95,7 @@ export async function inspectConfigDir(dir: string, opts: ReadConfigOptions = {}
     logLevel: core.logLevel,
     pluginDirs: core.pluginDirs,
     files: config.files(),
+    snapshot: () => config.snapshot(),
   }
   return { loaded, problems }
 }

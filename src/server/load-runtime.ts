@@ -4,6 +4,7 @@
  * the plugins that could be chosen. A runtime is returned only when there are none; otherwise
  * whatever was set up is closed and the problems are thrown together (ConfigErrors).
  */
+import type { ConfigSnapshot } from '../config/config-dir.ts'
 import { ConfigError, combineConfigErrors, configErrorsIn } from '../config/config-error.ts'
 import { inspectConfigDir } from '../config/load.ts'
 import type { LogWriter } from '../host/logger.ts'
@@ -14,10 +15,15 @@ export interface LoadRuntimeOptions {
   readonly fallbackDirs?: readonly string[]
   /** Where entries go when no logging plugin is loaded (stderr by default). */
   readonly logWriter?: LogWriter | undefined
+  /** Keys read by an earlier load (Runtime.configSnapshot): answered from it, not the files. */
+  readonly snapshot?: ConfigSnapshot | undefined
 }
 
 export async function runtimeFromConfigDir(dir: string, opts: LoadRuntimeOptions = {}): Promise<Runtime> {
-  const { loaded, problems } = await inspectConfigDir(dir, { fallbackDirs: opts.fallbackDirs ?? [] })
+  const { loaded, problems } = await inspectConfigDir(dir, {
+    fallbackDirs: opts.fallbackDirs ?? [],
+    snapshot: opts.snapshot,
+  })
   const all = [...problems]
   if (loaded !== undefined) {
     try {
@@ -30,7 +36,7 @@ export async function runtimeFromConfigDir(dir: string, opts: LoadRuntimeOptions
         silent: all.length > 0,
         ...(opts.logWriter === undefined ? {} : { logWriter: opts.logWriter }),
       })
-      if (all.length === 0) return runtime
+      if (all.length === 0) return { ...runtime, configSnapshot: loaded.snapshot }
       await runtime.close()
     } catch (e) {
       all.push(...(configErrorsIn(e) ?? [new ConfigError('SMTPD_ERR_CONFIG', loaded.dir, undefined, String(e))]))

@@ -10,10 +10,13 @@
  */
 import cluster, { type Worker } from 'node:cluster'
 import type { CliOptions } from '../cli/args.ts'
+import type { ConfigSnapshot } from '../config/config-dir.ts'
 import { createLogger, stderrWriter } from '../host/logger.ts'
 import { ExitCode } from './exit-codes.ts'
 import type { ListenerSpec } from './listeners.ts'
-import { type ControlMessage, type ReadyMessage, writePidFile } from './serve.ts'
+import { ReloadRounds } from './reload-rounds.ts'
+import { createReloadStatus } from './reload-status.ts'
+import { type ControlMessage, type WorkerMessage, writePidFile } from './serve.ts'
 
 export const WorkerEnv = { id: 'QTSMTPD_WORKER_ID', listeners: 'QTSMTPD_LISTENERS' } as const
 
@@ -29,10 +32,21 @@ interface Slot {
 const firstDelayMs = 100
 const maxDelayMs = 30_000
 const quickDeathMs = 10_000
+/** How long a reload may take a worker (its plugins' set-up) before it counts as failed. */
+const reloadAnswerMs = 60_000
 
 export function runPrimary(opts: CliOptions, listeners: readonly ListenerSpec[]): void {
   const log = createLogger(stderrWriter, 6)
-  const removePidFile = writePidFile(opts.pidFile)
+  const removeOnlyPid = writePidFile(opts.pidFile)
+  const reloadStatus = createReloadStatus(opts.pidFile)
+  const removePidFile = () => {
+    removeOnlyPid()
+    reloadStatus.remove()
+  }
+  const reloads = new ReloadRounds((ok, message) => reloadStatus.report(ok, message), reloadAnswerMs)
+  // The configuration the workers run (from the first ready worker, then from each reload one
+  // took): a replacement worker builds it, whatever the files hold by then.
+  let running: ConfigSnapshot | null = null
   const slots: Slot[] = Array.from({ length: opts.workers }, (_, i) => ({
     id: i + 1,
     worker: undefined,
@@ -61,8 +75,14 @@ export function runPrimary(opts: CliOptions, listeners: readonly ListenerSpec[])
     slot.startedAt = Date.now()
     slot.ready = false
     log.info(`worker ${slot.id} started (pid ${worker.process.pid})`)
-    worker.on('message', (m: ReadyMessage) => {
+    worker.on('message', (m: WorkerMessage) => {
+      if (m?.qtsmtpd === 'config?') return void worker.send({ qtsmtpd: 'config', snapshot: running })
+      if (m?.qtsmtpd === 'reloaded') {
+        if (m.ok && m.snapshot !== null) running = m.snapshot
+        return reloads.answer(slot.id, m.round, m.ok, m.message)
+      }
       if (m?.qtsmtpd !== 'ready') return
+      running ??= m.snapshot
       slot.ready = true
       everReady = true
       log.notice(`worker ${slot.id} ready (pid ${m.pid})`)
@@ -72,6 +92,7 @@ export function runPrimary(opts: CliOptions, listeners: readonly ListenerSpec[])
       const how = signal ? `signal ${signal}` : `code ${code}`
       const pid = worker.process.pid
       slot.worker = undefined
+      reloads.gone(slot.id)
       if (stopping) {
         log.info(`worker ${slot.id} (pid ${pid}) exited (${how})`)
         if (live().length === 0) {
@@ -128,8 +149,10 @@ export function runPrimary(opts: CliOptions, listeners: readonly ListenerSpec[])
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGHUP', () => {
-    log.notice(`SIGHUP: reloading ${live().length} workers`)
-    send({ qtsmtpd: 'reload' })
+    const targets = live().filter((s) => s.worker?.isConnected())
+    log.notice(`SIGHUP: reloading ${targets.length} workers`)
+    const round = reloads.start(targets.map((s) => s.id))
+    for (const s of targets) s.worker?.send({ qtsmtpd: 'reload', round })
   })
   // The kernel hands connections to the workers (each accepts on the shared socket), not the
   // primary: in round-robin mode a connection passed to a worker that is then killed stays in

@@ -4,6 +4,7 @@
  * swaps it for new connections, while open sessions finish on theirs.
  */
 import { CidrList } from '../config/cidr.ts'
+import type { ConfigSnapshot } from '../config/config-dir.ts'
 import { ConfigError, combineConfigErrors, configErrorsIn } from '../config/config-error.ts'
 import {
   type ConfigHook,
@@ -75,6 +76,8 @@ export interface Runtime {
    */
   readonly startupWarnings: readonly LogEntry[]
   close(): Promise<void>
+  /** The configuration files' keys this runtime was built from (set when built from a directory). */
+  readonly configSnapshot?: () => ConfigSnapshot
 }
 
 const authHooks = ['auth', 'authPlain', 'authLogin', 'authCramMd5'] as const

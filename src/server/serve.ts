@@ -1,36 +1,50 @@
 /**
  * One serving process (alone, or as a worker of primary.ts): bind the listeners, drop
- * privileges, load the configuration, serve; SIGHUP (or the primary's `reload`) reloads for
- * new connections and keeps the running configuration if the new one is broken; SIGTERM/SIGINT
- * (or `drain`) stops accepting, lets sessions finish for --drain seconds, then closes the rest
- * with 421 and exits 0; a second SIGTERM/SIGINT (or `exit-now`) exits at once. An uncaught
- * exception or unhandled rejection drains the same way and exits 70, for a fresh process.
+ * privileges, load the configuration (a worker: the one the primary says the others run),
+ * serve. SIGHUP (or the primary's `reload`) reloads for new connections, keeps the running
+ * configuration if the new one is broken, and reports the outcome (reload-status.ts).
+ * SIGTERM/SIGINT (or `drain`) stops accepting, lets sessions finish for --drain seconds, then
+ * closes the rest with 421 and exits 0; a second SIGTERM/SIGINT (or `exit-now`) exits at once.
+ * An uncaught exception or unhandled rejection drains the same way and exits 70.
  * Plugin code never runs as root when --user is given: the configuration is loaded after the drop.
  */
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import type { CliOptions } from '../cli/args.ts'
+import type { ConfigSnapshot } from '../config/config-dir.ts'
 import { ConfigError } from '../config/config-error.ts'
 import { createLogger, type Logger, type LogWriter, stderrWriter } from '../host/logger.ts'
 import { ExitCode } from './exit-codes.ts'
 import { BoundListeners, type ListenerSpec } from './listeners.ts'
 import { runtimeFromConfigDir } from './load-runtime.ts'
 import { dropPrivileges, type Identity, resolveIdentity } from './privileges.ts'
+import { createReloadStatus } from './reload-status.ts'
 import type { Runtime } from './runtime.ts'
 import { SmtpServer } from './smtp-server.ts'
 
-/** Primary → worker. */
-export interface ControlMessage {
-  readonly qtsmtpd: 'reload' | 'drain' | 'exit-now'
-}
-/** Worker → primary, once it serves. */
-export interface ReadyMessage {
-  readonly qtsmtpd: 'ready'
-  readonly pid: number
-}
+/** Primary → worker. `config` answers `config?` with the configuration the workers run. */
+export type ControlMessage =
+  | { readonly qtsmtpd: 'reload'; readonly round: number }
+  | { readonly qtsmtpd: 'drain' | 'exit-now' }
+  | { readonly qtsmtpd: 'config'; readonly snapshot: ConfigSnapshot | null }
+
+/**
+ * Worker → primary: `config?` before loading (a replacement builds what the others run),
+ * `ready` once it serves, `reloaded` after each reload the primary asked for.
+ */
+export type WorkerMessage =
+  | { readonly qtsmtpd: 'config?' }
+  | { readonly qtsmtpd: 'ready'; readonly pid: number; readonly snapshot: ConfigSnapshot | null }
+  | {
+      readonly qtsmtpd: 'reloaded'
+      readonly round: number
+      readonly ok: boolean
+      readonly message: string
+      readonly snapshot: ConfigSnapshot | null
+    }
 
 export interface WorkerRole {
   readonly id: number
-  readonly send: (m: ReadyMessage) => void
+  readonly send: (m: WorkerMessage) => void
 }
 
 export class StartupError extends Error {
@@ -41,12 +55,20 @@ export class StartupError extends Error {
   }
 }
 
-/** `logWriter`: where entries go when no logging plugin is loaded (stderr by default). */
-export async function loadRuntime(opts: CliOptions, logWriter?: LogWriter): Promise<Runtime> {
+/**
+ * `logWriter`: where entries go when no logging plugin is loaded (stderr by default);
+ * `snapshot`: configuration keys to take from an earlier load instead of the files.
+ */
+export async function loadRuntime(
+  opts: CliOptions,
+  logWriter?: LogWriter,
+  snapshot?: ConfigSnapshot,
+): Promise<Runtime> {
   try {
     return await runtimeFromConfigDir(opts.configDir, {
       fallbackDirs: opts.qmailControl === undefined ? [] : [opts.qmailControl],
       logWriter,
+      snapshot,
     })
   } catch (e) {
     throw new StartupError(
@@ -54,6 +76,27 @@ export async function loadRuntime(opts: CliOptions, logWriter?: LogWriter): Prom
       e instanceof ConfigError ? e.message : `configuration: ${(e as Error).message}`,
     )
   }
+}
+
+/**
+ * A worker asks the primary for the configuration the other workers run (none at the first
+ * start): after a refused reload the files hold one nobody runs.
+ */
+async function runningConfig(worker: WorkerRole): Promise<ConfigSnapshot | undefined> {
+  return new Promise((resolve) => {
+    const done = (snapshot: ConfigSnapshot | undefined) => {
+      clearTimeout(timer)
+      process.off('message', onMessage)
+      resolve(snapshot)
+    }
+    const onMessage = (m: ControlMessage) => {
+      if (m?.qtsmtpd === 'config') done(m.snapshot ?? undefined)
+    }
+    // A primary that does not answer (it is gone) leaves the files as the only source.
+    const timer = setTimeout(() => done(undefined), 10_000)
+    process.on('message', onMessage)
+    worker.send({ qtsmtpd: 'config?' })
+  })
 }
 
 export function identityFrom(opts: CliOptions): Identity | undefined {
@@ -95,15 +138,25 @@ export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[]
   } catch (e) {
     throw new StartupError(ExitCode.listen, `cannot listen: ${(e as Error).message}`)
   }
-  // Written as root (before the drop), as most daemons do, so it may live in /run.
+  // Written as root (before the drop), as most daemons do, so it may live in /run. With
+  // --workers the primary writes both.
   let removePidFile = () => {}
+  let reloadStatus = createReloadStatus(undefined)
   try {
-    if (worker === undefined) removePidFile = writePidFile(opts.pidFile)
+    if (worker === undefined) {
+      removePidFile = writePidFile(opts.pidFile)
+      reloadStatus = createReloadStatus(opts.pidFile, identity)
+      const removeOnlyPid = removePidFile
+      removePidFile = () => {
+        removeOnlyPid()
+        reloadStatus.remove()
+      }
+    }
   } catch (e) {
     throw new StartupError(ExitCode.listen, `cannot write the pid file: ${(e as Error).message}`)
   }
   becomeIdentity(identity, bootLog)
-  const runtime = await loadRuntime(opts)
+  const runtime = await loadRuntime(opts, undefined, worker === undefined ? undefined : await runningConfig(worker))
   const server = new SmtpServer(runtime, {
     ...(opts.maxConnections === undefined ? {} : { maxConnections: opts.maxConnections }),
     ...(opts.maxConnectionsPerIp === undefined ? {} : { maxConnectionsPerIp: opts.maxConnectionsPerIp }),
@@ -112,20 +165,29 @@ export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[]
   const log = () => server.runtime.log
   const where = bound.addresses.map((a) => `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`)
   log().notice(`${who}ready: pid ${process.pid}, listening on ${where.join(' ')}`)
-  worker?.send({ qtsmtpd: 'ready', pid: process.pid })
+  worker?.send({ qtsmtpd: 'ready', pid: process.pid, snapshot: runtime.configSnapshot?.() ?? null })
 
   let reloading: Promise<void> = Promise.resolve()
-  const reload = (why: string): void => {
+  /** `round`: the primary's reload, answered with the outcome. */
+  const reload = (why: string, round?: number): void => {
     reloading = reloading.then(async () => {
       log().notice(`${who}reloading the configuration (${why})`)
+      let outcome: { ok: boolean; message: string }
       try {
         const next = await loadRuntime(opts)
         server.swapRuntime(next)
         next.log.notice(`${who}configuration reloaded; new connections use it`)
+        outcome = { ok: true, message: 'configuration reloaded' }
       } catch (e) {
+        outcome = { ok: false, message: (e as Error).message }
         // One entry per problem: the log escapes newlines, so several in one entry would be one line.
-        for (const problem of (e as Error).message.split('\n'))
+        for (const problem of outcome.message.split('\n'))
           log().error(`${who}reload refused, keeping the running configuration: ${problem}`)
+      }
+      reloadStatus.report(outcome.ok, outcome.message)
+      if (worker !== undefined && round !== undefined) {
+        const snapshot = outcome.ok ? (server.runtime.configSnapshot?.() ?? null) : null
+        worker.send({ qtsmtpd: 'reloaded', round, ...outcome, snapshot })
       }
     })
   }
@@ -167,7 +229,7 @@ export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[]
   process.on('SIGHUP', () => reload('SIGHUP'))
   if (worker !== undefined) {
     process.on('message', (m: ControlMessage) => {
-      if (m?.qtsmtpd === 'reload') reload('primary')
+      if (m?.qtsmtpd === 'reload') reload('primary', m.round)
       else if (m?.qtsmtpd === 'drain') drain('primary')
       else if (m?.qtsmtpd === 'exit-now') exitNow('primary')
     })

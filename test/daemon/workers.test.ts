@@ -149,6 +149,36 @@ describe('--workers', { timeout: 90_000 }, () => {
     assert.equal((await cli.exited()).code, 0)
   })
 
+  test('after a refused reload, a replacement worker runs the configuration the others run', async () => {
+    const cfg = makeConfig(['rcpt_ok'])
+    cleanup.push(cfg.remove)
+    const { cli, port, pids } = await startWorkers(cfg)
+    cfg.write('me', 'mx2.test\n')
+    cfg.write('plugins', 'rcpt_ok\nno_such_plugin\n')
+    let mark = cli.lines.length
+    cli.kill('SIGHUP')
+    await cli.waitFor(/worker 1 .*reload refused/, 15_000, mark)
+    await cli.waitFor(/worker 2 .*reload refused/, 15_000, mark)
+
+    mark = cli.lines.length
+    process.kill(pids[0] as number, 'SIGKILL')
+    const [, replacement] = await cli.waitFor(/worker \d ready \(pid (\d+)\)/, 15_000, mark)
+    cleanup.push(() => killPid(Number(replacement)))
+    assert.ok(!cli.lines.slice(mark).some((l) => /exited \(code 2\)/.test(l)), cli.lines.slice(mark).join('\n'))
+    // Both workers, the replacement too, run the old configuration (me = mx.test).
+    for (let i = 0; i < 6; i++) assert.match(await deliver(port), /^mx\.test /)
+
+    // A good configuration is then taken by both.
+    cfg.write('plugins', `rcpt_ok\ntest-file-queue ${cfg.out}\n`)
+    mark = cli.lines.length
+    cli.kill('SIGHUP')
+    await cli.waitFor(/worker 1 .*configuration reloaded/, 15_000, mark)
+    await cli.waitFor(/worker 2 .*configuration reloaded/, 15_000, mark)
+    for (let i = 0; i < 4; i++) assert.match(await deliver(port), /^mx2\.test /)
+    cli.kill('SIGTERM')
+    assert.equal((await cli.exited()).code, 0)
+  })
+
   test('SIGTERM drains: a session that finishes in time delivers, an idle one gets 421', async () => {
     const cfg = makeConfig(['rcpt_ok'])
     cleanup.push(cfg.remove)
