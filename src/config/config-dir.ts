@@ -129,6 +129,25 @@ export class ConfigDir {
     return result
   }
 
+  /**
+   * The key read again from disk, uncached, with the paths to watch for a change: the key in
+   * every directory searched (a file created in a preferred directory counts) and each
+   * `$include`d file. Problems are thrown together, as `lines` does. For files that take
+   * effect when edited (host/live-config.ts).
+   */
+  reread(key: string): { readonly lines: readonly ConfigLine[]; readonly watch: readonly string[] } {
+    checkKey(key, this.dirs[0] ?? '<config>')
+    const watch = this.dirs.map((d) => join(d, key))
+    const p = this.path(key)
+    if (p === undefined) return { lines: [], watch }
+    const out: ConfigLine[] = []
+    const problems: ConfigError[] = []
+    const read: string[] = []
+    this.#expandFile(p, [], out, problems, undefined, read)
+    if (problems.length > 0) throw combineConfigErrors(problems)
+    return { lines: Object.freeze(out), watch: [...new Set([...watch, ...read])] }
+  }
+
   /** The first meaningful line of a key (qpsmtpd's scalar `config('me')`). */
   value(key: string): ConfigLine | undefined {
     return this.lines(key)?.[0]
@@ -155,6 +174,7 @@ export class ConfigDir {
     out: ConfigLine[],
     problems: ConfigError[],
     from?: ConfigLine,
+    read?: string[],
   ): void {
     let real: string
     let content: string
@@ -172,6 +192,7 @@ export class ConfigDir {
       throw new ConfigError(ConfigErrorCode.IncludeCycle, from?.file ?? file, from?.line, `$include cycle: ${chain}`)
     }
     this.#files.add(file)
+    read?.push(file)
     const inner = [...stack, real]
     const raw = content.split('\n')
     for (let i = 0; i < raw.length; i++) {
@@ -192,7 +213,7 @@ export class ConfigDir {
       // Relative to the including file, so an included file in a subdirectory can include its siblings.
       const target = isAbsolute(args[0]) ? args[0] : join(dirname(file), args[0])
       try {
-        this.#expandTarget(target, inner, out, problems, here)
+        this.#expandTarget(target, inner, out, problems, here, read)
       } catch (e) {
         if (!(e instanceof ConfigError)) throw e
         problems.push(e)
@@ -206,12 +227,15 @@ export class ConfigDir {
     out: ConfigLine[],
     problems: ConfigError[],
     from: ConfigLine,
+    read?: string[],
   ): void {
     const st = statSync(target, { throwIfNoEntry: false })
     if (st?.isDirectory() !== true) {
-      this.#expandFile(target, stack, out, problems, from)
+      this.#expandFile(target, stack, out, problems, from, read)
       return
     }
+    // A file added to an included directory is a change too.
+    read?.push(target)
     let names: string[]
     try {
       names = readdirSync(target).sort()
@@ -223,7 +247,7 @@ export class ConfigDir {
       // Dotfiles and editor backups (`foo~`) are never configuration.
       if (name.startsWith('.') || name.endsWith('~')) continue
       const p = join(target, name)
-      if (isFile(p)) this.#expandFile(p, stack, out, problems, from)
+      if (isFile(p)) this.#expandFile(p, stack, out, problems, from, read)
     }
   }
 }

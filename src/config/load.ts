@@ -66,7 +66,11 @@ export async function inspectConfigDir(dir: string, opts: ReadConfigOptions = {}
   } catch (e) {
     return { loaded: undefined, problems: [...(configErrorsIn(e) ?? [asConfigError(e, dir)])] }
   }
-  const source: ConfigSource = { lines: (key) => config.lines(key), path: (key) => config.path(key) }
+  const source: ConfigSource = {
+    lines: (key) => config.lines(key),
+    path: (key) => config.path(key),
+    reread: (key) => config.reread(key),
+  }
   // Relative paths in config files are relative to the directory holding the config dir,
   // as qpsmtpd resolves them against its install directory.
   const baseDir = dirname(config.dirs[0] ?? dir)

@@ -27,7 +27,6 @@ const hopLimit: Advice = {
 
 const advice: Readonly<Record<string, Advice>> = {
   // Old names qpsmtpd merged or renamed (UPGRADING.md, Debian's README.check_plugins).
-  check_relay: renamed('relay'),
   check_norelay: renamed('relay', 'qpsmtpd merged it into relay (norelayclients)'),
   relay_only: { kind: 'renamed', to: 'relay only 1', why: 'qpsmtpd merged it into relay' },
   check_loop: hopLimit,

@@ -1,7 +1,10 @@
 /**
  * Read access to qpsmtpd-style configuration for plugins: the `config` hooks of plugins
  * answer first (qpsmtpd's config hook), then the flat files of the configuration directory.
+ * `live(key, parse)` gives a list file that takes effect when edited (live-config.ts).
  */
+import { type ConfigRead, type LiveConfig, liveConfig } from './live-config.ts'
+import { createLogger, type Logger } from './logger.ts'
 
 export interface ConfigLine {
   readonly text: string
@@ -14,6 +17,11 @@ export interface ConfigSource {
   lines(key: string): readonly ConfigLine[] | undefined
   /** The file a key would be read from, for messages and for plugins that need a path. */
   path(key: string): string | undefined
+  /**
+   * Reads a key again, bypassing any cache, with every path whose change matters (the key in
+   * each directory searched, `$include`d files). Sources whose contents never change leave it out.
+   */
+  reread?(key: string): ConfigRead
 }
 
 export interface ConfigView {
@@ -30,6 +38,17 @@ export interface ConfigView {
    * then the global value as `lines(key)` gives it.
    */
   forUser(address: string, key: string): readonly string[]
+  /**
+   * A list file that takes effect when edited, without SIGHUP: parsed now (a throw stops the
+   * start, so throw ConfigErrors at file:line), then again whenever a file behind it changes,
+   * checked at most once a second when `current()` is called. A new version that does not
+   * parse is logged and the previous value stays.
+   *
+   * @example
+   *   const relay = config.live('relayclients', (lines) => CidrList.parse(lines))
+   *   // in a hook: relay.current().contains(ip)
+   */
+  live<T>(key: string, parse: (lines: readonly ConfigLine[]) => T): LiveConfig<T>
 }
 
 export type ConfigHook = (key: string) => readonly string[] | undefined
@@ -39,6 +58,7 @@ export function createConfigView(
   source: ConfigSource,
   hooks: () => readonly ConfigHook[],
   userHooks: () => readonly UserConfigHook[] = () => [],
+  log: Logger = createLogger(() => {}, 0),
 ): ConfigView {
   const fromHooks = (key: string): readonly ConfigLine[] | undefined => {
     for (const hook of hooks()) {
@@ -48,7 +68,14 @@ export function createConfigView(
     return undefined
   }
   const located = (key: string): readonly ConfigLine[] => fromHooks(key) ?? source.lines(key) ?? []
+  const read = (key: string): ConfigRead => {
+    // A config hook's answer is taken as it is at start-up: there is no file to watch.
+    const hooked = fromHooks(key)
+    if (hooked !== undefined) return { lines: hooked, watch: [] }
+    return source.reread?.(key) ?? { lines: source.lines(key) ?? [], watch: [] }
+  }
   return {
+    live: (key, parse) => liveConfig({ name: `config ${source.path(key) ?? key}`, read: () => read(key), parse, log }),
     located,
     lines: (key) => located(key).map((l) => l.text),
     value: (key) => located(key)[0]?.text,

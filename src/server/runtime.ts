@@ -126,7 +126,7 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
     registered.flatMap((p) => (p.hooks.config === undefined ? [] : [p.hooks.config]))
   const userConfigHooks = (): UserConfigHook[] =>
     registered.flatMap((p) => (p.hooks.userConfig === undefined ? [] : [p.hooks.userConfig]))
-  const config = createConfigView(opts.config, configHooks, userConfigHooks)
+  const config = createConfigView(opts.config, configHooks, userConfigHooks, log.child({ plugin: 'config' }))
   const server: ServerInfo = { me: opts.settings.me, version }
   const services = emptyServices()
   const spoolProblem = await makeDirectories(opts.settings.spoolDir, 0o700).then(

@@ -76,7 +76,7 @@ describe('every configuration problem in one start', () => {
     plugins: [
       'relay',
       'count_unrecognized_commands two',
-      'check_relay',
+      'check_norelay',
       'my_policy',
       'no_such_plugin_xyz',
       '$include plugins.local',
@@ -93,7 +93,7 @@ describe('every configuration problem in one start', () => {
     `${at('smtpd.conf', 1)}: expected a whole number, got "lots"`,
     `${at('smtpd.conf', 2)}: unknown setting "no_such_setting" (see docs/limits.md)`,
     `${at('plugins', 2)}: plugin count_unrecognized_commands: option "max": expected a number, got "two"`,
-    `${at('plugins', 3)}: qpsmtpd plugin "check_relay" is "relay" in qtsmtpd (qpsmtpd 0.94 renamed it): write relay instead`,
+    `${at('plugins', 3)}: qpsmtpd plugin "check_norelay" is "relay" in qtsmtpd (qpsmtpd merged it into relay (norelayclients)): write relay instead`,
     `${at('plugins', 4)}: plugin "my_policy" is ${join(plugins, 'my_policy')}, a qpsmtpd plugin written in Perl, which qtsmtpd cannot run: port it to TypeScript (docs/plugins.md, "Porting from qpsmtpd")`,
     `${at('plugins', 5)}: unknown plugin "no_such_plugin_xyz": not built in, no .ts or .js file of that name in plugin_dirs (${plugins}), no npm package`,
     `${at('plugins', 6)}: cannot $include ${join(config, 'plugins.local')}: ENOENT`,
@@ -143,10 +143,6 @@ describe("Debian's qpsmtpd configuration", { skip: !qpsmtpdInstalled && 'qpsmtpd
       `qpsmtpd plugin "${name}"${as === undefined ? '' : ` (${as} since qpsmtpd 0.94)`} is not yet available in qtsmtpd: remove or comment out the line`
     const expected: [string, string][] = [
       ['check_earlytalker', later('check_earlytalker', 'earlytalker')],
-      [
-        'check_relay',
-        'qpsmtpd plugin "check_relay" is "relay" in qtsmtpd (qpsmtpd 0.94 renamed it): write relay instead',
-      ],
       ['rhsbl', later('rhsbl')],
       ['dnsbl', later('dnsbl')],
       ['check_spamhelo', later('check_spamhelo', 'helo')],

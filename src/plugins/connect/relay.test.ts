@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { ConfigError } from '../../config/config-error.ts'
 import { SmtpTestClient, startTestServer, type TestServer, withTestServer } from '../../testing/index.ts'
 import rcptOk from '../rcpt/ok.ts'
@@ -156,5 +157,32 @@ describe('relay: configuration', () => {
       assert.equal(e.message, `${join(dir, 'relayclients')}:3: not an IP address, CIDR or prefix: "10.0.0.0/33"`)
       return true
     })
+  })
+})
+
+describe('relay: relayclients takes effect when edited, without SIGHUP', () => {
+  it('a client added is a relay client on its next connection; a broken edit keeps the last good list', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'relay-live-'))
+    try {
+      await writeFile(join(dir, 'plugins'), 'check_relay\nrcpt_ok\n')
+      await writeFile(join(dir, 'rcpthosts'), 'local.test\n')
+      await withTestServer({ configDir: dir }, async (srv) => {
+        assert.match(await tryRelay(srv), DENIED)
+        await writeFile(join(dir, 'relayclients'), '127.0.0.1\n')
+        // Files are checked at most once a second.
+        await sleep(1100)
+        assert.match(await tryRelay(srv), OK)
+        await writeFile(join(dir, 'relayclients'), '127.0.0.1\n127.0.0.2/33\n')
+        await sleep(1100)
+        assert.match(await tryRelay(srv), OK)
+        const warning = srv.logs.find((e) => e.level === 4 && e.message.includes('previous contents stay in force'))
+        assert.match(warning?.message ?? '', new RegExp(`${join(dir, 'relayclients')}:2: not an IP address`))
+        await rm(join(dir, 'relayclients'))
+        await sleep(1100)
+        assert.match(await tryRelay(srv), DENIED)
+      })
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -5,6 +5,7 @@
  * `morerelayclients` (plain text here; qpsmtpd reads a cdb) and the IPv6 loopback `::1` do.
  * Lists take addresses, CIDRs and qpsmtpd prefixes (`192.168.`, `2001:db8:`), see config/cidr.ts.
  * `only 1` refuses RCPT from non-relay clients (550 5.7.1) and accepts it from relay clients.
+ * The three files take effect when edited (checked at most once a second), as in qpsmtpd.
  * Security: RELAYCLIENT is process-wide here, so setting it opens relaying to every client.
  */
 import { CidrList } from '../../config/cidr.ts'
@@ -21,21 +22,23 @@ const envTrue = (v: string | undefined): boolean => v !== undefined && v !== '' 
 
 export default definePlugin({
   name: 'connect/relay',
-  aliases: ['relay'],
+  // check_relay: the name before qpsmtpd 0.94 merged it into relay (Debian's plugins file uses it).
+  aliases: ['relay', 'check_relay'],
   description: 'set relay permission from RELAYCLIENT, relayclients, morerelayclients and norelayclients',
   options: {
     only: opt.boolean({ default: false, description: 'refuse RCPT from clients that may not relay' }),
   },
   setup({ options, config, log }) {
-    const norelay = CidrList.parse(config.located('norelayclients'))
-    const relay = CidrList.parse(config.located('relayclients'))
-    const more = CidrList.parse(config.located('morerelayclients'))
+    const parse = (lines: Parameters<typeof CidrList.parse>[0]) => CidrList.parse(lines)
+    const norelay = config.live('norelayclients', parse)
+    const relay = config.live('relayclients', parse)
+    const more = config.live('morerelayclients', parse)
     const fromEnv = envTrue(process.env.RELAYCLIENT)
     if (fromEnv) log.warn('RELAYCLIENT is set: every client not in norelayclients may relay')
 
     const connect: ConnectHook = (ctx) => {
       const ip = ctx.connection.remote.ip
-      if (norelay.contains(ip)) {
+      if (norelay.current().contains(ip)) {
         ctx.connection.relayClient = false
         ctx.result('fail', 'in norelayclients')
         return pass()
@@ -45,7 +48,7 @@ export default definePlugin({
         ctx.result('pass', 'enabled by env')
         return pass()
       }
-      if (relay.contains(ip) || more.contains(ip) || LOOPBACK_V6.contains(ip)) {
+      if (relay.current().contains(ip) || more.current().contains(ip) || LOOPBACK_V6.contains(ip)) {
         ctx.connection.relayClient = true
         ctx.result('pass', 'relay client')
         return pass()

@@ -237,3 +237,35 @@ describe('rcpt/ok: relay clients', () => {
     }
   })
 })
+
+describe('rcpt/ok: rcpthosts and morercpthosts take effect when edited', () => {
+  it('a domain added to either file is local on the next RCPT, after at most a second', async () => {
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const { setTimeout: sleep } = await import('node:timers/promises')
+    const dir = await mkdtemp(join(tmpdir(), 'rcpt-ok-live-'))
+    try {
+      await writeFile(join(dir, 'plugins'), 'rcpt_ok\n')
+      await writeFile(join(dir, 'rcpthosts'), `${R}\n`)
+      const srv = await startTestServer({ configDir: dir })
+      try {
+        const c = await session(srv)
+        await c.send('MAIL FROM:<>', 250)
+        await c.send('RCPT TO:<u@new.test>', DENIED)
+        await c.send('RCPT TO:<u@more.test>', DENIED)
+        await writeFile(join(dir, 'rcpthosts'), `${R}\nnew.test\n`)
+        await writeFile(join(dir, 'morercpthosts'), 'more.test\n')
+        await sleep(1100)
+        await c.send('RCPT TO:<u@new.test>', OK)
+        await c.send('RCPT TO:<u@more.test>', OK)
+        await c.send(`RCPT TO:<u@${R}>`, OK)
+        await c.quit()
+      } finally {
+        await srv.close()
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})

@@ -4,7 +4,8 @@
  * clients; refuses the rest with 550 5.7.1 "Relaying denied". Load it last among rcpt plugins.
  * Bare `<postmaster>` is local (RFC 5321 §4.5.1); `u@[literal]` is local only when the literal
  * is the address the client connected to. Domains compare in normalized form (lower case, IDN
- * as A-labels). Files are read at start-up and on reload; qpsmtpd's morercpthosts.cdb is not read.
+ * as A-labels). rcpthosts and morercpthosts take effect when edited (checked at most once a second);
+ * qpsmtpd's morercpthosts.cdb is not read.
  * Security: the last line against open relaying (security.md §1.7). By default a local part that
  * carries its own route (`%`, `!`, `@`: `u%remote@local`) is refused from non-relay clients, since
  * a downstream MTA applying the percent hack would relay it; `allow_routing 1` restores qpsmtpd.
@@ -56,26 +57,39 @@ export default definePlugin({
     }),
   },
   setup({ options, config, server }) {
-    const exact = new Set<string>()
-    const suffixes: string[] = []
-    for (const raw of [...config.lines('me').slice(0, 1), server.me, ...config.lines('rcpthosts')]) {
-      const entry = raw.trim().split(/\s/)[0] ?? ''
-      if (entry === '') continue
-      // `.example.com` covers subdomains only, not example.com itself (qpsmtpd, qmail rcpthosts).
-      if (entry.startsWith('.') && entry.length > 1) suffixes.push(`.${normalizeDomain(entry.slice(1))}`)
-      else exact.add(normalizeDomain(entry))
-    }
-    for (const raw of config.lines('morercpthosts')) {
-      const entry = raw.trim()
-      if (entry !== '') exact.add(normalizeDomain(entry))
-    }
+    const me = normalizeDomain(server.me)
+    const configMe = config.lines('me')[0]?.trim().split(/\s/)[0] ?? ''
+    const rcpthosts = config.live('rcpthosts', (lines) => {
+      const exact = new Set<string>([me])
+      if (configMe !== '') exact.add(normalizeDomain(configMe))
+      const suffixes: string[] = []
+      for (const { text } of lines) {
+        const entry = text.trim().split(/\s/)[0] ?? ''
+        if (entry === '') continue
+        // `.example.com` covers subdomains only, not example.com itself (qpsmtpd, qmail rcpthosts).
+        if (entry.startsWith('.') && entry.length > 1) suffixes.push(`.${normalizeDomain(entry.slice(1))}`)
+        else exact.add(normalizeDomain(entry))
+      }
+      return { exact, suffixes }
+    })
+    const morercpthosts = config.live(
+      'morercpthosts',
+      (lines) =>
+        new Set(
+          lines
+            .map((l) => l.text.trim())
+            .filter((e) => e !== '')
+            .map((e) => normalizeDomain(e)),
+        ),
+    )
 
     const isLocalDomain = (ctx: HookContext, domain: string): boolean => {
       const literal = literalKey(domain)
       if (literal !== undefined) return literal === ipKey(ctx.connection.local.ip)
       if (domain.startsWith('[')) return false
       const d = normalizeDomain(domain)
-      if (exact.has(d)) return true
+      const { exact, suffixes } = rcpthosts.current()
+      if (exact.has(d) || morercpthosts.current().has(d)) return true
       return suffixes.some((s) => d.endsWith(s))
     }
 
