@@ -9,6 +9,7 @@ import dontRequireAnglebrackets from './helo/dont-require-anglebrackets.ts'
 import help from './help.ts'
 import logFile from './logging/file.ts'
 import logWarn from './logging/warn.ts'
+import badmailfrom from './mail/badmailfrom.ts'
 import parseAddrWithhelo from './mail/parse-addr-withhelo.ts'
 import naughty from './naughty.ts'
 import discard from './queue/discard.ts'
@@ -31,6 +32,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   noopCounter,
   hostsAllow,
   parseAddrWithhelo,
+  badmailfrom,
   help,
   naughty,
   qmailQueue,

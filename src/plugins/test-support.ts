@@ -69,3 +69,9 @@ export function receivedPattern(opts: {
   ]
   return `${lines.join('\\r\\n')}; [A-Z][a-z]{2}, \\d{1,2} [A-Z][a-z]{2} \\d{4} \\d\\d:\\d\\d:\\d\\d [+-]\\d{4}\\r\\n`
 }
+
+/** Sends a command line and returns the raw reply (every line, CRLFs included), for exact assertions. */
+export async function ask(c: SmtpTestClient, line: string, timeoutMs?: number): Promise<string> {
+  await c.send(line)
+  return (await c.reply(timeoutMs)).raw
+}

@@ -146,7 +146,6 @@ describe("Debian's qpsmtpd configuration", { skip: !qpsmtpdInstalled && 'qpsmtpd
       ['rhsbl', later('rhsbl')],
       ['dnsbl', later('dnsbl')],
       ['check_spamhelo', later('check_spamhelo', 'helo')],
-      ['check_badmailfrom', later('check_badmailfrom', 'badmailfrom')],
       ['check_badrcptto', later('check_badrcptto', 'badrcptto')],
       [
         'check_loop',
