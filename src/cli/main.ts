@@ -8,7 +8,7 @@ import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
 import { createLogger, type LogEntry, stderrWriter } from '../host/logger.ts'
 import { ExitCode } from '../server/exit-codes.ts'
-import { type ListenerSpec, socketActivationSpecs } from '../server/listeners.ts'
+import { type ListenerSpec, plannedListenerInfo, socketActivationSpecs } from '../server/listeners.ts'
 import { runPrimary, WorkerEnv } from '../server/primary.ts'
 import { awaitReloadOutcome, readReloadStatus, reloadStatusFile } from '../server/reload-status.ts'
 import { becomeIdentity, identityFrom, loadRuntime, StartupError, serve } from '../server/serve.ts'
@@ -91,8 +91,11 @@ export async function main(argv: readonly string[]): Promise<void> {
   try {
     if (opts.check) {
       becomeIdentity(identityFrom(opts), createLogger(stderrWriter, 6))
+      // Listener selectors are checked against the --listen given with --check, if any.
+      const planned = opts.listeners?.map(plannedListenerInfo)
+      const listeners = planned?.every((l) => l !== undefined) ? planned : undefined
       // Warnings go to stderr here even when config/logging sends the log to a file.
-      const runtime = await loadRuntime(opts, () => {})
+      const runtime = await loadRuntime(opts, () => {}, undefined, listeners)
       for (const w of runtime.startupWarnings) process.stderr.write(`qtsmtpd: warning: ${describeEntry(w)}\n`)
       await runtime.close()
       process.stdout.write('configuration OK\n')

@@ -55,6 +55,26 @@ describe('parsePluginList', () => {
     })
   }
 
+  it('a leading listener selector', () => {
+    const [only, except] = parsePluginList([at('[smtp, mx:25] dnsbl zen.test', 3), at(' [ ! submission ]\trcpt_ok')])
+    assert.deepEqual(only, {
+      name: 'dnsbl',
+      instance: undefined,
+      args: ['zen.test'],
+      file: 'config/plugins',
+      line: 3,
+      listeners: { except: false, words: ['smtp', 'mx:25'], text: '[smtp,mx:25]', file: 'config/plugins', line: 3 },
+    })
+    assert.deepEqual(except?.listeners, {
+      except: true,
+      words: ['submission'],
+      text: '[!submission]',
+      file: 'config/plugins',
+      line: 7,
+    })
+    assert.equal(except?.name, 'rcpt_ok')
+  })
+
   it('keeps order and line numbers', () => {
     const got = parsePluginList([at('a', 1), at('b', 5)])
     assert.deepEqual(
@@ -82,6 +102,14 @@ describe('parsePluginList', () => {
     { name: 'non-numeric instance', text: 'p:x', code: 'SMTPD_ERR_PLUGIN_UNKNOWN' },
     { name: 'empty instance', text: 'p:', code: 'SMTPD_ERR_PLUGIN_UNKNOWN' },
     { name: 'empty line', text: '', code: 'SMTPD_ERR_PLUGIN_UNKNOWN' },
+    { name: 'selector without ]', text: '[smtp dnsbl', code: 'SMTPD_ERR_CONFIG_SYNTAX' },
+    { name: 'selector without a plugin', text: '[smtp]', code: 'SMTPD_ERR_CONFIG_SYNTAX' },
+    { name: 'selector glued to the name', text: '[smtp]dnsbl', code: 'SMTPD_ERR_CONFIG_SYNTAX' },
+    { name: 'empty selector', text: '[] dnsbl', code: 'SMTPD_ERR_CONFIG_SYNTAX' },
+    { name: 'empty negated selector', text: '[!] dnsbl', code: 'SMTPD_ERR_CONFIG_SYNTAX' },
+    { name: 'empty word in a selector', text: '[smtp,,smtps] dnsbl', code: 'SMTPD_ERR_CONFIG_SYNTAX' },
+    { name: 'space-separated words', text: '[smtp smtps] dnsbl', code: 'SMTPD_ERR_CONFIG_SYNTAX' },
+    { name: 'two selectors', text: '[smtp] [smtps] dnsbl', code: 'SMTPD_ERR_PLUGIN_UNKNOWN' },
   ] as const
   for (const c of bad) {
     it(`error: ${c.name}`, () => {

@@ -3,10 +3,12 @@
  * `load_plugins`). `name:N` loads another instance of the same plugin (instance = 'N').
  * Extension over qpsmtpd: an argument that STARTS with `"` is a quoted string that may hold
  * spaces (`\"` and `\\` escape inside); a `"` inside a bare word stays literal, as in qpsmtpd.
+ * Extension over qpsmtpd: a leading listener selector, `[smtp] dnsbl ...` (listener-selector.ts).
  * Whether a name is a known plugin is the loader's job; this only refuses names that can name nothing.
  */
 import type { ConfigLine } from './config-dir.ts'
 import { ConfigError, ConfigErrorCode } from './config-error.ts'
+import { type ListenerSelector, splitListenerSelector } from './listener-selector.ts'
 
 export interface PluginLine {
   readonly name: string
@@ -14,6 +16,8 @@ export interface PluginLine {
   readonly args: string[]
   readonly file: string
   readonly line: number
+  /** The listeners the plugin runs on; every listener when absent. */
+  readonly listeners?: ListenerSelector
 }
 
 // Control characters (tab is a separator), format characters such as bidi overrides, and the
@@ -40,7 +44,8 @@ export function parsePluginLine(cl: ConfigLine): PluginLine {
       throw fail(ConfigErrorCode.Syntax, `non-printable character U+${hex} in plugin line`)
     }
   }
-  const words = splitWords(cl.text)
+  const { selector, rest } = splitListenerSelector(cl)
+  const words = splitWords(rest)
   if (typeof words === 'string') throw fail(ConfigErrorCode.PluginOption, words)
   const [first, ...args] = words
   if (first === undefined || first.quoted) throw fail(ConfigErrorCode.PluginUnknown, 'plugin name expected')
@@ -54,7 +59,8 @@ export function parsePluginLine(cl: ConfigLine): PluginLine {
   if (!NAME.test(name) || name.split('/').includes('..')) {
     throw fail(ConfigErrorCode.PluginUnknown, `bad plugin name ${JSON.stringify(first.text)}`)
   }
-  return { name, instance, args: args.map((a) => a.text), file: cl.file, line: cl.line }
+  const line = { name, instance, args: args.map((a) => a.text), file: cl.file, line: cl.line }
+  return selector === undefined ? line : { ...line, listeners: selector }
 }
 
 interface Word {

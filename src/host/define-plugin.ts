@@ -12,6 +12,7 @@
  *     },
  *   })
  */
+import type { ListenerSelector } from '../config/listener-selector.ts'
 import type { ConfigView } from './config-view.ts'
 import type { ServerInfo } from './context.ts'
 import type { Hooks } from './hook-map.ts'
@@ -71,6 +72,8 @@ export interface PluginChoice {
   readonly timeoutMs?: number | undefined
   /** Where the choice was made (config/plugins file and line), for error messages. */
   readonly source?: { readonly file: string; readonly line: number } | undefined
+  /** The listeners whose sessions run the plugin (`[smtp]` in config/plugins); all when absent. */
+  readonly listeners?: ListenerSelector | undefined
 }
 
 export interface PluginFactory<S extends OptionSchema> {

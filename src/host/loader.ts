@@ -140,6 +140,7 @@ export async function choosePlugins(
       instance: line.instance,
       timeoutMs,
       source: { file: line.file, line: line.line },
+      ...(line.listeners === undefined ? {} : { listeners: line.listeners }),
     })
   }
   return { choices, problems }
@@ -210,6 +211,7 @@ export async function setupPlugins(choices: readonly PluginChoice[], env: SetupE
         onFailure: def.onFailure ?? 'defer',
         log: coreLog,
         logAdjustment,
+        listeners: choice.listeners,
       }
       plugins.push(registered)
       env.onSetUp?.(registered)

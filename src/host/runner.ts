@@ -4,6 +4,7 @@
  * timeout is a temporary failure (451 4.3.0) unless the plugin declared `onFailure: 'pass'`:
  * never a silent "continue" (Haraka #2367, qpsmtpd's FATAL PLUGIN ERROR fail-open).
  */
+import type { ListenerSelector } from '../config/listener-selector.ts'
 import type { Reply } from '../protocol/reply.ts'
 import { HookAnswer } from './answer.ts'
 import type { Connection, HookContext, ServerInfo, Transaction } from './context.ts'
@@ -23,6 +24,8 @@ export interface RegisteredPlugin {
   readonly log: Logger
   /** The operator's `loglevel` for the plugin, applied to `ctx.log` in its hooks. */
   readonly logAdjustment?: LogLevelAdjustment | undefined
+  /** The listeners whose sessions run it (host/listener-chains.ts); all when absent. */
+  readonly listeners?: ListenerSelector | undefined
 }
 
 /** What the session lends to every hook call. */

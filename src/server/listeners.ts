@@ -6,7 +6,7 @@
  * Security: sockets are created with pauseOnConnect, so no client byte is read before serve().
  */
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net'
-import type { ListenerRole } from '../host/context.ts'
+import type { ListenerInfo, ListenerRole } from '../host/context.ts'
 
 export interface ListenerSpec {
   readonly host: string
@@ -140,6 +140,16 @@ export function socketActivationSpecs(env: NodeJS.ProcessEnv, pid: number): List
     out.push({ host: '', port: 0, fd: 3 + i, ...(role === undefined ? {} : { role }) })
   }
   return out
+}
+
+/**
+ * The name and role a spec's listener will have, when they are known before it is bound (not
+ * for an inherited socket, nor an unnamed port 0): what `--check` checks listener selectors against.
+ */
+export function plannedListenerInfo(spec: ListenerSpec): ListenerInfo | undefined {
+  if (spec.fd !== undefined || (spec.port === 0 && spec.name === undefined)) return undefined
+  const role = spec.role ?? 'smtp'
+  return { name: spec.name ?? `${role}:${spec.port}`, role }
 }
 
 /** The role a listener on this port gets when none was given. */

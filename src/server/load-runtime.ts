@@ -7,6 +7,7 @@
 import type { ConfigSnapshot } from '../config/config-dir.ts'
 import { ConfigError, combineConfigErrors, configErrorsIn } from '../config/config-error.ts'
 import { inspectConfigDir } from '../config/load.ts'
+import type { ListenerInfo } from '../host/context.ts'
 import type { LogWriter } from '../host/logger.ts'
 import { buildRuntime, type Runtime } from './runtime.ts'
 
@@ -17,6 +18,8 @@ export interface LoadRuntimeOptions {
   readonly logWriter?: LogWriter | undefined
   /** Keys read by an earlier load (Runtime.configSnapshot): answered from it, not the files. */
   readonly snapshot?: ConfigSnapshot | undefined
+  /** The listeners it will serve, for the listener selectors of config/plugins. */
+  readonly listeners?: readonly ListenerInfo[] | undefined
 }
 
 export async function runtimeFromConfigDir(dir: string, opts: LoadRuntimeOptions = {}): Promise<Runtime> {
@@ -34,6 +37,7 @@ export async function runtimeFromConfigDir(dir: string, opts: LoadRuntimeOptions
         logLevel: loaded.logLevel,
         baseDir: loaded.baseDir,
         silent: all.length > 0,
+        listeners: opts.listeners,
         ...(opts.logWriter === undefined ? {} : { logWriter: opts.logWriter }),
       })
       if (all.length === 0) return { ...runtime, configSnapshot: loaded.snapshot }

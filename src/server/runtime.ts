@@ -13,8 +13,9 @@ import {
   createConfigView,
   type UserConfigHook,
 } from '../host/config-view.ts'
-import type { ServerInfo } from '../host/context.ts'
+import type { ListenerInfo, ServerInfo } from '../host/context.ts'
 import type { PluginChoice } from '../host/define-plugin.ts'
+import { ListenerChains, listenerSelectorProblems } from '../host/listener-chains.ts'
 import { setupPlugins } from '../host/loader.ts'
 import {
   createLogger,
@@ -27,7 +28,7 @@ import {
 } from '../host/logger.ts'
 import { makeDirectories } from '../host/make-directories.ts'
 import { pathsFrom } from '../host/paths.ts'
-import { HookRunner, type RegisteredPlugin } from '../host/runner.ts'
+import type { HookRunner, RegisteredPlugin } from '../host/runner.ts'
 import { emptyServices, type Services } from '../host/services.ts'
 import type { SessionSettings } from '../session/settings.ts'
 import { createTlsContextProvider, type TlsContextProvider } from '../session/tls.ts'
@@ -51,6 +52,11 @@ export interface RuntimeOptions {
    * the log file because the queue line was the broken one).
    */
   readonly silent?: boolean
+  /**
+   * The listeners this runtime serves: the listener selectors of config/plugins (`[smtp:25]`)
+   * are checked against their names. Absent (a runtime built in code), names are not checked.
+   */
+  readonly listeners?: readonly ListenerInfo[] | undefined
 }
 
 /** Who may speak for other clients (config files `proxy_trusted`, `xclient_trusted`). */
@@ -64,7 +70,10 @@ export interface Trust {
 export interface Runtime {
   readonly settings: SessionSettings
   readonly trust: Trust
+  /** Every plugin; the chain of a session is `runnerFor(its listener)`. */
   readonly runner: HookRunner
+  /** The plugins a listener's sessions run: those whose selector takes it (host/listener-chains.ts). */
+  runnerFor(listener: ListenerInfo): HookRunner
   readonly services: Services
   readonly tlsContexts: TlsContextProvider | undefined
   readonly server: ServerInfo
@@ -148,10 +157,22 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
     await setUp.close()
     throw spoolProblem
   }
+  const selectorProblems = listenerSelectorProblems(setUp.plugins, opts.listeners)
+  if (selectorProblems.length > 0) {
+    await setUp.close()
+    throw combineConfigErrors(selectorProblems)
+  }
   loggingPlugins = setUp.plugins.filter((p) => p.hooks.logging !== undefined)
-  const runner = new HookRunner(setUp.plugins)
-  if (!runner.has('rcpt')) log.warn('no plugin decides on recipients: every RCPT will be refused (add rcpt_ok)')
-  if (!runner.has('queue')) log.warn('no queue plugin: every message will get 451 (add queue/maildir or another)')
+  const chains = new ListenerChains(setUp.plugins)
+  const runner = chains.all
+  const missing = (hook: 'rcpt' | 'queue', warning: string) => {
+    const without = listenersWithout(hook, chains, opts.listeners)
+    if (without === 'all') log.warn(warning)
+    else if (without.length > 0)
+      log.warn(`${without.length === 1 ? 'listener' : 'listeners'} ${without.join(', ')}: ${warning}`)
+  }
+  missing('rcpt', 'no plugin decides on recipients: every RCPT will be refused (add rcpt_ok)')
+  missing('queue', 'no queue plugin: every message will get 451 (add queue/maildir or another)')
   const authPlugins = setUp.plugins.filter((p) => authHooks.some((h) => p.hooks[h] !== undefined)).map((p) => p.name)
   if (authPlugins.length > 0 && opts.settings.policies.authRequiresTls && services.tls === undefined)
     log.warn(
@@ -165,6 +186,7 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
     settings: opts.settings,
     trust,
     runner,
+    runnerFor: (listener) => chains.runnerFor(listener),
     services,
     tlsContexts,
     server,
@@ -172,4 +194,15 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
     startupWarnings,
     close: setUp.close,
   }
+}
+
+/** The names of the listeners whose chain lacks the hook: 'all' when every chain does. */
+function listenersWithout(
+  hook: 'rcpt' | 'queue',
+  chains: ListenerChains,
+  listeners: readonly ListenerInfo[] | undefined,
+): 'all' | string[] {
+  if (!chains.all.has(hook)) return 'all'
+  const names = (listeners ?? []).filter((l) => !chains.runnerFor(l).has(hook)).map((l) => l.name)
+  return [...new Set(names)]
 }

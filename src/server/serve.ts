@@ -12,6 +12,7 @@ import { readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import type { CliOptions } from '../cli/args.ts'
 import type { ConfigSnapshot } from '../config/config-dir.ts'
 import { ConfigError } from '../config/config-error.ts'
+import type { ListenerInfo } from '../host/context.ts'
 import { createLogger, type Logger, type LogWriter, stderrWriter } from '../host/logger.ts'
 import { ExitCode } from './exit-codes.ts'
 import { BoundListeners, type ListenerSpec } from './listeners.ts'
@@ -57,18 +58,21 @@ export class StartupError extends Error {
 
 /**
  * `logWriter`: where entries go when no logging plugin is loaded (stderr by default);
- * `snapshot`: configuration keys to take from an earlier load instead of the files.
+ * `snapshot`: configuration keys to take from an earlier load instead of the files;
+ * `listeners`: those it will serve, when known, so that listener selectors are checked against them.
  */
 export async function loadRuntime(
   opts: CliOptions,
   logWriter?: LogWriter,
   snapshot?: ConfigSnapshot,
+  listeners?: readonly ListenerInfo[],
 ): Promise<Runtime> {
   try {
     return await runtimeFromConfigDir(opts.configDir, {
       fallbackDirs: opts.qmailControl === undefined ? [] : [opts.qmailControl],
       logWriter,
       snapshot,
+      listeners,
     })
   } catch (e) {
     throw new StartupError(
@@ -156,7 +160,13 @@ export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[]
     throw new StartupError(ExitCode.listen, `cannot write the pid file: ${(e as Error).message}`)
   }
   becomeIdentity(identity, bootLog)
-  const runtime = await loadRuntime(opts, undefined, worker === undefined ? undefined : await runningConfig(worker))
+  const served = bound.servers.map((s) => s.info)
+  const runtime = await loadRuntime(
+    opts,
+    undefined,
+    worker === undefined ? undefined : await runningConfig(worker),
+    served,
+  )
   const server = new SmtpServer(runtime, {
     ...(opts.maxConnections === undefined ? {} : { maxConnections: opts.maxConnections }),
     ...(opts.maxConnectionsPerIp === undefined ? {} : { maxConnectionsPerIp: opts.maxConnectionsPerIp }),
@@ -174,7 +184,7 @@ export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[]
       log().notice(`${who}reloading the configuration (${why})`)
       let outcome: { ok: boolean; message: string }
       try {
-        const next = await loadRuntime(opts)
+        const next = await loadRuntime(opts, undefined, undefined, served)
         server.swapRuntime(next)
         next.log.notice(`${who}configuration reloaded; new connections use it`)
         outcome = { ok: true, message: 'configuration reloaded' }

@@ -236,7 +236,7 @@ export class SmtpServer {
     const session = new Session(stream, {
       id: connectionId(),
       settings: settingsForRole(runtime, info.listener.role),
-      runner: runtime.runner,
+      runner: runtime.runnerFor(info.listener),
       server: runtime.server,
       log: runtime.log,
       listener: info.listener,

@@ -10,7 +10,7 @@ import { fstatSync } from 'node:fs'
 import { Socket } from 'node:net'
 import { Duplex } from 'node:stream'
 import type { CliOptions } from '../cli/args.ts'
-import type { Peer } from '../host/context.ts'
+import type { ListenerInfo, Peer } from '../host/context.ts'
 import { createLogger, stderrWriter } from '../host/logger.ts'
 import { becomeIdentity, identityFrom, loadRuntime } from './serve.ts'
 import { normalizeIp, SmtpServer } from './smtp-server.ts'
@@ -51,16 +51,17 @@ function stdioIsOneSocket(): boolean {
 
 export async function runStdio(opts: CliOptions): Promise<void> {
   becomeIdentity(identityFrom(opts), createLogger(stderrWriter, 6))
-  const runtime = await loadRuntime(opts)
   // A socket on fd 0 (tcpserver, inetd, systemd) is used as one: STARTTLS then runs natively.
   const socket = stdioIsOneSocket() ? new Socket({ fd: 0, readable: true, writable: true }) : undefined
   const stream = socket ?? Duplex.from({ readable: process.stdin, writable: process.stdout })
   stream.on('error', () => {})
   const client = stdioClient(process.env, socket)
+  const listener: ListenerInfo = { name: 'stdio', role: client.local.port === 587 ? 'submission' : 'smtp' }
+  const runtime = await loadRuntime(opts, undefined, undefined, [listener])
   const server = new SmtpServer(runtime)
   process.on('SIGTERM', () => void server.close(0))
   await server.runSession(stream, {
-    listener: { name: 'stdio', role: client.local.port === 587 ? 'submission' : 'smtp' },
+    listener,
     remote: client.remote,
     local: client.local,
     remoteHost: client.remoteHost,

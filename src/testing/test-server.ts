@@ -18,6 +18,7 @@ import { objectConfigSource } from '../host/config-view.ts'
 import type { PluginChoice } from '../host/define-plugin.ts'
 import type { LogEntry, LogLevel } from '../host/logger.ts'
 import tlsPlugin from '../plugins/tls.ts'
+import { BoundListeners } from '../server/listeners.ts'
 import { buildRuntime, type Runtime } from '../server/runtime.ts'
 import { type ListenerSpec, type ServerLimits, SmtpServer } from '../server/smtp-server.ts'
 import type { Limits, Policies, Timeouts } from '../session/settings.ts'
@@ -47,6 +48,10 @@ export interface TestServerOptions {
   readonly memoryQueue?: boolean
   readonly logLevel?: LogLevel
   readonly spoolMemoryThreshold?: number
+  /**
+   * Default: one smtp listener (and an smtps one with `tls`). Listener selectors in
+   * config/plugins are checked against these names (`name`, or `role:port`).
+   */
   readonly listeners?: readonly ListenerSpec[]
 }
 
@@ -55,6 +60,8 @@ export interface TestServer {
   readonly port: number
   /** The implicit-TLS port, when `tls` was asked for. */
   readonly smtpsPort: number | undefined
+  /** Every listener's port, in the order of `listeners`. */
+  readonly ports: readonly number[]
   readonly server: SmtpServer
   readonly runtime: Runtime
   /** Messages the memory queue accepted, in order. */
@@ -62,7 +69,8 @@ export interface TestServer {
   /** Log entries, for assertions on what was logged. */
   readonly logs: LogEntry[]
   readonly spoolDir: string
-  connect(opts?: { tls?: boolean }): Promise<SmtpTestClient>
+  /** To the first listener, the smtps one with `tls`, or the one on `port`. */
+  connect(opts?: { tls?: boolean; port?: number }): Promise<SmtpTestClient>
   close(): Promise<void>
 }
 
@@ -73,33 +81,43 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const cert = opts.tls ? await makeCertificate('localhost') : undefined
   // TLS the way an operator turns it on: the tls plugin with a certificate and key.
   const tls = cert === undefined ? [] : [tlsPlugin({ cert: cert.certFile, key: cert.keyFile })]
-  let runtime: Runtime
-  if (opts.configDir !== undefined) {
-    const loaded = await readConfigDir(opts.configDir)
-    const plugins = [
-      ...tls,
-      ...loaded.plugins,
-      ...(opts.plugins ?? []),
-      ...(opts.memoryQueue === false ? [] : [memory.plugin()]),
-    ]
-    runtime = await buildRuntime({
-      settings: {
-        ...loaded.settings,
-        spoolDir,
-        limits: { ...loaded.settings.limits, ...opts.limits },
-        timeouts: { ...loaded.settings.timeouts, ...opts.timeouts },
-        policies: { ...loaded.settings.policies, ...opts.policies },
-      },
-      plugins,
-      config: loaded.source,
-      baseDir: loaded.baseDir,
-      logLevel: opts.logLevel ?? 7,
-      logWriter: (e) => logs.push(e),
-    })
-  } else {
+  const listeners = opts.listeners ?? [
+    { host: '127.0.0.1', port: 0, role: 'smtp' as const },
+    ...(cert ? [{ host: '127.0.0.1', port: 0, role: 'smtps' as const }] : []),
+  ]
+  // Bound first, as the daemon does, so that the runtime knows the listeners' names.
+  const bound = await BoundListeners.bind(listeners, (name, e) =>
+    logs.push({ level: 3, time: new Date(), message: `listener ${name}: ${e.message}` }),
+  )
+  const served = bound.servers.map((b) => b.info)
+  const buildTestRuntime = async (): Promise<Runtime> => {
+    if (opts.configDir !== undefined) {
+      const loaded = await readConfigDir(opts.configDir)
+      const plugins = [
+        ...tls,
+        ...loaded.plugins,
+        ...(opts.plugins ?? []),
+        ...(opts.memoryQueue === false ? [] : [memory.plugin()]),
+      ]
+      return buildRuntime({
+        settings: {
+          ...loaded.settings,
+          spoolDir,
+          limits: { ...loaded.settings.limits, ...opts.limits },
+          timeouts: { ...loaded.settings.timeouts, ...opts.timeouts },
+          policies: { ...loaded.settings.policies, ...opts.policies },
+        },
+        plugins,
+        config: loaded.source,
+        baseDir: loaded.baseDir,
+        logLevel: opts.logLevel ?? 7,
+        logWriter: (e) => logs.push(e),
+        listeners: served,
+      })
+    }
     const me = opts.me ?? 'mx.test'
     const plugins = [...tls, ...(opts.plugins ?? []), ...(opts.memoryQueue === false ? [] : [memory.plugin()])]
-    runtime = await buildRuntime({
+    return buildRuntime({
       settings: sessionSettings({
         me,
         limits: opts.limits ?? {},
@@ -113,14 +131,19 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       baseDir: opts.baseDir,
       logLevel: opts.logLevel ?? 7,
       logWriter: (e) => logs.push(e),
+      listeners: served,
     })
   }
+  let runtime: Runtime
+  try {
+    runtime = await buildTestRuntime()
+  } catch (e) {
+    bound.close()
+    throw e
+  }
   const server = new SmtpServer(runtime, opts.serverLimits)
-  const listeners = opts.listeners ?? [
-    { host: '127.0.0.1', port: 0, role: 'smtp' as const },
-    ...(cert ? [{ host: '127.0.0.1', port: 0, role: 'smtps' as const }] : []),
-  ]
-  const addresses = await server.listen(listeners)
+  server.serve(bound)
+  const addresses = bound.addresses
   const port = addresses[0]?.port ?? 0
   const smtpsIndex = listeners.findIndex((l) => l.role === 'smtps')
   const smtpsPort = smtpsIndex >= 0 ? addresses[smtpsIndex]?.port : undefined
@@ -129,13 +152,14 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     host: '127.0.0.1',
     port,
     smtpsPort,
+    ports: addresses.map((a) => a.port),
     server,
     runtime,
     queued: memory.messages,
     logs,
     spoolDir,
     async connect(c = {}) {
-      const client = await SmtpTestClient.connect(c.tls ? (smtpsPort ?? port) : port, '127.0.0.1', {
+      const client = await SmtpTestClient.connect(c.port ?? (c.tls ? (smtpsPort ?? port) : port), '127.0.0.1', {
         tls: c.tls === true,
       })
       clients.push(client)

@@ -16,8 +16,8 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
 })
 
-async function runCheck(configDir: string) {
-  const cli = startCli(['--check', '--config', configDir])
+async function runCheck(configDir: string, extra: readonly string[] = []) {
+  const cli = startCli(['--check', '--config', configDir, ...extra])
   try {
     // A hang detector, not a timing assertion: --check of a small config takes well under a second.
     const { code } = await cli.exited(60_000)
@@ -85,5 +85,31 @@ describe('--check with paths the kernel will not create', () => {
     const { code, output } = await check(['rcpt_ok'], { spool_dir: '/proc/qtsmtpd-test/spool' })
     assert.equal(code, 2, output)
     assert.match(output, /cannot create directory \/proc\/qtsmtpd-test: ENOENT/)
+  })
+})
+
+describe('--check and listener selectors', () => {
+  const plugins = '[submission:587] auth/auth_flat_file\n[!submission] rcpt_ok'
+
+  it('names are checked against the --listen given with it', async () => {
+    const config = configWith({ plugins, me: 'mx.test', tls_before_auth: '0' })
+    const { code, output } = await runCheck(config, [
+      '--listen',
+      '127.0.0.1:25',
+      '--listen',
+      '127.0.0.1:2587/submission',
+    ])
+    assert.equal(code, 2, output)
+    assert.equal(
+      output,
+      `qtsmtpd: ${config}/plugins:1: listener selector [submission:587]: "submission:587" is neither a role ` +
+        '(smtp, submission, smtps) nor the name of a listener (smtp:25, submission:2587)',
+    )
+  })
+
+  it('and pass when they name a listener', async () => {
+    const config = configWith({ plugins, me: 'mx.test', tls_before_auth: '0' })
+    const { code, output } = await runCheck(config, ['--listen', '127.0.0.1:25', '--listen', '127.0.0.1:587'])
+    assert.equal(code, 0, output)
   })
 })
