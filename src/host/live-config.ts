@@ -6,7 +6,8 @@
  * malformed line) leaves the previous value in force and is logged with its file:line; the
  * next edit is tried again. Nothing runs between uses: no timers, no watchers.
  */
-import { statSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
+import { ConfigError } from '../config/config-error.ts'
 import type { ConfigLine } from './config-view.ts'
 import type { Logger } from './logger.ts'
 
@@ -96,3 +97,31 @@ export function liveConfig<T>(opts: LiveConfigOptions<T>): LiveConfig<T> {
 
 /** A value that never changes, for configurations given in code. */
 export const fixedConfig = <T>(value: T): LiveConfig<T> => ({ current: () => value })
+
+/**
+ * A plain file named by a plugin argument (rcpt_map's map), as a live config: lines trimmed,
+ * blank and `#` lines dropped, no `$include`. A file that cannot be read throws a ConfigError
+ * (at start-up it stops the start; later the previous contents stay).
+ */
+export function liveFile<T>(
+  path: string,
+  parse: (lines: readonly ConfigLine[]) => T,
+  log: Logger,
+  opts: Pick<LiveConfigOptions<T>, 'intervalMs' | 'now'> = {},
+): LiveConfig<T> {
+  const read = (): ConfigRead => {
+    let text: string
+    try {
+      text = readFileSync(path, 'utf8')
+    } catch (e) {
+      const why = (e as NodeJS.ErrnoException).code ?? String(e)
+      throw new ConfigError('SMTPD_ERR_CONFIG_READ', path, undefined, `cannot read: ${why}`)
+    }
+    const lines = text
+      .split('\n')
+      .map((raw, i) => ({ text: raw.trim(), file: path, line: i + 1 }))
+      .filter((l) => l.text !== '' && !l.text.startsWith('#'))
+    return { lines, watch: [path] }
+  }
+  return liveConfig({ name: path, read, parse, log, ...opts })
+}

@@ -20,7 +20,11 @@ import postfixQueue from './queue/postfix-queue.ts'
 import qmailQueue from './queue/qmail-queue.ts'
 import quarantine from './queue/quarantine.ts'
 import smtpForward from './queue/smtp-forward.ts'
+import badmailfromto from './rcpt/badmailfromto.ts'
+import badrcptto from './rcpt/badrcptto.ts'
+import rcptMap from './rcpt/map.ts'
 import rcptOk from './rcpt/ok.ts'
+import rcptRegexp from './rcpt/regexp.ts'
 import tls from './tls.ts'
 
 export const builtinPlugins: readonly AnyPluginFactory[] = [
@@ -33,6 +37,10 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   hostsAllow,
   parseAddrWithhelo,
   badmailfrom,
+  badmailfromto,
+  badrcptto,
+  rcptRegexp,
+  rcptMap,
   help,
   naughty,
   qmailQueue,

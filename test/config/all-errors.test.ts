@@ -146,7 +146,6 @@ describe("Debian's qpsmtpd configuration", { skip: !qpsmtpdInstalled && 'qpsmtpd
       ['rhsbl', later('rhsbl')],
       ['dnsbl', later('dnsbl')],
       ['check_spamhelo', later('check_spamhelo', 'helo')],
-      ['check_badrcptto', later('check_badrcptto', 'badrcptto')],
       [
         'check_loop',
         'qpsmtpd plugin "check_loop" is not needed: the core refuses a message with too many Received headers (hop_limit in smtpd.conf, default 100, 554 5.4.6; docs/limits.md): remove this line',
