@@ -5,6 +5,7 @@ import countUnrecognizedCommands from './connect/count-unrecognized-commands.ts'
 import hostsAllow from './connect/hosts-allow.ts'
 import noopCounter from './connect/noop-counter.ts'
 import relay from './connect/relay.ts'
+import heloChecks from './helo/checks.ts'
 import dontRequireAnglebrackets from './helo/dont-require-anglebrackets.ts'
 import help from './help.ts'
 import logFile from './logging/file.ts'
@@ -32,6 +33,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   rcptOk,
   relay,
   dontRequireAnglebrackets,
+  heloChecks,
   countUnrecognizedCommands,
   noopCounter,
   hostsAllow,
