@@ -21,7 +21,6 @@ export type {
   HookContext,
   ListenerInfo,
   ListenerRole,
-  Message,
   Peer,
   ServerInfo,
   TlsInfo,
@@ -102,6 +101,13 @@ export {
 } from './host/hook-map.ts'
 export { defineKey, type Key, type KeyScope } from './host/keys.ts'
 export type { LogEntry, Logger, LogLevel, LogLevelAdjustment } from './host/logger.ts'
+export type {
+  BodySource,
+  HeaderField,
+  Message,
+  MessageHeaders,
+  MessageStreamOptions,
+} from './host/message.ts'
 export { type OptionSchema, type OptionSpec, type OptionsOf, opt } from './host/options.ts'
 export type { Paths } from './host/paths.ts'
 export type { ResultKind } from './host/results.ts'
@@ -121,8 +127,6 @@ export {
   reject,
   type Verdict,
 } from './host/verdict.ts'
-export { finalMessageStream } from './message/final-message.ts'
-export type { HeaderBlock } from './message/headers.ts'
 export { normalizeDomain } from './protocol/address.ts'
 export type { Address, MailFrom, MailParams, RcptParams, RcptTo } from './protocol/envelope.ts'
 export { formatAddress } from './protocol/envelope.ts'

@@ -3,8 +3,6 @@
  * a logger and typed notes. One context object per hook call, so `ctx.log` and
  * `ctx.result()` know which plugin is speaking.
  */
-import type { HeaderBlock } from '../message/headers.ts'
-import type { MessageSpool } from '../message/spool.ts'
 import type { BodyType, MailFrom, RcptTo } from '../protocol/envelope.ts'
 import type { Reply } from '../protocol/reply.ts'
 import type { Key, Notes } from './keys.ts'
@@ -58,17 +56,38 @@ export interface Connection {
   readonly messageCount: number
 }
 
-/** The message as plugins see it after DATA: editable headers, re-readable body. */
-export type Message = MessageSpool
-export type { HeaderBlock }
+export type { BodySource, HeaderField, Message, MessageHeaders, MessageStreamOptions } from './message.ts'
 
+/**
+ * One mail transaction, MAIL to the end of the message. The envelope edits are the core's
+ * (host/transaction.ts): allowed in dataPost and queuePre, checked like what clients send,
+ * logged, and what every queue plugin then receives.
+ */
 export interface Transaction {
   readonly id: string
+  /** The sender; setSender() replaces it. */
   readonly mailFrom: MailFrom
+  /** The recipients the rcpt hooks accepted, as plugins edited them since. */
   readonly recipients: readonly RcptTo[]
   readonly body: BodyType
   readonly notes: Notes
   readonly results: Results
+  /**
+   * Adds a recipient (`a@b` or `<a@b>`, optional DSN parameters `NOTIFY=... ORCPT=...`); false
+   * when it is a recipient already. No rcpt hook sees it: relaying to it is the plugin's call.
+   * @example ctx.transaction.addRecipient('archive@example.org', 'NOTIFY=NEVER')
+   */
+  addRecipient(address: string, params?: string): boolean
+  /**
+   * Removes the recipient (domain compared case-insensitively); returns how many were removed.
+   * With none left, the message is accepted and stored nowhere (as Postfix does after a milter).
+   */
+  removeRecipient(address: string): number
+  /**
+   * Changes the sender (`a@b`, `<a@b>`, or `<>`); `RET=`, `ENVID=` and `AUTH=` in `params`
+   * replace the client's, other parameters the client sent stay.
+   */
+  setSender(address: string, params?: string): MailFrom
 }
 
 export interface ServerInfo {

@@ -67,6 +67,67 @@ describe('HeaderBlock editing', () => {
     assert.equal(headers.fields[1]?.name, 'Original-Authentication-Results')
   })
 
+  // The milter edits (SMFIR_INSHEADER, SMFIR_CHGHEADER, delete by index) on one section.
+  const section = 'Received: r1\r\nSubject: s\r\nX-Tag: one\r\nx-tag: two\r\nX-TAG: three\r\n'
+  const positional = [
+    {
+      label: 'insert at the top',
+      edit: (h: HeaderBlock) => h.insert(0, 'X-New', 'n'),
+      want: ['X-New: n', 'Received: r1', 'Subject: s', 'X-Tag: one', 'x-tag: two', 'X-TAG: three'],
+    },
+    {
+      label: 'insert below the first field',
+      edit: (h: HeaderBlock) => h.insert(1, 'X-New', 'n'),
+      want: ['Received: r1', 'X-New: n', 'Subject: s', 'X-Tag: one', 'x-tag: two', 'X-TAG: three'],
+    },
+    {
+      label: 'insert past the end appends',
+      edit: (h: HeaderBlock) => h.insert(99, 'X-New', 'n'),
+      want: ['Received: r1', 'Subject: s', 'X-Tag: one', 'x-tag: two', 'X-TAG: three', 'X-New: n'],
+    },
+    {
+      label: 'change the second X-Tag in place, keeping its name',
+      edit: (h: HeaderBlock) => assert.equal(h.change('X-Tag', 1, '2'), true),
+      want: ['Received: r1', 'Subject: s', 'X-Tag: one', 'x-tag: 2', 'X-TAG: three'],
+    },
+    {
+      label: 'remove only the third X-Tag',
+      edit: (h: HeaderBlock) => assert.equal(h.remove('x-tag', 2), 1),
+      want: ['Received: r1', 'Subject: s', 'X-Tag: one', 'x-tag: two'],
+    },
+    {
+      label: 'remove every X-Tag',
+      edit: (h: HeaderBlock) => assert.equal(h.remove('x-tag'), 3),
+      want: ['Received: r1', 'Subject: s'],
+    },
+  ]
+  for (const c of positional) {
+    it(c.label, () => {
+      const { headers } = HeaderBlock.parse(Buffer.from(section))
+      c.edit(headers)
+      assert.equal(headers.toBuffer().toString(), c.want.map((l) => `${l}\r\n`).join(''))
+      assert.equal(headers.edited, true)
+    })
+  }
+
+  it('change and remove of a missing occurrence change nothing', () => {
+    const { headers } = HeaderBlock.parse(Buffer.from(section))
+    assert.equal(headers.change('X-Tag', 3, 'four'), false)
+    assert.equal(headers.change('Missing', 0, 'x'), false)
+    assert.equal(headers.remove('X-Tag', 3), 0)
+    assert.equal(headers.edited, false)
+    assert.equal(headers.toBuffer().toString(), section)
+  })
+
+  it('refuses negative or fractional positions and indexes', () => {
+    const { headers } = HeaderBlock.parse(Buffer.from(section))
+    assert.throws(() => headers.insert(-1, 'X', 'v'), RangeError)
+    assert.throws(() => headers.insert(0.5, 'X', 'v'), RangeError)
+    assert.throws(() => headers.change('X-Tag', -1, 'v'), RangeError)
+    assert.throws(() => headers.remove('X-Tag', 1.5), RangeError)
+    assert.equal(headers.edited, false)
+  })
+
   it('no-op remove/rename leaves the block unedited', () => {
     const { headers } = HeaderBlock.parse(Buffer.from(original))
     assert.equal(headers.remove('nope'), 0)
@@ -100,7 +161,11 @@ describe('HeaderBlock editing', () => {
       const h = new HeaderBlock()
       assert.throws(() => h.add(c.name, c.value), TypeError)
       assert.throws(() => h.prepend(c.name, c.value), TypeError)
+      assert.throws(() => h.insert(0, c.name, c.value), TypeError)
       assert.equal(h.fields.length, 0)
+      const { headers } = HeaderBlock.parse(Buffer.from('X-A: old\r\n'))
+      if (c.name === 'X-A') assert.throws(() => headers.change('X-A', 0, c.value), TypeError)
+      assert.equal(headers.toBuffer().toString(), 'X-A: old\r\n')
     })
   }
 

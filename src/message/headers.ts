@@ -80,8 +80,43 @@ export class HeaderBlock {
     this.#edited = true
   }
 
-  /** Removes every field with this name; returns how many were removed. */
-  remove(name: string): number {
+  /**
+   * Inserts a field before the field at `position` in the whole section (0 = at the top; the
+   * length or more = at the end), as milter's SMFIR_INSHEADER does.
+   * @example headers.insert(1, 'X-Scanned', 'yes') // below the Received field on top
+   */
+  insert(position: number, name: string, value: string): void {
+    if (!Number.isSafeInteger(position) || position < 0) throw new RangeError('header position: an integer from 0')
+    this.#fields.splice(Math.min(position, this.#fields.length), 0, makeField(name, value))
+    this.#edited = true
+  }
+
+  /**
+   * Gives the `index`-th field called `name` (0 = the first) a new value in place, keeping the
+   * name as received; returns false, changing nothing, when there is no such field. Milter's
+   * SMFIR_CHGHEADER counts from 1 and adds the field when it is missing.
+   * @example headers.change('Subject', 0, '[SPAM] Hello')
+   */
+  change(name: string, index: number, value: string): boolean {
+    const at = this.#position(name, index)
+    if (at === undefined) return false
+    this.#fields[at] = makeField((this.#fields[at] as HeaderField).name, value)
+    this.#edited = true
+    return true
+  }
+
+  /**
+   * Removes every field with this name, or only its `index`-th one (0 = the first); returns how
+   * many were removed.
+   */
+  remove(name: string, index?: number): number {
+    if (index !== undefined) {
+      const at = this.#position(name, index)
+      if (at === undefined) return 0
+      this.#fields.splice(at, 1)
+      this.#edited = true
+      return 1
+    }
     const before = this.#fields.length
     const key = name.toLowerCase()
     this.#fields = this.#fields.filter((f) => f.name.toLowerCase() !== key)
@@ -110,6 +145,17 @@ export class HeaderBlock {
   /** The header section as bytes, without the empty line that separates it from the body. */
   toBuffer(): Buffer {
     return Buffer.concat(this.#fields.map((f) => f.raw))
+  }
+
+  /** Where the `index`-th field called `name` is in the section. */
+  #position(name: string, index: number): number | undefined {
+    if (!Number.isSafeInteger(index) || index < 0) throw new RangeError('header index: an integer from 0')
+    const key = name.toLowerCase()
+    let seen = 0
+    for (const [at, f] of this.#fields.entries()) {
+      if (f.name.toLowerCase() === key && seen++ === index) return at
+    }
+    return undefined
   }
 
   #matching(name: string): HeaderField[] {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { Readable, type Transform } from 'node:stream'
 import { describe, it } from 'node:test'
-import { crlfToLf } from './line-endings.ts'
+import { CrlfNormalizer, crlfToLf } from './line-endings.ts'
 
 async function through(t: Transform, chunks: readonly string[]): Promise<string> {
   const out: Buffer[] = []
@@ -26,4 +26,30 @@ describe('crlfToLf', () => {
     it(c.name, async () => {
       for (const chunks of splits(c.in)) assert.equal(await through(crlfToLf(), chunks), c.want, JSON.stringify(chunks))
     })
+})
+
+describe('CrlfNormalizer', () => {
+  const cases = [
+    { name: 'CRLF lines stay', in: 'a\r\nb\r\n', want: 'a\r\nb\r\n' },
+    { name: 'LF lines (Unix text)', in: 'a\nb\n', want: 'a\r\nb\r\n' },
+    { name: 'bare CR', in: 'a\rb', want: 'a\r\nb' },
+    { name: 'CR CR LF', in: 'a\r\r\n', want: 'a\r\n\r\n' },
+    { name: 'LF CR', in: '\n\r', want: '\r\n\r\n' },
+    { name: 'final CR', in: 'a\r', want: 'a\r\n' },
+    { name: 'no line ending', in: 'abc', want: 'abc' },
+    { name: 'empty', in: '', want: '' },
+  ]
+  for (const c of cases)
+    it(c.name, () => {
+      for (const chunks of [...splits(c.in), ['', ...c.in.split(''), '']]) {
+        const n = new CrlfNormalizer()
+        const out = Buffer.concat([...chunks.map((x) => n.push(Buffer.from(x, 'latin1'))), n.end()])
+        assert.equal(out.toString('latin1'), c.want, JSON.stringify(chunks))
+      }
+    })
+
+  it('returns a clean chunk itself, without a copy', () => {
+    const chunk = Buffer.from('line\r\nline\r\n')
+    assert.equal(new CrlfNormalizer().push(chunk), chunk)
+  })
 })

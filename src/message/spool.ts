@@ -24,6 +24,8 @@ export interface MessageSpoolOptions {
   readonly maxHeaderBytes?: number
   /** Called once when the header section is complete (qpsmtpd's data_headers_end). Must not throw. */
   readonly onHeaders?: (headers: HeaderBlock) => void
+  /** The content is a body alone (a plugin's replacement body): no header section is looked for. */
+  readonly bodyOnly?: boolean
 }
 
 type State = 'receiving' | 'ended' | 'aborted' | 'cleaned'
@@ -67,6 +69,7 @@ export class MessageSpool {
     this.memoryThreshold = opts.memoryThreshold ?? 256 * 1024
     this.#scanner = new HeaderScanner(opts.maxHeaderBytes ?? 64 * 1024)
     this.#onHeaders = opts.onHeaders
+    if (opts.bodyOnly === true) this.#headers = new HeaderBlock()
   }
 
   /** The parsed header section; available once it is complete (at the latest after end()). */

@@ -91,7 +91,9 @@ async function judge(
   if (spool.headerTooBig) return refuse(Replies.headerTooBig)
   if (spool.receivedCount >= limits.hops) return refuse(Replies.tooManyHops)
 
-  const msg = spool
+  const { content, view: msg } = txn.openMessage(spool)
+  const edits = txn.edits
+  edits.enter('dataHeadersEnd')
   const headersEnd = await s.runner.chain('dataHeadersEnd', s, msg)
   if (headersEnd.verdict.kind === 'reject' || headersEnd.verdict.kind === 'defer') {
     return refuse(
@@ -99,9 +101,10 @@ async function judge(
       headersEnd.verdict.disconnect,
     )
   }
+  edits.enter('dataPostHeaders')
   await s.runner.all('dataPostHeaders', s, msg)
   // Authentication-Results from outside are not ours to vouch for (RFC 8601 §5).
-  msg.headers.rename('Authentication-Results', 'Original-Authentication-Results')
+  content.headers.rename('Authentication-Results', 'Original-Authentication-Results')
   const c = s.connection
   const defaultReceived = buildReceived({
     helo: c.helo?.host,
@@ -116,25 +119,38 @@ async function judge(
     recipient: txn.recipients.length === 1 ? formatAddress(txn.recipients[0]?.address ?? null) : undefined,
     date: new Date(),
   })
+  edits.enter('receivedLine')
   const received = (await s.runner.receivedLine(s, msg, defaultReceived)) ?? defaultReceived
-  msg.headers.prepend('Received', received)
+  content.headers.prepend('Received', received)
 
+  edits.enter('dataPost')
   const post = await s.runner.chain('dataPost', s, msg)
   if (post.verdict.kind === 'reject' || post.verdict.kind === 'defer')
     return refuse(verdictReply(post.verdict, dataPostDefaults) ?? Replies.internalError, post.verdict.disconnect)
   if (post.verdict.kind === 'done') return refuse(Replies.queueDeclined)
 
+  edits.enter('queuePre')
   const pre = await s.runner.chain('queuePre', s, msg)
   if (pre.verdict.kind === 'reject' || pre.verdict.kind === 'defer')
     return refuse(verdictReply(pre.verdict, queueDefaults) ?? Replies.queueFailed, pre.verdict.disconnect)
   if (pre.verdict.kind === 'done') return refuse(Replies.queueDeclined)
 
+  edits.enter('queue')
+  const queuedAs = reply(250, '2.0.0', `Queued as ${txn.id}`)
+  if (txn.recipients.length === 0) {
+    // Plugins removed every recipient: the message goes nowhere, as Postfix does after a milter
+    // deletes all recipients (checked with Postfix 3.7). The client gets the usual 250, so a
+    // filter's decision is not revealed; the operator gets this line.
+    s.log.notice(`message ${txn.id} accepted and discarded: plugins removed every recipient`)
+    return { reply: queuedAs, disconnect: false }
+  }
   const queued = await s.runner.chain('queue', s, msg)
   const v = queued.verdict
   if (v.kind === 'accept') {
-    const ok = verdictReply(v, { accept: reply(250, '2.0.0', `Queued as ${txn.id}`), ...queueDefaults })
+    const ok = verdictReply(v, { accept: queuedAs, ...queueDefaults })
+    edits.enter('queuePost')
     await s.runner.all('queuePost', s, msg)
-    return { reply: ok ?? reply(250, '2.0.0', `Queued as ${txn.id}`), disconnect: false, queue: queued.plugin }
+    return { reply: ok ?? queuedAs, disconnect: false, queue: queued.plugin }
   }
   if (v.kind === 'reject' || v.kind === 'defer')
     return refuse(verdictReply(v, queueDefaults) ?? Replies.queueFailed, v.disconnect)

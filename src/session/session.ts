@@ -7,7 +7,7 @@
  * (RFC 3207 §4, CVE-2011-0411); clients that talk out of turn are refused (Postfix 3.9).
  */
 import type { Duplex } from 'node:stream'
-import type { ListenerInfo, Peer, ServerInfo } from '../host/context.ts'
+import type { ListenerInfo, Peer, ServerInfo, Transaction } from '../host/context.ts'
 import type { Logger } from '../host/logger.ts'
 import type { HookRunner } from '../host/runner.ts'
 import type { TlsSettings } from '../host/services.ts'
@@ -94,7 +94,12 @@ export class Session implements SessionCore {
     return this.#abort.signal
   }
 
-  get transaction(): TxnState | undefined {
+  /** The open transaction as plugins see it. */
+  get transaction(): Transaction | undefined {
+    return this.#txn?.view
+  }
+
+  get #txn(): TxnState | undefined {
     return 'txn' in this.phase ? this.phase.txn : undefined
   }
 
@@ -233,9 +238,9 @@ export class Session implements SessionCore {
         if (ev.error === 'bare-lf') return this.close(Replies.bareLf)
         return this.error(commandErrorReplies[ev.error])
       case 'data': {
-        const spool = this.transaction?.spool
-        if (spool !== undefined && this.transaction?.pendingRefusal === undefined && !spool.write(ev.chunk))
-          return spool.drained()
+        const txn = this.#txn
+        const spool = txn?.spool
+        if (spool !== undefined && txn?.pendingRefusal === undefined && !spool.write(ev.chunk)) return spool.drained()
         return undefined
       }
       case 'data-end':
@@ -250,7 +255,7 @@ export class Session implements SessionCore {
       this.#orphanChunkReply = undefined
       return this.error(orphan)
     }
-    const txn = this.transaction
+    const txn = this.#txn
     if (txn !== undefined) await contentEnded(this, txn, result)
   }
 
@@ -374,14 +379,15 @@ export class Session implements SessionCore {
   }
 
   async resetTransaction(): Promise<void> {
-    const txn = this.transaction
+    const txn = this.#txn
     if (txn === undefined) return
     const helo = 'helo' in this.phase ? this.phase.helo : undefined
+    txn.edits.close()
     await this.runner.all('resetTransaction', this)
     // The message was answered already: a temp file that cannot be removed (a spool turned
     // read-only) is the operator's to clear, never a second reply (issue 18 F8).
-    await txn.spool
-      ?.cleanup()
+    await txn
+      .cleanup()
       .catch((e: unknown) => this.log.error(`spool cleanup failed, a temp file stays: ${(e as Error).message}`))
     if (helo !== undefined && !this.#closed) this.phase = { name: 'ready', helo }
   }

@@ -5,7 +5,6 @@
 import { definePlugin } from '../host/define-plugin.ts'
 import { opt } from '../host/options.ts'
 import { accept, defer } from '../host/verdict.ts'
-import { finalMessageBuffer } from '../message/final-message.ts'
 import { formatAddress } from '../protocol/envelope.ts'
 
 export interface QueuedMessage {
@@ -28,7 +27,7 @@ export function createMemoryQueue() {
           queue: async (ctx, msg) => {
             if (options.fail === 'defer') return defer('test queue refuses')
             if (options.fail === 'throw') throw new Error('test queue exploded')
-            const data = await finalMessageBuffer(msg)
+            const data = Buffer.concat(await msg.stream().toArray())
             messages.push({
               id: ctx.transaction.id,
               from: formatAddress(ctx.transaction.mailFrom.address),

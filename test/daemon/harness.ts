@@ -27,13 +27,12 @@ import { join } from 'node:path'
 import { definePlugin } from ${JSON.stringify(join(repo, 'src/host/define-plugin.ts'))}
 import { opt } from ${JSON.stringify(join(repo, 'src/host/options.ts'))}
 import { accept } from ${JSON.stringify(join(repo, 'src/host/verdict.ts'))}
-import { finalMessageBuffer } from ${JSON.stringify(join(repo, 'src/message/final-message.ts'))}
 export default definePlugin({
   name: 'test-file-queue',
   options: { dir: opt.string({ positional: 0 }) },
   setup({ options }) {
     return { hooks: { queue: async (ctx, msg) => {
-      const data = await finalMessageBuffer(msg)
+      const data = Buffer.concat(await msg.stream().toArray())
       const tmp = join(options.dir, '.' + ctx.transaction.id)
       writeFileSync(tmp, data)
       renameSync(tmp, join(options.dir, ctx.transaction.id))

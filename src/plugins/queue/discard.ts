@@ -7,7 +7,6 @@
 import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept } from '../../host/verdict.ts'
-import { finalMessageSize } from '../../message/final-message.ts'
 import { formatAddress } from '../../protocol/envelope.ts'
 
 export default definePlugin({
@@ -22,7 +21,7 @@ export default definePlugin({
           if (options.log) {
             ctx.result('pass', 'discarded')
             ctx.log.info(
-              `message ${txn.id} discarded: ${finalMessageSize(msg)} octets from <${formatAddress(txn.mailFrom.address)}> ` +
+              `message ${txn.id} discarded: ${msg.size} octets from <${formatAddress(txn.mailFrom.address)}> ` +
                 `to ${txn.recipients.length} recipient(s)`,
             )
           }

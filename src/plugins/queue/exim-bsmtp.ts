@@ -14,7 +14,6 @@ import { pipeline } from 'node:stream/promises'
 import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer, reject, type Verdict } from '../../host/verdict.ts'
-import { finalMessageStream } from '../../message/final-message.ts'
 import { type ChildOutcome, dotStuff, findProgram, mtaEnvelope, runChild } from './child-process.ts'
 
 /** The BSMTP lines that open a transaction for one message. */
@@ -72,7 +71,7 @@ export default definePlugin({
               const preamble = bsmtpPreamble(server.me, from, to)
               async function* batch() {
                 yield preamble
-                yield* finalMessageStream(msg).pipe(dotStuff())
+                yield* msg.stream().pipe(dotStuff())
                 yield QUIT
               }
               await pipeline(Readable.from(batch()), child.stdin)

@@ -13,13 +13,11 @@
 import { unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { pipeline, type Readable } from 'node:stream'
-import type { TxnContext } from '../../host/context.ts'
+import type { Message, TxnContext } from '../../host/context.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer } from '../../host/verdict.ts'
-import { finalMessageStream } from '../../message/final-message.ts'
 import { crlfToLf } from '../../message/line-endings.ts'
-import type { MessageSpool } from '../../message/spool.ts'
 import { formatAddress, type RcptTo } from '../../protocol/envelope.ts'
 import { ensureDir, isInside, maildirUniqueName, publish, writeSynced } from './durable-file.ts'
 import { checkPattern, expandPattern } from './maildir-path.ts'
@@ -92,15 +90,15 @@ export default definePlugin({
       }))
     }
 
-    const content = (ctx: TxnContext, msg: MessageSpool, copy: Copy): Readable => {
-      const received = finalMessageStream(msg, { prepend: copy.prepend })
+    const content = (ctx: TxnContext, msg: Message, copy: Copy): Readable => {
+      const received = msg.stream({ prepend: copy.prepend })
       // A BINARYMIME body is not made of lines: a CRLF in it is data (a PNG signature holds one).
       if (options.line_endings === 'crlf' || ctx.transaction.body === 'BINARYMIME') return received
       // pipeline() carries errors and an early destroy() between the two streams.
       return pipeline(received, crlfToLf(), () => {})
     }
 
-    const deliver = async (ctx: TxnContext, msg: MessageSpool, copies: Copy[]): Promise<void> => {
+    const deliver = async (ctx: TxnContext, msg: Message, copies: Copy[]): Promise<void> => {
       // Write and fsync every copy first, then publish them all: a failure while writing
       // (disk full, bad directory) leaves nothing in new/ and nothing in tmp/.
       for (const c of copies) {

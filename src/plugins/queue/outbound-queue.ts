@@ -13,7 +13,6 @@ import type { HookContext, Message, TxnContext } from '../../host/context.ts'
 import type { Hooks, QueueHook, RcptHook } from '../../host/hook-map.ts'
 import { defineKey } from '../../host/keys.ts'
 import { accept, pass, type Verdict } from '../../host/verdict.ts'
-import { finalMessageSize, finalMessageStream } from '../../message/final-message.ts'
 import { OutboundError } from '../../outbound/errors.ts'
 import type { OpenSession, Relay } from '../../outbound/relay.ts'
 import type { ClientIdentity } from '../../outbound/smtp-client.ts'
@@ -27,7 +26,7 @@ import {
   sendEnvelope,
 } from '../../outbound/transaction.ts'
 import { type RemoteReply, replyText } from '../../outbound/wire.ts'
-import { formatAddress, type RcptTo } from '../../protocol/envelope.ts'
+import { formatAddress, type MailFrom, type RcptTo } from '../../protocol/envelope.ts'
 import {
   describeFailure,
   failureVerdict,
@@ -39,8 +38,12 @@ import {
 
 interface Held {
   readonly session: OpenSession
+  /** The sender the session's MAIL named: a plugin may have changed the transaction's since. */
+  readonly mailFrom: MailFrom
   /** Recipients the hop accepted, in RCPT order (LMTP answers after DATA in this order). */
   readonly accepted: string[]
+  /** The same recipients as the transaction records them, to spot plugin edits. */
+  readonly recipients: Set<RcptTo>
 }
 
 export function identityOf(ctx: HookContext): ClientIdentity {
@@ -83,13 +86,14 @@ export function outboundHooks(name: string, relay: Relay, checkRcpt: boolean): H
           ctx.log.info(`next hop refuses the sender: ${replyText(mail)}`)
           return mailRefusal(mail)
         }
-        held = { session, accepted: [] }
+        held = { session, mailFrom: ctx.transaction.mailFrom, accepted: [], recipients: new Set() }
         ctx.set(HeldKey, held)
       }
       const address = formatAddress(to.address)
       const r = await held.session.client.ask(rcptCommand(held.session.client, outboundRecipient(to)), 'RCPT')
       if (r.code < 300) {
         held.accepted.push(address)
+        held.recipients.add(to)
         return pass('next hop accepts the recipient')
       }
       ctx.log.info(`next hop refuses <${address}>: ${replyText(r)}`)
@@ -103,7 +107,7 @@ export function outboundHooks(name: string, relay: Relay, checkRcpt: boolean): H
   }
 
   const queue: QueueHook = async (ctx, msg) => {
-    const env = envelopeOf(ctx.transaction, finalMessageSize(msg))
+    const env = envelopeOf(ctx.transaction, msg.size)
     const held = takeHeld(ctx)
     if (held !== undefined) {
       const done = await viaHeld(ctx, msg, env, held)
@@ -112,25 +116,29 @@ export function outboundHooks(name: string, relay: Relay, checkRcpt: boolean): H
     return deliverFresh(ctx, msg, env)
   }
 
-  /** The session opened at RCPT time, when it still matches the transaction; undefined: start over. */
+  /**
+   * The session opened at RCPT time, when it still matches the transaction; undefined: start over
+   * (also when a plugin changed the sender or the recipients after RCPT).
+   */
   async function viaHeld(
     ctx: TxnContext,
     msg: Message,
     env: OutboundEnvelope,
     held: Held,
   ): Promise<Verdict | undefined> {
-    const wanted = env.recipients.map((r) => r.address)
+    const txn = ctx.transaction
     const same =
       held.session.client.usable &&
-      wanted.length === held.accepted.length &&
-      wanted.every((a) => held.accepted.includes(a))
+      txn.mailFrom === held.mailFrom &&
+      txn.recipients.length === held.recipients.size &&
+      txn.recipients.every((r) => held.recipients.has(r))
     if (!same) {
       relay.release(held.session, held.session.client.usable)
       return undefined
     }
     try {
       checkCompatible(held.session.client, env)
-      const replies = await sendContent(held.session.client, finalMessageStream(msg), env.body, held.accepted.length)
+      const replies = await sendContent(held.session.client, msg.stream(), env.body, held.accepted.length)
       relay.release(held.session, true)
       return contentVerdict(ctx, held.session.key, held.accepted, replies)
     } catch (e) {
@@ -173,7 +181,7 @@ export function outboundHooks(name: string, relay: Relay, checkRcpt: boolean): H
             : mixedVerdict(results, false)
         }
         stage = 'content'
-        const replies = await sendContent(session.client, finalMessageStream(msg), env.body, results.length)
+        const replies = await sendContent(session.client, msg.stream(), env.body, results.length)
         relay.release(session, true)
         return contentVerdict(
           ctx,

@@ -10,7 +10,6 @@
 import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer, reject } from '../../host/verdict.ts'
-import { finalMessageStream } from '../../message/final-message.ts'
 import { mtaEnvelope } from './child-process.ts'
 import { type CleanupFlagName, cleanupFlags, cleanupStatusReply, injectMessage } from './postfix-cleanup.ts'
 
@@ -91,7 +90,7 @@ export default definePlugin({
               ...(c.helo === undefined ? {} : { log_helo_name: c.helo.host }),
               log_protocol_name: c.helo?.verb === 'HELO' ? 'SMTP' : 'ESMTP',
             },
-            message: () => finalMessageStream(msg),
+            message: () => msg.stream(),
             timeoutMs: options.timeout * 1000,
             signal: ctx.signal,
           })

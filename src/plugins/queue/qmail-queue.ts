@@ -14,7 +14,6 @@ import { pipeline } from 'node:stream/promises'
 import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer, reject, type Verdict } from '../../host/verdict.ts'
-import { finalMessageStream } from '../../message/final-message.ts'
 import { crlfToLf } from '../../message/line-endings.ts'
 import type { EnhancedCode } from '../../protocol/reply.ts'
 import { findProgram, mtaEnvelope, runChild } from './child-process.ts'
@@ -133,7 +132,7 @@ export default definePlugin({
             },
             feed: async (child) => {
               if (child.stdin === null) throw new Error('no stdin pipe')
-              await pipeline(finalMessageStream(msg), crlfToLf(), child.stdin)
+              await pipeline(msg.stream(), crlfToLf(), child.stdin)
             },
           }).finally(() => envFile.close())
 

@@ -10,7 +10,6 @@ import { join } from 'node:path'
 import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer, reject } from '../../host/verdict.ts'
-import { finalMessageStream } from '../../message/final-message.ts'
 import { formatAddress } from '../../protocol/envelope.ts'
 import { ensureDir, publish, writeSynced } from './durable-file.ts'
 
@@ -44,7 +43,7 @@ export default definePlugin({
               ...txn.recipients.map((r) => field('X-Envelope-To', `<${formatAddress(r.address)}>`)),
             ]
             await ensureDir(dayDir, 0o700)
-            await writeSynced(tmp, finalMessageStream(msg, { prepend }), 0o600, ctx.signal)
+            await writeSynced(tmp, msg.stream({ prepend }), 0o600, ctx.signal)
             await publish(tmp, file)
           } catch (e) {
             await unlink(tmp).catch(() => {})

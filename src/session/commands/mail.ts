@@ -39,7 +39,7 @@ export async function mail(s: SessionCore, args: string): Promise<void> {
     return s.error(reply(552, '5.3.4', `Message size exceeds fixed maximum message size (${limit})`))
   if (params.value.requireTls && s.connection.tls === undefined) return s.error(Replies.requireTlsNoTls)
   const from: MailFrom = { address: path.value, params: params.value }
-  const txn = new TxnState(newQueueId(), from)
+  const txn = new TxnState(newQueueId(), from, s.log)
   s.phase = { name: 'mail', helo: phase.helo, txn }
   const { verdict } = await s.runner.chain('mail', s, from)
   if (verdict.kind === 'accept' || verdict.kind === 'pass') {

@@ -46,7 +46,7 @@ export async function rcpt(s: SessionCore, args: string): Promise<void> {
   const { verdict } = await s.runner.chain('rcpt', s, to)
   switch (verdict.kind) {
     case 'accept':
-      txn.recipients.push(to)
+      txn.recordRecipient(to)
       s.phase = { name: 'rcpt', helo: phase.helo, txn }
       s.send(verdictReply(verdict, rcptDefaults) ?? Replies.recipientOk)
       return
