@@ -84,12 +84,11 @@ export function transactionView(state: TransactionState, window: EditWindow, log
       const path = parseForwardPath(bracketed(address), { smtputf8: smtputf8(), strict: false })
       if (!path.ok) throw new TypeError(`removeRecipient: ${path.message}`)
       const key = addressKey(path.value)
-      const kept = state.recipients.filter((r) => addressKey(r.address) !== key)
-      const removed = state.recipients.length - kept.length
-      if (removed === 0) return 0
-      state.recipients = Object.freeze(kept)
-      note(`recipient <${formatAddress(path.value)}> removed, ${kept.length} left`)
-      return removed
+      const gone = state.recipients.filter((r) => addressKey(r.address) === key)
+      if (gone.length === 0) return 0
+      state.recipients = Object.freeze(state.recipients.filter((r) => !gone.includes(r)))
+      for (const r of gone) note(`recipient <${formatAddress(r.address)}> removed, ${state.recipients.length} left`)
+      return gone.length
     },
     setSender(address: string, params = ''): MailFrom {
       window.check('envelope', 'transaction.setSender')
