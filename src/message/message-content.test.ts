@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { finalMessageBuffer } from './final-message.ts'
@@ -161,6 +161,20 @@ describe('MessageContent.replaceBody', () => {
     await assert.rejects(replacing)
     assert.deepEqual(await readdir(dir), [])
     await assert.rejects(content.replaceBody('too late\r\n'), /no longer open/)
+  })
+
+  it('an old body file that cannot be removed fails neither the replacement nor hides from cleanup()', async () => {
+    const { content, dir } = await contentOf(`Subject: s\r\n\r\n${'x'.repeat(100)}\r\n`, { memoryThreshold: 8 })
+    const oldPath = await content.bodyPath()
+    // Root ignores file modes: a non-empty directory in its place makes unlink() fail (EISDIR).
+    await rm(oldPath)
+    await mkdir(oldPath)
+    await writeFile(join(oldPath, 'keep'), '')
+    await content.replaceBody('new\r\n')
+    assert.equal(await text(content.bodyStream()), 'new\r\n')
+    await assert.rejects(content.cleanup())
+    assert.deepEqual(await readdir(dir), [basename(oldPath)])
+    await rm(oldPath, { recursive: true })
   })
 
   it('the final message of an unedited content is the received bytes', async () => {

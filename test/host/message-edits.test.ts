@@ -9,12 +9,11 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { readdir } from 'node:fs/promises'
 import { describe, it } from 'node:test'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import type { Message, TxnContext } from '../../src/host/context.ts'
 import { definePlugin, type PluginChoice } from '../../src/host/define-plugin.ts'
 import type { HookName, Hooks } from '../../src/host/hook-map.ts'
 import { accept, pass, type Verdict } from '../../src/host/verdict.ts'
+import { retainedBytes } from '../../src/message/test-fixtures.ts'
 import { formatAddress } from '../../src/protocol/envelope.ts'
 import {
   acceptAllRecipients,
@@ -351,16 +350,6 @@ describe('plugins never reach the spool or the session state', () => {
     })
   })
 })
-
-/** Heap and Buffer memory still referenced, after a full collection. */
-function retainedBytes(): number {
-  setFlagsFromString('--expose-gc')
-  const gc = runInNewContext('gc') as () => void
-  gc()
-  gc()
-  const m = process.memoryUsage()
-  return m.heapUsed + m.arrayBuffers
-}
 
 describe('a large replacement body', () => {
   it('32 MB streamed in by a plugin pass through the spool within bounded memory, intact', async () => {
