@@ -113,3 +113,23 @@ describe('--check and listener selectors', () => {
     assert.equal(code, 0, output)
   })
 })
+
+describe('--check with a log directory that does not exist', () => {
+  // Debian's config/logging names /var/log/qpsmtpd, which only the qpsmtpd package creates.
+  it('an error naming the config/logging line, not a failure at the first write', async () => {
+    const config = configWith({
+      plugins: 'rcpt_ok',
+      logging: 'logging/file loglevel LOGINFO var/log/qpsmtpd/qpsmtpd.log',
+      me: 'mx.test',
+    })
+    const { code, output } = await runCheck(config)
+    assert.equal(code, 2, output)
+    assert.ok(
+      output.includes(
+        `${config}/logging:1: plugin logging/file: log directory ${join(config, '../var/log/qpsmtpd')} does not exist: ` +
+          'create it, writable by the user qtsmtpd runs as (with systemd: LogsDirectory=)',
+      ),
+      output,
+    )
+  })
+})

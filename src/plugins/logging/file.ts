@@ -6,8 +6,10 @@
  * past 8 MiB of unwritten output entries are dropped and counted.
  * Security: `|command` outputs are refused at start-up: plugins never run a shell.
  */
-import { createWriteStream, type WriteStream } from 'node:fs'
+import { createWriteStream, constants as fsConstants, type WriteStream } from 'node:fs'
+import { access, stat } from 'node:fs/promises'
 import { hostname } from 'node:os'
+import { dirname, sep } from 'node:path'
 import { definePlugin } from '../../host/define-plugin.ts'
 import type { LogEntry } from '../../host/logger.ts'
 import { opt } from '../../host/options.ts'
@@ -34,6 +36,36 @@ export function translateFileArgs(args: readonly string[]): string[] {
   return out
 }
 
+/**
+ * The log directory must exist and be writable now, not at the first write (which would only
+ * reach stderr): a missing /var/log/qpsmtpd stops the start with the config line. It is not
+ * created: its owner, group and mode are the package's or systemd's (`LogsDirectory=`) to set.
+ * With conversions in the directory part, the fixed part before them is checked.
+ */
+async function checkLogDirectory(pattern: string): Promise<void> {
+  const parts = dirname(pattern).split(sep)
+  const firstConversion = parts.findIndex((p) => p.includes('%'))
+  const fixed = firstConversion < 0 ? dirname(pattern) : parts.slice(0, firstConversion).join(sep) || sep
+  const info = await stat(fixed).catch(() => undefined)
+  if (info === undefined)
+    throw new Error(
+      `log directory ${fixed} does not exist: create it, writable by the user qtsmtpd runs as ` +
+        '(with systemd: LogsDirectory=)',
+    )
+  if (!info.isDirectory()) throw new Error(`log directory ${fixed} is not a directory`)
+  if (firstConversion >= 0) return
+  const who = `the user qtsmtpd runs as (uid ${process.getuid?.() ?? '?'})`
+  const fileExists = !pattern.includes('%') && (await stat(pattern).catch(() => undefined)) !== undefined
+  if (fileExists)
+    await access(pattern, fsConstants.W_OK).catch(() => {
+      throw new Error(`log file ${pattern} is not writable by ${who}`)
+    })
+  else
+    await access(fixed, fsConstants.W_OK | fsConstants.X_OK).catch(() => {
+      throw new Error(`log directory ${fixed} is not writable by ${who}`)
+    })
+}
+
 export default definePlugin({
   name: 'logging/file',
   description: 'log entries to a file, qpsmtpd format, strftime and %i in the path',
@@ -45,7 +77,7 @@ export default definePlugin({
     tsformat: opt.string({ default: '%a %b %d %T %Y', description: 'strftime format of the time stamp' }),
   },
   translateArgs: translateFileArgs,
-  setup({ name, options, paths }) {
+  async setup({ name, options, paths }) {
     const level = logLevelOption(options.loglevel)
     const given = options.path.trim()
     if (given.startsWith('|'))
@@ -54,6 +86,7 @@ export default definePlugin({
       )
     if (given === '') throw new Error('option "path" is empty')
     const pattern = paths.resolve(given)
+    await checkLogDirectory(pattern)
     const host = hostname()
     const streams = new Map<string, WriteStream>() // insertion order = least recently used first
     const sessionFile = new Map<string, string>()

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -72,6 +72,21 @@ describe('logging/file arguments', () => {
       nosplit: false,
       tsformat: '%a %b %d %T %Y',
     })
+  })
+
+  it('refuses a log directory that does not exist; with a date in it, the part before the date must exist', async () => {
+    const refused = async (path: string, why: string) => {
+      const started = await startTestServer({ plugins: [logFile({ path })] }).then(
+        (srv) => srv.close(),
+        (e: Error) => e,
+      )
+      assert.ok(started instanceof Error && started.message.includes(why), `${path}: ${String(started)}`)
+    }
+    await refused(join(base, 'missing', 'q.log'), `log directory ${join(base, 'missing')} does not exist`)
+    await refused(join(base, 'missing', '%Y', 'q.log'), `log directory ${join(base, 'missing')} does not exist`)
+    const file = join(base, 'a-file')
+    await writeFile(file, '')
+    await refused(join(file, 'q.log'), `log directory ${file} is not a directory`)
   })
 
   it('refuses |command outputs and bad levels at start-up', async () => {
