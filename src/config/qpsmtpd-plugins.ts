@@ -20,20 +20,11 @@ type Advice =
 const renamed = (to: string, why = 'qpsmtpd 0.94 renamed it'): Advice => ({ kind: 'renamed', to, why })
 const later = (as?: string): Advice => (as === undefined ? { kind: 'later' } : { kind: 'later', as })
 
-const hopLimit: Advice = {
-  kind: 'core',
-  text: 'the core refuses a message with too many Received headers (hop_limit in smtpd.conf, default 100, 554 5.4.6; docs/limits.md): remove this line',
-}
-
 const advice: Readonly<Record<string, Advice>> = {
   // Old names qpsmtpd merged or renamed (UPGRADING.md, Debian's README.check_plugins).
   check_norelay: renamed('relay', 'qpsmtpd merged it into relay (norelayclients)'),
   relay_only: { kind: 'renamed', to: 'relay only 1', why: 'qpsmtpd merged it into relay' },
-  check_loop: hopLimit,
-  loop: hopLimit,
   check_earlytalker: later('earlytalker'),
-  check_basicheaders: later('headers'),
-  check_bogus_bounce: later('bogus_bounce'),
   require_resolvable_fromhost: later('resolvable_fromhost'),
   denysoft_greylist: later('greylisting'),
   // qpsmtpd-async's variants of plugins that are asynchronous here anyway.
@@ -59,9 +50,7 @@ const advice: Readonly<Record<string, Advice>> = {
       'random_error',
       'quit_fortune',
       'resolvable_fromhost',
-      'bogus_bounce',
       'qmail_deliverable',
-      'headers',
       'greylisting',
       'karma',
       'sender_permitted_from',

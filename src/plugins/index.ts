@@ -5,6 +5,9 @@ import countUnrecognizedCommands from './connect/count-unrecognized-commands.ts'
 import hostsAllow from './connect/hosts-allow.ts'
 import noopCounter from './connect/noop-counter.ts'
 import relay from './connect/relay.ts'
+import bogusBounce from './data/bogus-bounce.ts'
+import headers from './data/headers.ts'
+import loop from './data/loop.ts'
 import heloChecks from './helo/checks.ts'
 import dontRequireAnglebrackets from './helo/dont-require-anglebrackets.ts'
 import help from './help.ts'
@@ -43,6 +46,9 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   badrcptto,
   rcptRegexp,
   rcptMap,
+  headers,
+  loop,
+  bogusBounce,
   help,
   naughty,
   qmailQueue,
