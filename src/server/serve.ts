@@ -18,6 +18,7 @@ import { ExitCode } from './exit-codes.ts'
 import { BoundListeners, type ListenerSpec } from './listeners.ts'
 import { runtimeFromConfigDir } from './load-runtime.ts'
 import { dropPrivileges, type Identity, resolveIdentity } from './privileges.ts'
+import { ReloadQueue } from './reload-queue.ts'
 import { createReloadStatus } from './reload-status.ts'
 import type { Runtime } from './runtime.ts'
 import { SmtpServer } from './smtp-server.ts'
@@ -174,33 +175,28 @@ export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[]
   server.serve(bound)
   const log = () => server.runtime.log
   const where = bound.addresses.map((a) => `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`)
-  log().notice(`${who}ready: pid ${process.pid}, listening on ${where.join(' ')}`)
-  worker?.send({ qtsmtpd: 'ready', pid: process.pid, snapshot: runtime.configSnapshot?.() ?? null })
-
-  let reloading: Promise<void> = Promise.resolve()
-  /** `round`: the primary's reload, answered with the outcome. */
-  const reload = (why: string, round?: number): void => {
-    reloading = reloading.then(async () => {
+  const reloads = new ReloadQueue(
+    async (why) => {
       log().notice(`${who}reloading the configuration (${why})`)
-      let outcome: { ok: boolean; message: string }
       try {
         const next = await loadRuntime(opts, undefined, undefined, served)
         server.swapRuntime(next)
         next.log.notice(`${who}configuration reloaded; new connections use it`)
-        outcome = { ok: true, message: 'configuration reloaded' }
+        return { ok: true, message: 'configuration reloaded' }
       } catch (e) {
-        outcome = { ok: false, message: (e as Error).message }
+        const message = (e as Error).message
         // One entry per problem: the log escapes newlines, so several in one entry would be one line.
-        for (const problem of outcome.message.split('\n'))
+        for (const problem of message.split('\n'))
           log().error(`${who}reload refused, keeping the running configuration: ${problem}`)
+        return { ok: false, message }
       }
+    },
+    (outcome, rounds) => {
       reloadStatus.report(outcome.ok, outcome.message)
-      if (worker !== undefined && round !== undefined) {
-        const snapshot = outcome.ok ? (server.runtime.configSnapshot?.() ?? null) : null
-        worker.send({ qtsmtpd: 'reloaded', round, ...outcome, snapshot })
-      }
-    })
-  }
+      const snapshot = outcome.ok ? (server.runtime.configSnapshot?.() ?? null) : null
+      for (const round of rounds) worker?.send({ qtsmtpd: 'reloaded', round, ...outcome, snapshot })
+    },
+  )
   let stopping = false
   let exitCode: ExitCode = ExitCode.ok
   const exitNow = (why: string): void => {
@@ -216,7 +212,7 @@ export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[]
     )
     void server.close(opts.drainSeconds * 1000).then(async (r) => {
       log().notice(`${who}stopped: ${r.finished} sessions finished, ${r.forced} closed with 421`)
-      await reloading
+      await reloads.idle()
       await server.runtime.close().catch(() => {})
       removePidFile()
       process.exit(exitCode)
@@ -236,14 +232,17 @@ export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[]
   const onSignal = (sig: string) => () => (stopping ? exitNow(`second ${sig}`) : drain(sig))
   process.on('SIGTERM', onSignal('SIGTERM'))
   process.on('SIGINT', onSignal('SIGINT'))
-  process.on('SIGHUP', () => reload('SIGHUP'))
+  process.on('SIGHUP', () => reloads.request('SIGHUP'))
   if (worker !== undefined) {
     process.on('message', (m: ControlMessage) => {
-      if (m?.qtsmtpd === 'reload') reload('primary', m.round)
+      if (m?.qtsmtpd === 'reload') reloads.request('primary', m.round)
       else if (m?.qtsmtpd === 'drain') drain('primary')
       else if (m?.qtsmtpd === 'exit-now') exitNow('primary')
     })
     // The primary is gone (killed with SIGKILL): finish what is open and go.
     process.on('disconnect', () => drain('primary gone'))
   }
+  // Only now: a SIGHUP sent on seeing this line must find its handler (without one, it kills).
+  log().notice(`${who}ready: pid ${process.pid}, listening on ${where.join(' ')}`)
+  worker?.send({ qtsmtpd: 'ready', pid: process.pid, snapshot: runtime.configSnapshot?.() ?? null })
 }
