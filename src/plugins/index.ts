@@ -1,9 +1,13 @@
 /** The built-in plugins, each loadable by its name and its qpsmtpd name. */
 import type { AnyPluginFactory } from '../host/loader.ts'
 import authFlatFile from './auth/auth-flat-file.ts'
+import connectionTime from './connect/connection-time.ts'
 import countUnrecognizedCommands from './connect/count-unrecognized-commands.ts'
 import hostsAllow from './connect/hosts-allow.ts'
+import loadcheck from './connect/loadcheck.ts'
 import noopCounter from './connect/noop-counter.ts'
+import quitFortune from './connect/quit-fortune.ts'
+import randomError from './connect/random-error.ts'
 import relay from './connect/relay.ts'
 import bogusBounce from './data/bogus-bounce.ts'
 import headers from './data/headers.ts'
@@ -49,6 +53,10 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   headers,
   loop,
   bogusBounce,
+  connectionTime,
+  loadcheck,
+  randomError,
+  quitFortune,
   help,
   naughty,
   qmailQueue,
