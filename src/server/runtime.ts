@@ -107,7 +107,7 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
     xclient: CidrList.parse(opts.config.lines('xclient_trusted') ?? []),
   }
   const fallback = opts.logWriter ?? stderrWriter
-  let loggingPlugins: RegisteredPlugin[] = []
+  const loggingPlugins: RegisteredPlugin[] = []
   let starting = true
   const startupWarnings: LogEntry[] = []
   const writer: LogWriter = (entry: LogEntry) => {
@@ -149,7 +149,12 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
     server: { ...server, spoolDir: opts.settings.spoolDir },
     paths: pathsFrom(opts.baseDir ?? process.cwd()),
     services,
-    onSetUp: (p) => registered.push(p),
+    // A logging plugin takes entries from the moment it is set up: config/logging loads first, so
+    // the other plugins' set-up lines reach the log file, not stderr.
+    onSetUp: (p) => {
+      registered.push(p)
+      if (p.hooks.logging !== undefined) loggingPlugins.push(p)
+    },
   }).catch((e: unknown) => {
     throw spoolProblem === undefined ? e : combineConfigErrors([spoolProblem, ...(configErrorsIn(e) ?? [])])
   })
@@ -162,7 +167,6 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
     await setUp.close()
     throw combineConfigErrors(selectorProblems)
   }
-  loggingPlugins = setUp.plugins.filter((p) => p.hooks.logging !== undefined)
   const chains = new ListenerChains(setUp.plugins)
   const runner = chains.all
   const missing = (hook: 'rcpt' | 'queue', warning: string) => {

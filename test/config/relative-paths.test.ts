@@ -65,7 +65,11 @@ describe('relative paths, started from another working directory', () => {
       assert.deepEqual(readdirSync(elsewhere), [], 'nothing in the working directory')
       cli.kill('SIGTERM')
       await cli.exited(30_000)
-      assert.match(readFileSync(join(root, 'log/qtsmtpd.log'), 'utf8'), /ready: pid \d+, listening on 127\.0\.0\.1:/)
+      const logged = readFileSync(join(root, 'log/qtsmtpd.log'), 'utf8')
+      assert.match(logged, /ready: pid \d+, listening on 127\.0\.0\.1:/)
+      // Set-up lines of the plugins after config/logging's go to its file too, not to stderr.
+      assert.match(logged, / tls: TLS certificate .*ssl\/localhost\.crt\n/)
+      assert.ok(!cli.lines.some((l) => l.includes('TLS certificate')), cli.lines.join('\n'))
     } finally {
       cli.kill('SIGKILL')
     }

@@ -130,6 +130,22 @@ describe('logging/file', () => {
     assert.ok(!lines.some((l) => l.includes('summary ip=')))
   })
 
+  it('lines logged while the plugins after it are set up reach the file, not the fallback (stderr)', async () => {
+    const announces = definePlugin({
+      name: 'test/announces',
+      options: {},
+      setup: ({ log }) => {
+        log.notice('ready to announce')
+        return { hooks: {} }
+      },
+    })
+    const file = join(base, 'setup.log')
+    const srv = await startTestServer({ plugins: [logFile({ path: file, loglevel: 'LOGINFO' }), announces()] })
+    await srv.close()
+    assert.match(await readFile(file, 'utf8'), / test\/announces: ready to announce\n/)
+    assert.ok(!srv.logs.some((e) => e.message === 'ready to announce'), 'not on the fallback writer')
+  })
+
   it('%i starts one file per session; session entries carry the session id', async () => {
     const dir = await mkdtemp(join(base, 'sessions-'))
     const srv = await startTestServer({
