@@ -86,60 +86,115 @@ export interface Message {
 
 /** The view plugins get of one message; the core keeps `content` and `window`. */
 export function messageView(content: MessageContent, window: EditWindow): Message {
-  const h = () => content.headers
-  const edit = (operation: string) => window.check('header', `msg.headers.${operation}`)
-  const headers: MessageHeaders = Object.freeze({
-    get fields() {
-      return Object.freeze(h().fields.map((f) => Object.freeze({ name: f.name, raw: Buffer.from(f.raw) })))
-    },
-    get byteLength() {
-      return h().byteLength
-    },
-    get: (name: string) => h().get(name),
-    first: (name: string) => h().first(name),
-    count: (name: string) => h().count(name),
-    add: (name: string, value: string) => {
-      edit('add')
-      h().add(name, value)
-    },
-    prepend: (name: string, value: string) => {
-      edit('prepend')
-      h().prepend(name, value)
-    },
-    insert: (position: number, name: string, value: string) => {
-      edit('insert')
-      h().insert(position, name, value)
-    },
-    change: (name: string, index: number, value: string) => {
-      edit('change')
-      return h().change(name, index, value)
-    },
-    remove: (name: string, index?: number) => {
-      edit('remove')
-      return h().remove(name, index)
-    },
-    rename: (from: string, to: string) => {
-      edit('rename')
-      return h().rename(from, to)
-    },
-  })
-  return Object.freeze({
-    get size() {
-      return content.size
-    },
-    get bodySize() {
-      return content.bodySize
-    },
-    headers,
-    get bodyReplaced() {
-      return content.bodyReplaced
-    },
-    bodyStream: () => content.bodyStream(),
-    bodyPath: () => content.bodyPath(),
-    stream: (opts?: MessageStreamOptions) => content.stream(opts),
-    replaceBody: async (source: BodySource) => {
-      window.check('body', 'msg.replaceBody')
-      await content.replaceBody(source)
-    },
-  })
+  return new MessageView(content, window)
 }
+
+// Classes with private fields, frozen: nothing of the content or the window is reachable, no
+// method can be swapped for the plugins that come next, and a view costs a few hundred
+// nanoseconds (object literals with accessors cost microseconds each, per message).
+
+class HeadersView implements MessageHeaders {
+  readonly #content: MessageContent
+  readonly #window: EditWindow
+
+  constructor(content: MessageContent, window: EditWindow) {
+    this.#content = content
+    this.#window = window
+    Object.freeze(this)
+  }
+
+  get fields(): readonly HeaderField[] {
+    return Object.freeze(
+      this.#content.headers.fields.map((f) => Object.freeze({ name: f.name, raw: Buffer.from(f.raw) })),
+    )
+  }
+
+  get byteLength(): number {
+    return this.#content.headers.byteLength
+  }
+
+  get(name: string): string[] {
+    return this.#content.headers.get(name)
+  }
+
+  first(name: string): string | undefined {
+    return this.#content.headers.first(name)
+  }
+
+  count(name: string): number {
+    return this.#content.headers.count(name)
+  }
+
+  add(name: string, value: string): void {
+    this.#edit('add').add(name, value)
+  }
+
+  prepend(name: string, value: string): void {
+    this.#edit('prepend').prepend(name, value)
+  }
+
+  insert(position: number, name: string, value: string): void {
+    this.#edit('insert').insert(position, name, value)
+  }
+
+  change(name: string, index: number, value: string): boolean {
+    return this.#edit('change').change(name, index, value)
+  }
+
+  remove(name: string, index?: number): number {
+    return this.#edit('remove').remove(name, index)
+  }
+
+  rename(from: string, to: string): number {
+    return this.#edit('rename').rename(from, to)
+  }
+
+  #edit(operation: string) {
+    this.#window.check('header', `msg.headers.${operation}`)
+    return this.#content.headers
+  }
+}
+Object.freeze(HeadersView.prototype)
+
+class MessageView implements Message {
+  readonly headers: MessageHeaders
+  readonly #content: MessageContent
+  readonly #window: EditWindow
+
+  constructor(content: MessageContent, window: EditWindow) {
+    this.#content = content
+    this.#window = window
+    this.headers = new HeadersView(content, window)
+    Object.freeze(this)
+  }
+
+  get size(): number {
+    return this.#content.size
+  }
+
+  get bodySize(): number {
+    return this.#content.bodySize
+  }
+
+  get bodyReplaced(): boolean {
+    return this.#content.bodyReplaced
+  }
+
+  bodyStream(): Readable {
+    return this.#content.bodyStream()
+  }
+
+  bodyPath(): Promise<string> {
+    return this.#content.bodyPath()
+  }
+
+  stream(opts?: MessageStreamOptions): Readable {
+    return this.#content.stream(opts)
+  }
+
+  async replaceBody(source: BodySource): Promise<void> {
+    this.#window.check('body', 'msg.replaceBody')
+    await this.#content.replaceBody(source)
+  }
+}
+Object.freeze(MessageView.prototype)

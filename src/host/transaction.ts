@@ -43,78 +43,101 @@ const addressKey = (a: Address): string =>
   a.domain === undefined ? a.local.toLowerCase() : `${a.local}@${normalizeDomain(a.domain)}`
 
 export function transactionView(state: TransactionState, window: EditWindow, log: Logger): Transaction {
-  const smtputf8 = () => state.mailFrom.params.smtputf8
-  const note = (what: string) => log.info(`id=${state.id} ${what} (plugin edit in ${hookName(window)})`)
-  return Object.freeze({
-    get id() {
-      return state.id
-    },
-    get mailFrom() {
-      return state.mailFrom
-    },
-    get recipients() {
-      return state.recipients
-    },
-    get body() {
-      return state.body
-    },
-    get notes() {
-      return state.notes
-    },
-    get results() {
-      return state.results
-    },
-    addRecipient(address: string, params = ''): boolean {
-      window.check('envelope', 'transaction.addRecipient')
-      const path = parseForwardPath(bracketed(address), { smtputf8: smtputf8(), strict: false })
-      if (!path.ok) throw new TypeError(`addRecipient: ${path.message}`)
-      const parsed = parseRcptParams(params, editParams, { smtputf8: smtputf8() })
-      if (!parsed.ok) throw new TypeError(`addRecipient: ${parsed.message}`)
-      const key = addressKey(path.value)
-      if (state.recipients.some((r) => addressKey(r.address) === key)) return false
-      state.recipients = Object.freeze([
-        ...state.recipients,
-        Object.freeze({ address: path.value, params: parsed.value }),
-      ])
-      note(`recipient <${formatAddress(path.value)}> added, unchecked by rcpt hooks`)
-      return true
-    },
-    removeRecipient(address: string): number {
-      window.check('envelope', 'transaction.removeRecipient')
-      const path = parseForwardPath(bracketed(address), { smtputf8: smtputf8(), strict: false })
-      if (!path.ok) throw new TypeError(`removeRecipient: ${path.message}`)
-      const key = addressKey(path.value)
-      const gone = state.recipients.filter((r) => addressKey(r.address) === key)
-      if (gone.length === 0) return 0
-      state.recipients = Object.freeze(state.recipients.filter((r) => !gone.includes(r)))
-      for (const r of gone) note(`recipient <${formatAddress(r.address)}> removed, ${state.recipients.length} left`)
-      return gone.length
-    },
-    setSender(address: string, params = ''): MailFrom {
-      window.check('envelope', 'transaction.setSender')
-      const path = parseReversePath(address === '' ? '<>' : bracketed(address), { smtputf8: smtputf8(), strict: false })
-      if (!path.ok) throw new TypeError(`setSender: ${path.message}`)
-      const parsed = parseMailParams(params, editParams)
-      if (!parsed.ok) throw new TypeError(`setSender: ${parsed.message}`)
-      const old = state.mailFrom.params
-      const p = parsed.value
-      const from: MailFrom = Object.freeze({
-        address: path.value,
-        params: Object.freeze({
-          ...old,
-          ret: p.ret ?? old.ret,
-          envid: p.envid ?? old.envid,
-          auth: p.auth ?? old.auth,
-        }),
-      })
-      state.mailFrom = from
-      note(`sender changed to <${formatAddress(path.value)}>`)
-      return from
-    },
-  })
+  return new TransactionView(state, window, log)
 }
+
+/** A class with private fields, frozen, for the reasons given in message.ts. */
+class TransactionView implements Transaction {
+  readonly #state: TransactionState
+  readonly #window: EditWindow
+  readonly #log: Logger
+
+  constructor(state: TransactionState, window: EditWindow, log: Logger) {
+    this.#state = state
+    this.#window = window
+    this.#log = log
+    Object.freeze(this)
+  }
+
+  get id(): string {
+    return this.#state.id
+  }
+
+  get mailFrom(): MailFrom {
+    return this.#state.mailFrom
+  }
+
+  get recipients(): readonly RcptTo[] {
+    return this.#state.recipients
+  }
+
+  get body(): BodyType {
+    return this.#state.body
+  }
+
+  get notes(): Notes {
+    return this.#state.notes
+  }
+
+  get results(): Results {
+    return this.#state.results
+  }
+
+  addRecipient(address: string, params = ''): boolean {
+    this.#window.check('envelope', 'transaction.addRecipient')
+    const state = this.#state
+    const smtputf8 = state.mailFrom.params.smtputf8
+    const path = parseForwardPath(bracketed(address), { smtputf8, strict: false })
+    if (!path.ok) throw new TypeError(`addRecipient: ${path.message}`)
+    const parsed = parseRcptParams(params, editParams, { smtputf8 })
+    if (!parsed.ok) throw new TypeError(`addRecipient: ${parsed.message}`)
+    const key = addressKey(path.value)
+    if (state.recipients.some((r) => addressKey(r.address) === key)) return false
+    state.recipients = Object.freeze([
+      ...state.recipients,
+      Object.freeze({ address: path.value, params: parsed.value }),
+    ])
+    this.#note(`recipient <${formatAddress(path.value)}> added, unchecked by rcpt hooks`)
+    return true
+  }
+
+  removeRecipient(address: string): number {
+    this.#window.check('envelope', 'transaction.removeRecipient')
+    const state = this.#state
+    const path = parseForwardPath(bracketed(address), { smtputf8: state.mailFrom.params.smtputf8, strict: false })
+    if (!path.ok) throw new TypeError(`removeRecipient: ${path.message}`)
+    const key = addressKey(path.value)
+    const gone = state.recipients.filter((r) => addressKey(r.address) === key)
+    if (gone.length === 0) return 0
+    state.recipients = Object.freeze(state.recipients.filter((r) => !gone.includes(r)))
+    for (const r of gone) this.#note(`recipient <${formatAddress(r.address)}> removed, ${state.recipients.length} left`)
+    return gone.length
+  }
+
+  setSender(address: string, params = ''): MailFrom {
+    this.#window.check('envelope', 'transaction.setSender')
+    const state = this.#state
+    const smtputf8 = state.mailFrom.params.smtputf8
+    const path = parseReversePath(address === '' ? '<>' : bracketed(address), { smtputf8, strict: false })
+    if (!path.ok) throw new TypeError(`setSender: ${path.message}`)
+    const parsed = parseMailParams(params, editParams)
+    if (!parsed.ok) throw new TypeError(`setSender: ${parsed.message}`)
+    const old = state.mailFrom.params
+    const p = parsed.value
+    const from: MailFrom = Object.freeze({
+      address: path.value,
+      params: Object.freeze({ ...old, ret: p.ret ?? old.ret, envid: p.envid ?? old.envid, auth: p.auth ?? old.auth }),
+    })
+    state.mailFrom = from
+    this.#note(`sender changed to <${formatAddress(path.value)}>`)
+    return from
+  }
+
+  #note(what: string): void {
+    this.#log.info(`id=${this.#state.id} ${what} (plugin edit in ${this.#window.hook ?? '-'})`)
+  }
+}
+Object.freeze(TransactionView.prototype)
 
 /** `a@b` and `<a@b>` both name a path; the parsers want the brackets. */
 const bracketed = (address: string): string => (address.startsWith('<') ? address : `<${address}>`)
-
-const hookName = (window: EditWindow): string => window.hook ?? '-'
