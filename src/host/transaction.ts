@@ -126,7 +126,13 @@ class TransactionView implements Transaction {
     const p = parsed.value
     const from: MailFrom = Object.freeze({
       address: path.value,
-      params: Object.freeze({ ...old, ret: p.ret ?? old.ret, envid: p.envid ?? old.envid, auth: p.auth ?? old.auth }),
+      params: Object.freeze({
+        ...old,
+        ret: p.ret ?? old.ret,
+        envid: p.envid ?? old.envid,
+        envidEncoded: p.envid === undefined ? old.envidEncoded : p.envidEncoded,
+        auth: p.auth ?? old.auth,
+      }),
     })
     state.mailFrom = from
     this.#note(`sender changed to <${formatAddress(path.value)}>`)

@@ -13,7 +13,6 @@ import type { Readable } from 'node:stream'
 import type { Transaction } from '../host/context.ts'
 import type { BodyType, DsnNotify, Orcpt } from '../protocol/envelope.ts'
 import { formatAddress } from '../protocol/envelope.ts'
-import { encodeXtext } from '../protocol/xtext.ts'
 import { DotStuffer } from './dot-stuff.ts'
 import { OutboundError } from './errors.ts'
 import type { SmtpClient } from './smtp-client.ts'
@@ -32,6 +31,7 @@ export interface OutboundEnvelope {
   readonly smtputf8: boolean
   readonly requireTls: boolean
   readonly ret: 'FULL' | 'HDRS' | undefined
+  /** ENVID in xtext, as the client sent it. */
   readonly envid: string | undefined
   /** Final size in octets, for SIZE=. */
   readonly size: number
@@ -46,7 +46,7 @@ export function envelopeOf(txn: Transaction, size: number): OutboundEnvelope {
     smtputf8: p.smtputf8,
     requireTls: p.requireTls,
     ret: p.ret,
-    envid: p.envid,
+    envid: p.envidEncoded,
     size,
     recipients: txn.recipients.map((r) => ({
       address: formatAddress(r.address),
@@ -81,7 +81,8 @@ export function mailCommand(c: SmtpClient, env: OutboundEnvelope): string {
   if (env.requireTls) params.push('REQUIRETLS')
   if (c.has('DSN')) {
     if (env.ret !== undefined) params.push(`RET=${env.ret}`)
-    if (env.envid !== undefined) params.push(`ENVID=${encodeXtext(env.envid)}`)
+    // RFC 3461 §4.4: the value received, unchanged (not decoded and encoded again).
+    if (env.envid !== undefined) params.push(`ENVID=${env.envid}`)
   }
   return [`MAIL FROM:<${env.from}>`, ...params].join(' ')
 }

@@ -22,8 +22,10 @@ export interface MailParams {
   readonly requireTls: boolean
   /** RFC 3461 RET. */
   readonly ret: 'FULL' | 'HDRS' | undefined
-  /** RFC 3461 ENVID, xtext-decoded. */
+  /** RFC 3461 ENVID, xtext-decoded, for plugins and logs. */
   readonly envid: string | undefined
+  /** ENVID as the client encoded it; a relay passes it on unchanged (RFC 3461 §4.4). */
+  readonly envidEncoded: string | undefined
   /** RFC 4954 AUTH=, xtext-decoded; `<>` when the client sent it. */
   readonly auth: string | undefined
   /** Parameters no extension of ours claims, upper-cased keys (plugins may accept them). */

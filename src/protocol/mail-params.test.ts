@@ -35,6 +35,7 @@ const MAIL_DEFAULTS: MailParams = {
   requireTls: false,
   ret: undefined,
   envid: undefined,
+  envidEncoded: undefined,
   auth: undefined,
   other: new Map(),
 }
@@ -104,9 +105,15 @@ const mailCases: MailCase[] = [
   { name: 'RET=PARTIAL', params: 'RET=PARTIAL', want: E501 },
   { name: 'RET without value', params: 'RET', want: E501 },
   { name: 'RET without DSN', params: 'RET=FULL', ext: NONE, want: E555 },
-  { name: 'ENVID', params: 'ENVID=abc+2Bdef', want: { envid: 'abc+def' } },
-  { name: 'ENVID with encoded space', params: 'ENVID=a+20b', want: { envid: 'a b' } },
-  { name: 'ENVID 100 decoded', params: `ENVID=${'a+41'.repeat(50)}`, want: { envid: 'aA'.repeat(50) } },
+  { name: 'ENVID', params: 'ENVID=abc+2Bdef', want: { envid: 'abc+def', envidEncoded: 'abc+2Bdef' } },
+  { name: 'ENVID with encoded space', params: 'ENVID=a+20b', want: { envid: 'a b', envidEncoded: 'a+20b' } },
+  // A needless +7E (~ may be sent raw) is kept, so the next hop gets the ENVID unchanged.
+  { name: 'ENVID with a needless encoding', params: 'ENVID=a+7Eb', want: { envid: 'a~b', envidEncoded: 'a+7Eb' } },
+  {
+    name: 'ENVID 100 decoded',
+    params: `ENVID=${'a+41'.repeat(50)}`,
+    want: { envid: 'aA'.repeat(50), envidEncoded: 'a+41'.repeat(50) },
+  },
   { name: 'ENVID 101 decoded', params: `ENVID=${'a'.repeat(101)}`, want: E501, message: /100/ },
   // security.md §1.5.
   { name: 'ENVID LF . LF', params: 'ENVID=x+0A+2E+0A', want: E501, message: /control/ },
@@ -150,7 +157,16 @@ const mailCases: MailCase[] = [
   {
     name: 'several',
     params: 'SIZE=10 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=x AUTH=<> REQUIRETLS',
-    want: { size: 10, body: '8BITMIME', smtputf8: true, ret: 'HDRS', envid: 'x', auth: '<>', requireTls: true },
+    want: {
+      size: 10,
+      body: '8BITMIME',
+      smtputf8: true,
+      ret: 'HDRS',
+      envid: 'x',
+      envidEncoded: 'x',
+      auth: '<>',
+      requireTls: true,
+    },
   },
   { name: 'several spaces', params: 'SIZE=1   BODY=7BIT ', want: { size: 1, body: '7BIT' } },
 ]

@@ -146,6 +146,7 @@ export function parseMailParams(params: string, ext: ExtensionSet): ParseResult<
   let requireTls = false
   let ret: 'FULL' | 'HDRS' | undefined
   let envid: string | undefined
+  let envidEncoded: string | undefined
   let auth: string | undefined
   const other = new Map<string, string | undefined>()
   const extra = new Set(ext.otherKeywords?.map((k) => k.toUpperCase()))
@@ -176,6 +177,7 @@ export function parseMailParams(params: string, ext: ExtensionSet): ParseResult<
       if (!r.ok) return r
       if (r.value.length > MAX_ENVID) return bad(`Bad ENVID parameter: longer than ${MAX_ENVID} characters`)
       envid = r.value
+      envidEncoded = p.value
     } else if (k === 'AUTH' && ext.auth) {
       const r = parseAuth(p)
       if (!r.ok) return r
@@ -186,7 +188,7 @@ export function parseMailParams(params: string, ext: ExtensionSet): ParseResult<
       return unsupported(k)
     }
   }
-  return parsed({ size, body, smtputf8, requireTls, ret, envid, auth, other })
+  return parsed({ size, body, smtputf8, requireTls, ret, envid, envidEncoded, auth, other })
 }
 
 const NOTIFY_VALUES: ReadonlySet<string> = new Set(['NEVER', 'SUCCESS', 'FAILURE', 'DELAY'])

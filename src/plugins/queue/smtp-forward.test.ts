@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test'
 import { type Sink, startSink } from '../../../test/peers/aiosmtpd.ts'
 import { freePort } from '../../../test/peers/free-port.ts'
 import { type Postfix, startPostfix } from '../../../test/peers/postfix.ts'
-import type { PluginChoice } from '../../host/define-plugin.ts'
+import { definePlugin, type PluginChoice } from '../../host/define-plugin.ts'
+import { pass } from '../../host/verdict.ts'
 import { acceptAllRecipients } from '../../testing/accept-all-recipients.ts'
 import { makeCertificate, type TestCertificate } from '../../testing/certs.ts'
 import { startTestServer, type TestServer } from '../../testing/test-server.ts'
@@ -407,5 +408,46 @@ describe('queue/smtp-forward arguments', () => {
   })
   it('refuses a bad host at start-up', async () => {
     await assert.rejects(startTestServer({ plugins: [smtpForward({ host: 'bad host;' })] }))
+  })
+})
+
+describe('queue/smtp-forward passes the DSN parameters on as received', () => {
+  /** A next hop (qtsmtpd, which offers DSN) that records MAIL's and RCPT's parameters as they came. */
+  const recorder = (seen: string[]) =>
+    definePlugin({
+      name: 'test/param-recorder',
+      options: {},
+      setup: () => ({
+        hooks: {
+          mailParse: (_ctx, raw) => {
+            seen.push(`MAIL ${raw.params}`)
+            return pass()
+          },
+          rcptParse: (_ctx, raw) => {
+            seen.push(`RCPT ${raw.params}`)
+            return pass()
+          },
+        },
+      }),
+    })()
+
+  it('ENVID and ORCPT byte for byte (RFC 3461 §4.4, §5.2.1), RET and NOTIFY', async () => {
+    const seen: string[] = []
+    const hop = await startTestServer({ plugins: [recorder(seen), acceptAllRecipients()] })
+    servers.push(hop)
+    const srv = await serve(smtpForward({ host: '127.0.0.1', port: hop.port, tls: 'none' }))
+    const c = await srv.connect()
+    await c.expect(220)
+    await c.send('EHLO client.test', 250)
+    // +7E is a needless encoding of ~ and +2B the required one of +: neither may change.
+    await c.send('MAIL FROM:<a@src.test> RET=HDRS ENVID=id+7E1+2Bx', 250)
+    await c.send('RCPT TO:<u1@dest.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;u1+2Bold@dest.test', 250)
+    await c.send('DATA', 354)
+    await c.send(`${simpleBody('dsn')}.`, /^250 /)
+    await c.quit()
+    assert.equal(seen.length, 2)
+    assert.match(seen[0] ?? '', /^MAIL SIZE=\d+ RET=HDRS ENVID=id\+7E1\+2Bx$/)
+    assert.equal(seen[1], 'RCPT NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;u1+2Bold@dest.test')
+    assert.equal(hop.queued[0]?.from, 'a@src.test')
   })
 })
