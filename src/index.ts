@@ -127,6 +127,21 @@ export {
   reject,
   type Verdict,
 } from './host/verdict.ts'
+export {
+  type AuthMethod,
+  type AuthProperty,
+  type AuthResult,
+  type AuthResultCode,
+  addAuthResult,
+  authResultsFor,
+  authResultsOf,
+  ConnectionAuthResults,
+  type MethodResult,
+  methodResults,
+  type PropertyType,
+  TransactionAuthResults,
+  WrittenAuthResults,
+} from './mailauth/auth-results.ts'
 export { normalizeDomain } from './protocol/address.ts'
 export type { Address, MailFrom, MailParams, RcptParams, RcptTo } from './protocol/envelope.ts'
 export { formatAddress } from './protocol/envelope.ts'

@@ -32,6 +32,13 @@ describe('readCoreSettings', () => {
     assert.equal(s.session.limits.recipientOvershoot, 0)
   })
 
+  it('me-auth-results: the authserv-id, me by default, none for no header (qpsmtpd)', () => {
+    assert.equal(readCoreSettings(source({ me: 'mx.example.org' })).session.authservId, 'mx.example.org')
+    const own = readCoreSettings(source({ me: 'mx.example.org', 'me-auth-results': 'example.org' }))
+    assert.equal(own.session.authservId, 'example.org')
+    assert.equal(readCoreSettings(source({ 'me-auth-results': 'none' })).session.authservId, null)
+  })
+
   it('a command_line_limit under 512 names the file and the line', () => {
     assert.throws(
       () => readCoreSettings(source({ 'smtpd.conf': '# limits\nrecipient_limit 50\ncommand_line_limit 100\n' })),

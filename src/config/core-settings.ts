@@ -118,6 +118,8 @@ export function readCoreSettingsCollecting(
   const base = opts.baseDir ?? process.cwd()
 
   const me = first('me')?.text ?? hostname()
+  const authResultsLine = first('me-auth-results')
+  const authservId = authResultsLine === undefined ? me : authResultsLine.text === 'none' ? null : authResultsLine.text
   const greetingLine = first('smtpgreeting')
   const greeting = greetingLine?.text ?? `${me} ESMTP qtsmtpd ready`
   const databytes = first('databytes')
@@ -173,7 +175,7 @@ export function readCoreSettingsCollecting(
   }
   const pluginDirs = lines('plugin_dirs').map((l) => resolve(base, l.text))
   return {
-    session: { me, greeting, limits, timeouts, policies, spoolDir, spoolMemoryThreshold },
+    session: { me, authservId, greeting, limits, timeouts, policies, spoolDir, spoolMemoryThreshold },
     logLevel,
     pluginDirs,
     pluginTimeouts: { fallbackMs: pluginFallbackMs, byName: pluginTimeouts },

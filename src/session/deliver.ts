@@ -1,9 +1,10 @@
 /**
- * The end of a message: content checks, data_post_headers, the Received header,
- * data_post, then queue_pre/queue/queue_post. A 250 goes out only when a queue plugin
+ * The end of a message: content checks, data_post_headers, the Authentication-Results and
+ * Received headers, data_post, then queue_pre/queue/queue_post. A 250 goes out only when a queue plugin
  * accepted the message (its durable hand-off); anything else, including an exception,
  * is a 4xx or 5xx, never a 250.
  */
+import { writeAuthResults } from '../mailauth/auth-results-header.ts'
 import { buildReceived } from '../message/received.ts'
 import type { ContentResult } from '../protocol/codec.ts'
 import { formatAddress } from '../protocol/envelope.ts'
@@ -103,9 +104,11 @@ async function judge(
   }
   edits.enter('dataPostHeaders')
   await s.runner.all('dataPostHeaders', s, msg)
-  // Authentication-Results from outside are not ours to vouch for (RFC 8601 §5).
-  content.headers.rename('Authentication-Results', 'Original-Authentication-Results')
   const c = s.connection
+  // One Authentication-Results from every method's result, above what plugins prepended
+  // (Received-SPF) and below our Received; forgeries of our authserv-id removed (RFC 8601 §5).
+  const authservId = s.settings.authservId === undefined ? s.settings.me : s.settings.authservId
+  writeAuthResults(content.headers, { authservId: authservId ?? undefined, me: s.settings.me }, c, txn)
   const defaultReceived = buildReceived({
     helo: c.helo?.host,
     remoteIp: c.remote.ip,

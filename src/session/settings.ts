@@ -67,6 +67,11 @@ export interface Policies {
 
 export interface SessionSettings {
   readonly me: string
+  /**
+   * The authserv-id of the Authentication-Results header (qpsmtpd `me-auth-results`, default
+   * `me`); null when `me-auth-results` is `none` and no header is written.
+   */
+  readonly authservId?: string | null | undefined
   readonly greeting: string
   readonly limits: Limits
   readonly timeouts: Timeouts

@@ -100,10 +100,15 @@ export function firstField(data: Buffer): string {
   return (m?.[0] ?? '').replace(/\r\n(?=[ \t])/g, '')
 }
 
-/** The stored bytes without the Received field the server prepended. */
+/**
+ * The stored bytes without the fields the server prepended: its Received field and, for an
+ * authenticated session, the Authentication-Results field under it (auth=pass).
+ */
 export function withoutOwnReceived(data: Buffer): Buffer {
   assertStartsWithReceived(data)
-  return data.subarray(Buffer.byteLength(firstFieldRaw(data), 'latin1'))
+  const rest = data.subarray(Buffer.byteLength(firstFieldRaw(data), 'latin1'))
+  if (!rest.subarray(0, 23).equals(Buffer.from('Authentication-Results:'))) return rest
+  return rest.subarray(Buffer.byteLength(firstFieldRaw(rest), 'latin1'))
 }
 
 function firstFieldRaw(data: Buffer): string {

@@ -234,7 +234,10 @@ describe('auth/auth_flat_file over TLS', () => {
       assert.match(
         srv.queued[0]?.text ?? '',
         new RegExp(
-          `^${receivedPattern({ helo: 'client.test', me: 'mx.test', id, recipient: 'someone@foreign.test', withProtocol: 'ESMTPSA', tls: true })}Subject: relayed\\r\\n\\r\\nhi\\r\\n$`,
+          `^${receivedPattern({ helo: 'client.test', me: 'mx.test', id, recipient: 'someone@foreign.test', withProtocol: 'ESMTPSA', tls: true })}` +
+            // RFC 8601 auth method: the core reports the SMTP AUTH of the session.
+            'Authentication-Results: mx\\.test;\\r\\n\\tauth=pass \\(PLAIN\\) smtp\\.auth=alice@example\\.com\\r\\n' +
+            `Subject: relayed\\r\\n\\r\\nhi\\r\\n$`,
         ),
       )
       await c.quit()
