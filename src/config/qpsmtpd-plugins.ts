@@ -24,7 +24,6 @@ const advice: Readonly<Record<string, Advice>> = {
   // Old names qpsmtpd merged or renamed (UPGRADING.md, Debian's README.check_plugins).
   check_norelay: renamed('relay', 'qpsmtpd merged it into relay (norelayclients)'),
   relay_only: { kind: 'renamed', to: 'relay only 1', why: 'qpsmtpd merged it into relay' },
-  check_earlytalker: later('earlytalker'),
   require_resolvable_fromhost: later('resolvable_fromhost'),
   denysoft_greylist: later('greylisting'),
   // qpsmtpd-async's variants of plugins that are asynchronous here anyway.
@@ -32,7 +31,6 @@ const advice: Readonly<Record<string, Advice>> = {
   'async/dnsbl': later('dnsbl'),
   'async/rhsbl': later('rhsbl'),
   'async/uribl': later('uribl'),
-  'async/earlytalker': later('earlytalker'),
   'async/resolvable_fromhost': later('resolvable_fromhost'),
   'async/dns_whitelist_soft': later('dns_whitelist_soft'),
   // Connection, HELO, sender and recipient policy, content checks.
@@ -44,7 +42,6 @@ const advice: Readonly<Record<string, Advice>> = {
       'dns_whitelist_soft',
       'whitelist',
       'fcrdns',
-      'earlytalker',
       'resolvable_fromhost',
       'qmail_deliverable',
       'greylisting',

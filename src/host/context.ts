@@ -117,6 +117,17 @@ export interface HookContext {
    * parse/pre hooks, vrfy, noop, help, quit, unrecognizedCommand); a final reply (2xx, 4xx, 5xx).
    */
   respond(reply: Reply): void
+  /**
+   * Waits up to `ms` for the client to send anything this session has not read yet: true at
+   * once if it already has, or as soon as it does; false when the time is up (earlytalker).
+   * Nothing is read: the bytes stay for the session. Other sessions go on meanwhile.
+   */
+  clientSpoke(ms: number): Promise<boolean>
+  /**
+   * The plugin has judged a client that talked before the greeting (tolerated it, or will
+   * refuse it later): the core's enforce_sync does not refuse the connection for it.
+   */
+  excuseEarlyTalk(): void
 }
 
 export interface TxnContext extends HookContext {

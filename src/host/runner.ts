@@ -37,6 +37,10 @@ export interface SessionView {
   respond(reply: Reply): void
   /** Told which plugin ended a chain with a refusal (reject, defer, or its failure): the log lines name it. */
   noteRefusal?(plugin: string): void
+  /** HookContext.clientSpoke: a session that cannot tell answers false. */
+  clientSpoke?(ms: number, signal: AbortSignal): Promise<boolean>
+  /** HookContext.excuseEarlyTalk. */
+  excuseEarlyTalk?(): void
 }
 
 export interface ChainResult<V> {
@@ -267,6 +271,8 @@ function makeContext(
       connection.results.addToSummary(plugin.name, kind, message)
     },
     respond: (reply) => answer.respond(reply),
+    clientSpoke: (ms) => view.clientSpoke?.(ms, signal()) ?? Promise.resolve(false),
+    excuseEarlyTalk: () => view.excuseEarlyTalk?.(),
   }
 }
 

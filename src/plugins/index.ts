@@ -3,6 +3,7 @@ import type { AnyPluginFactory } from '../host/loader.ts'
 import authFlatFile from './auth/auth-flat-file.ts'
 import connectionTime from './connect/connection-time.ts'
 import countUnrecognizedCommands from './connect/count-unrecognized-commands.ts'
+import earlytalker from './connect/earlytalker.ts'
 import hostsAllow from './connect/hosts-allow.ts'
 import loadcheck from './connect/loadcheck.ts'
 import noopCounter from './connect/noop-counter.ts'
@@ -57,6 +58,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   loadcheck,
   randomError,
   quitFortune,
+  earlytalker,
   help,
   naughty,
   qmailQueue,

@@ -16,6 +16,7 @@ import type { Reply } from '../protocol/reply.ts'
 import { SessionClock, sleep } from './clock.ts'
 import { contentEnded } from './deliver.ts'
 import { decodeLine, dispatchCommand } from './dispatch.ts'
+import { InputWatch } from './input-watch.ts'
 import { connectionHooks } from './lifecycle.ts'
 import { type CommandInProgress, logFinalReply, unparsedCommand } from './log-lines.ts'
 import type { Phase } from './phase.ts'
@@ -67,6 +68,9 @@ export class Session implements SessionCore {
   #sessionTimer: NodeJS.Timeout | undefined
   readonly #clock: SessionClock
   #talkedEarly = false
+  /** A plugin (earlytalker) judged the early talk itself: enforce_sync leaves it alone. */
+  #earlyTalkExcused = false
+  readonly #input = new InputWatch()
   #closing = false
   #orphanChunkReply: Reply | undefined
   readonly #finished = Promise.withResolvers<void>()
@@ -148,6 +152,7 @@ export class Session implements SessionCore {
     if (this.#closed) return
     if (this.phase.name === 'connected') this.#talkedEarly = true
     this.codec.push(chunk)
+    this.#input.notify()
     if (this.codec.inContent()) this.#clock.content(chunk.length)
     if (this.#lineWaiter) {
       this.#pumpLine()
@@ -159,6 +164,8 @@ export class Session implements SessionCore {
 
   readonly #onEnd = (): void => {
     this.#releaseLineWaiter()
+    // An end of input counts as input, as select() reports it readable: a wait ends at once.
+    this.#input.notify()
     if (!this.#processing) void this.#teardown()
   }
 
@@ -184,7 +191,7 @@ export class Session implements SessionCore {
   /** True once the greeting went out; set by lifecycle.open. */
   greeted(): void {
     this.phase = { name: 'greeted' }
-    if (this.#talkedEarly && this.settings.policies.enforceSync) {
+    if (this.#talkedEarly && this.settings.policies.enforceSync && !this.#earlyTalkExcused) {
       this.log.notice('client talked before the greeting')
       void this.close(Replies.syncError)
     }
@@ -264,6 +271,14 @@ export class Session implements SessionCore {
   #beginCommand(): void {
     this.command = unparsedCommand
     this.#refusedBy = undefined
+  }
+
+  clientSpoke(ms: number, signal: AbortSignal): Promise<boolean> {
+    return this.#input.wait(ms, signal, () => this.codec.buffered() > 0)
+  }
+
+  excuseEarlyTalk(): void {
+    this.#earlyTalkExcused = true
   }
 
   noteRefusal(plugin: string): void {

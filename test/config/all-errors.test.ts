@@ -142,7 +142,6 @@ describe("Debian's qpsmtpd configuration", { skip: !qpsmtpdInstalled && 'qpsmtpd
     const later = (name: string, as?: string) =>
       `qpsmtpd plugin "${name}"${as === undefined ? '' : ` (${as} since qpsmtpd 0.94)`} is not yet available in qtsmtpd: remove or comment out the line`
     const expected: [string, string][] = [
-      ['check_earlytalker', later('check_earlytalker', 'earlytalker')],
       ['rhsbl', later('rhsbl')],
       ['dnsbl', later('dnsbl')],
     ]
