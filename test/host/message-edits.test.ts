@@ -75,7 +75,7 @@ describe('a content plugin edits the message and the envelope in dataPost', () =
         'already a recipient (domain case-insensitive)',
       )
       assert.equal(ctx.transaction.removeRecipient('u2@LOCAL.TEST'), 1)
-      ctx.transaction.setSender('bounces@sender.test', 'RET=HDRS ENVID=x1')
+      ctx.transaction.setSender('bounces@sender.test', 'RET=HDRS ENVID=x+2B1')
       return undefined
     })
     const observer = editing('queuePre', (ctx, msg) => {
@@ -99,7 +99,8 @@ describe('a content plugin edits the message and the envelope in dataPost', () =
       assert.deepEqual(seenByQueuePre, ['u1@local.test', 'archive@local.test', `size=${m.data.length}`])
       assert.deepEqual(envelope?.recipients[1]?.params.notify, ['NEVER'])
       assert.equal(envelope?.mailFrom.params.ret, 'HDRS')
-      assert.equal(envelope?.mailFrom.params.envid, 'x1')
+      assert.equal(envelope?.mailFrom.params.envid, 'x+1')
+      assert.equal(envelope?.mailFrom.params.envidEncoded, 'x+2B1', 'what the next hop gets')
       const log = srv.logs.map((e) => e.message)
       assert.ok(
         log.some((l) =>
