@@ -43,7 +43,6 @@ const advice: Readonly<Record<string, Advice>> = {
       'whitelist',
       'fcrdns',
       'resolvable_fromhost',
-      'qmail_deliverable',
       'greylisting',
       'karma',
       'sender_permitted_from',

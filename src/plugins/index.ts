@@ -33,6 +33,7 @@ import badmailfromto from './rcpt/badmailfromto.ts'
 import badrcptto from './rcpt/badrcptto.ts'
 import rcptMap from './rcpt/map.ts'
 import rcptOk from './rcpt/ok.ts'
+import qmailDeliverable from './rcpt/qmail-deliverable.ts'
 import rcptRegexp from './rcpt/regexp.ts'
 import tls from './tls.ts'
 
@@ -59,6 +60,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   randomError,
   quitFortune,
   earlytalker,
+  qmailDeliverable,
   help,
   naughty,
   qmailQueue,
