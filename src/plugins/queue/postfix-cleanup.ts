@@ -9,6 +9,7 @@
 import { createConnection, type Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import type { MailParams, RcptParams } from '../../protocol/envelope.ts'
 import type { EnhancedCode } from '../../protocol/reply.ts'
 
 export const cleanupFlags = {
@@ -145,12 +146,43 @@ export async function* contentRecords(message: AsyncIterable<Buffer>, maxRecord 
   if (lineLen > 0) yield flushPiece('N', true)
 }
 
+/** RET and NOTIFY as the bit masks Postfix keeps (src/global/dsn_mask.h). */
+const dsnRetBits = { FULL: 1 << 0, HDRS: 1 << 1 } as const
+const dsnNotifyBits = { NEVER: 1 << 0, SUCCESS: 1 << 1, FAILURE: 1 << 2, DELAY: 1 << 3 } as const
+
+/**
+ * MAIL's DSN parameters as the named attributes smtpd(8) sends cleanup before the sender
+ * (smtpd.c mail_open_stream): `envelope_id` (decoded: Postfix encodes it again when it relays)
+ * and `ret_flags`. Absent parameters stay absent (RFC 3461 §5.2.1: a relay must not make them up).
+ */
+export function dsnMailAttributes(p: MailParams): Record<string, string> {
+  return {
+    ...(p.envid === undefined ? {} : { envelope_id: p.envid }),
+    ...(p.ret === undefined ? {} : { ret_flags: String(dsnRetBits[p.ret]) }),
+  }
+}
+
+/** RCPT's DSN parameters as smtpd(8)'s attributes before the recipient: `notify_flags`, `dsn_orig_rcpt`. */
+export function dsnRcptAttributes(p: RcptParams): Record<string, string> {
+  const notify = p.notify?.reduce((bits, n) => bits | dsnNotifyBits[n], 0)
+  return {
+    ...(notify === undefined ? {} : { notify_flags: String(notify) }),
+    ...(p.orcpt === undefined ? {} : { dsn_orig_rcpt: `${p.orcpt.type};${p.orcpt.address}` }),
+  }
+}
+
+export interface CleanupRecipient {
+  readonly address: string
+  /** `A` records sent just before the recipient (notify_flags, dsn_orig_rcpt), as smtpd(8) does. */
+  readonly attributes: Readonly<Record<string, string>>
+}
+
 export interface InjectRequest {
   readonly sockets: readonly string[]
   readonly flags: number
   readonly sender: string
-  readonly recipients: readonly string[]
-  /** Extra `A` records (name=value), e.g. rewrite_context=remote, log_client_address. */
+  readonly recipients: readonly CleanupRecipient[]
+  /** Extra `A` records (name=value) before the sender, e.g. rewrite_context=remote, envelope_id. */
   readonly attributes: Readonly<Record<string, string>>
   readonly message: () => AsyncIterable<Buffer>
   readonly timeoutMs: number
@@ -238,7 +270,10 @@ export async function injectMessage(req: InjectRequest): Promise<InjectResult> {
       record('T', `${Math.floor(Date.now() / 1000)} ${(Date.now() % 1000) * 1000}`),
       ...Object.entries(req.attributes).map(([k, v]) => record('A', `${k}=${v}`)),
       record('S', req.sender),
-      ...req.recipients.map((r) => record('R', r)),
+      ...req.recipients.flatMap((r) => [
+        ...Object.entries(r.attributes).map(([k, v]) => record('A', `${k}=${v}`)),
+        record('R', r.address),
+      ]),
       record('M', ''),
     ]
     async function* all(): AsyncGenerator<Buffer> {

@@ -2,9 +2,18 @@ import assert from 'node:assert/strict'
 import { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { type Postfix, startPostfix } from '../../../test/peers/postfix.ts'
+import { type ExtensionSet, parseMailParams, parseRcptParams } from '../../protocol/mail-params.ts'
 import { startTestServer, type TestServer } from '../../testing/test-server.ts'
 import { acceptRcpt, sendMailSession } from '../test-support.ts'
-import { AttrReader, attrList, cleanupStatusReply, contentRecords, record } from './postfix-cleanup.ts'
+import {
+  AttrReader,
+  attrList,
+  cleanupStatusReply,
+  contentRecords,
+  dsnMailAttributes,
+  dsnRcptAttributes,
+  record,
+} from './postfix-cleanup.ts'
 import postfixQueue from './postfix-queue.ts'
 
 describe('queue/postfix-queue against a real Postfix (private instance, cleanup socket)', () => {
@@ -70,6 +79,25 @@ describe('queue/postfix-queue against a real Postfix (private instance, cleanup 
     }
   })
 
+  it('DSN parameters reach Postfix: its success notice has the ENVID, the ORCPT and, for RET=HDRS, only the headers', async () => {
+    const c = await srv.connect()
+    await c.expect(220)
+    await c.send('EHLO client.test', 250)
+    await c.send('MAIL FROM:<dsn-sender@client.test> RET=HDRS ENVID=qt+7Eid+2B1', 250)
+    await c.send('RCPT TO:<dsn-rcpt@example.test> NOTIFY=SUCCESS ORCPT=rfc822;orig+2Brcpt@example.test', 250)
+    await c.send('DATA', 354)
+    await c.send('Subject: dsn please\r\nMessage-ID: <dsn1@client.test>\r\n\r\nsecret body line\r\n.', 250)
+    await c.quit()
+    const notice = await waitForMessage(pf, (m) => m.includes('Content-Type: message/delivery-status'))
+    assert.match(notice, /^Original-Envelope-Id: qt~id\+1$/m)
+    assert.match(notice, /^Original-Recipient: rfc822;orig\+rcpt@example\.test$/m)
+    assert.match(notice, /^Final-Recipient: rfc822; ?dsn-rcpt@example\.test$/m)
+    assert.match(notice, /^Action: delivered$/m)
+    assert.match(notice, /Content-Type: text\/rfc822-headers/)
+    assert.ok(notice.includes('Message-ID: <dsn1@client.test>'), notice)
+    assert.ok(!notice.includes('secret body line'), 'RET=HDRS: no body in the notice')
+  })
+
   it("cleanup's refusals keep their meaning: header_checks REJECT → 550, REJECT 4.7.1 → 451", async () => {
     const r1 = await sendMailSession(srv, 's@client.test', ['u@example.test'], 'Subject: reject-me\r\n\r\nx\r\n')
     assert.match(r1.raw, /^550 5\.7\.1 no thanks\r\n$/)
@@ -83,6 +111,19 @@ describe('queue/postfix-queue against a real Postfix (private instance, cleanup 
     assert.match(r.raw, /^552 5\.3\.4 /)
   })
 })
+
+/** The first delivered message that `wanted` picks, waiting (bounded) for it: mailbox order is not arrival order. */
+async function waitForMessage(pf: Postfix, wanted: (text: string) => boolean): Promise<string> {
+  for (let i = 0; i < 200; i++) {
+    const found = pf
+      .messages()
+      .map((m) => m.toString('utf8'))
+      .find(wanted)
+    if (found !== undefined) return found
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`no such message was delivered; Postfix's log:\n${pf.log()}`)
+}
 
 describe('queue/postfix-queue failure policy', () => {
   it('no cleanup listening → 451, and the next socket in the list is tried', async () => {
@@ -139,6 +180,31 @@ describe('cleanup protocol pieces', () => {
       recs.map((r) => `${String.fromCharCode(r[0] ?? 0)}:${r.subarray(2).toString()}`),
       ['N:a', 'N:bb', 'L:ccc', 'N:cc', 'L:las', 'N:t'],
     )
+  })
+  const dsnOnly: ExtensionSet = {
+    size: false,
+    eightBitMime: false,
+    binaryMime: false,
+    smtputf8: false,
+    dsn: true,
+    requireTls: false,
+    auth: false,
+  }
+  it("DSN parameters become smtpd(8)'s attributes (dsn_mask.h bits); absent ones stay absent", () => {
+    const mail = parseMailParams('RET=FULL ENVID=a+2Bb', dsnOnly)
+    assert.ok(mail.ok)
+    assert.deepEqual(dsnMailAttributes(mail.value), { envelope_id: 'a+b', ret_flags: '1' })
+    const rcpt = parseRcptParams('NOTIFY=DELAY,FAILURE ORCPT=utf-8;\\x{FC}ser@x.test', dsnOnly, {
+      smtputf8: false,
+    })
+    assert.ok(rcpt.ok)
+    assert.deepEqual(dsnRcptAttributes(rcpt.value), { notify_flags: '12', dsn_orig_rcpt: 'utf-8;\u00fcser@x.test' })
+    const never = parseRcptParams('NOTIFY=NEVER', dsnOnly, { smtputf8: false })
+    assert.ok(never.ok)
+    assert.deepEqual(dsnRcptAttributes(never.value), { notify_flags: '1' })
+    const none = parseMailParams('', dsnOnly)
+    assert.ok(none.ok)
+    assert.deepEqual(dsnMailAttributes(none.value), {})
   })
   it('status replies follow cleanup_strerror', () => {
     assert.deepEqual(cleanupStatusReply(1 << 8, ''), { code: 451, enhanced: '4.7.1', text: 'service unavailable' })

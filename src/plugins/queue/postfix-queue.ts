@@ -11,7 +11,14 @@ import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer, reject } from '../../host/verdict.ts'
 import { mtaEnvelope } from './child-process.ts'
-import { type CleanupFlagName, cleanupFlags, cleanupStatusReply, injectMessage } from './postfix-cleanup.ts'
+import {
+  type CleanupFlagName,
+  cleanupFlags,
+  cleanupStatusReply,
+  dsnMailAttributes,
+  dsnRcptAttributes,
+  injectMessage,
+} from './postfix-cleanup.ts'
 
 const isFlag = (s: string): s is CleanupFlagName => Object.hasOwn(cleanupFlags, s)
 
@@ -80,7 +87,11 @@ export default definePlugin({
             sockets,
             flags: flags | (txn.mailFrom.params.smtputf8 ? cleanupFlags.FLAG_SMTPUTF8 : 0),
             sender: from,
-            recipients: to,
+            // DSN parameters travel as smtpd(8) sends them, so Postfix's DSNs honour NOTIFY, RET, ENVID, ORCPT.
+            recipients: txn.recipients.map((r, i) => ({
+              address: to[i] as string,
+              attributes: dsnRcptAttributes(r.params),
+            })),
             // What smtpd(8) tells cleanup about the client, for its logging and address rewriting.
             attributes: {
               rewrite_context: 'remote',
@@ -89,6 +100,7 @@ export default definePlugin({
               log_client_port: String(c.remote.port),
               ...(c.helo === undefined ? {} : { log_helo_name: c.helo.host }),
               log_protocol_name: c.helo?.verb === 'HELO' ? 'SMTP' : 'ESMTP',
+              ...dsnMailAttributes(txn.mailFrom.params),
             },
             message: () => msg.stream(),
             timeoutMs: options.timeout * 1000,
