@@ -1,0 +1,71 @@
+/**
+ * Our DNS service as mailauth's `resolver(name, rrtype)`: answers shaped as node:dns gives
+ * them (TXT as lists of character-strings, MX as {exchange, priority}), failures thrown as
+ * node:dns errors, so mailauth tells "no such record" (ENOTFOUND, ENODATA: a void lookup,
+ * RFC 7208 §4.6.4) from a temporary failure (ETIMEOUT, ESERVFAIL: temperror, never permerror).
+ * The hook's AbortSignal ends every lookup at once, as a temporary failure.
+ */
+import type { DnsAnswer, DnsResolver, RecordData, RecordType } from '../dns/types.ts'
+
+/** The resolver function mailauth's spf(), dmarc(), dkimVerify() and arc() take. */
+export type MailauthResolver = (name: string, rrtype: string) => Promise<unknown[]>
+
+const supported = new Set<string>(['A', 'AAAA', 'TXT', 'MX', 'PTR', 'CNAME', 'NS'])
+
+/** An Error with a node:dns code (`ENOTFOUND`, `ENODATA`, `ETIMEOUT`, `ESERVFAIL`, ...). */
+export function dnsError(code: string, name: string, rrtype: string, detail?: string): Error {
+  const err = new Error(`${rrtype} ${name}: ${code}${detail === undefined ? '' : ` (${detail})`}`) as Error & {
+    code: string
+    hostname: string
+  }
+  err.code = code
+  err.hostname = name
+  return err
+}
+
+/**
+ * @example
+ *   const resolver = mailauthResolver(api.dns, { signal: ctx.signal })
+ *   const result = await spf({ ip, sender, helo, resolver })
+ */
+export function mailauthResolver(
+  dns: DnsResolver,
+  opts: { readonly signal?: AbortSignal | undefined; readonly timeoutMs?: number | undefined } = {},
+): MailauthResolver {
+  const { signal, timeoutMs } = opts
+  return async (name, rrtype) => {
+    const type = rrtype.toUpperCase()
+    if (!supported.has(type)) throw dnsError('ENOTIMP', name, rrtype)
+    if (signal?.aborted) throw dnsError('ECANCELLED', name, rrtype, 'the check was abandoned')
+    let answer: DnsAnswer<RecordData[RecordType]>
+    try {
+      answer = await dns.query(name, type as RecordType, { signal, timeoutMs })
+    } catch (e) {
+      // The signal's reason: the hook timed out or the client left.
+      throw dnsError('ECANCELLED', name, rrtype, e instanceof Error ? e.message : String(e))
+    }
+    switch (answer.kind) {
+      case 'records':
+        return answer.records.map((r) => (Array.isArray(r) ? [...r] : typeof r === 'object' ? { ...r } : r))
+      case 'nxdomain':
+        throw dnsError('ENOTFOUND', name, rrtype)
+      case 'nodata':
+        throw dnsError('ENODATA', name, rrtype)
+      case 'servfail':
+        throw dnsError('ESERVFAIL', name, rrtype, answer.detail)
+      case 'timeout':
+        throw dnsError('ETIMEOUT', name, rrtype)
+    }
+  }
+}
+
+/**
+ * The DNS service a plugin's setup receives (`api.dns`, issue 11). Until the host hands it to
+ * every plugin, a plugin that needs DNS says so at start-up rather than failing at the first mail.
+ */
+export function dnsFromSetup(api: { readonly name: string }): DnsResolver {
+  const dns = (api as { readonly dns?: DnsResolver }).dns
+  if (dns === undefined || typeof dns.query !== 'function')
+    throw new Error(`${api.name} needs the DNS service (api.dns), which this server does not provide`)
+  return dns
+}
