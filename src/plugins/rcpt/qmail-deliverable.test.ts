@@ -25,7 +25,14 @@ const statuses: Record<string, number | 'error' | 'hang'> = {
 const relayEveryone = definePlugin({
   name: 'test/relay-everyone',
   options: {},
-  setup: () => ({ hooks: { connect: (ctx) => ((ctx.connection.relayClient = true), pass()) } }),
+  setup: () => ({
+    hooks: {
+      connect: (ctx) => {
+        ctx.connection.relayClient = true
+        return pass()
+      },
+    },
+  }),
 })
 
 describe('qmail_deliverable (against a stand-in qmail-deliverabled)', () => {
