@@ -15,6 +15,7 @@ import { becomeIdentity, identityFrom, loadRuntime, StartupError, serve } from '
 import { runStdio } from '../server/stdio.ts'
 import { version } from '../version.ts'
 import { type CliOptions, defaultListen, parseCli, parseListen, usage } from './args.ts'
+import { dkimKeygen, KeygenUsageError, keygenUsage } from './dkim-keygen.ts'
 
 function fail(code: ExitCode, message: string): never {
   process.stderr.write(`qtsmtpd: ${message}\n`)
@@ -79,6 +80,17 @@ async function control(what: 'reload' | 'stop', pidFile: string): Promise<void> 
 const reloadWaitMs = 75_000
 
 export async function main(argv: readonly string[]): Promise<void> {
+  if (argv[0] === 'dkim-keygen') {
+    if (argv.includes('--help') || argv.includes('-h')) return void process.stdout.write(keygenUsage)
+    try {
+      return void process.stdout.write(await dkimKeygen(argv.slice(1)))
+    } catch (e) {
+      fail(
+        ExitCode.usage,
+        e instanceof KeygenUsageError ? `${e.message}\n${keygenUsage}` : `dkim-keygen: ${(e as Error).message}`,
+      )
+    }
+  }
   let opts: CliOptions
   try {
     opts = parseCli(argv)
