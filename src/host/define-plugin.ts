@@ -12,7 +12,9 @@
  *     },
  *   })
  */
+import type { Clock } from '../clock/index.ts'
 import type { ListenerSelector } from '../config/listener-selector.ts'
+import type { Metrics } from '../metrics/index.ts'
 import type { ConfigView } from './config-view.ts'
 import type { ServerInfo } from './context.ts'
 import type { Hooks } from './hook-map.ts'
@@ -38,6 +40,14 @@ export interface SetupApi<O> {
   readonly paths: Paths
   /** Capabilities a plugin offers to the core (TLS settings, ...). */
   readonly services: Services
+  /**
+   * The process's metrics registry: declare metrics here in setup, bind children to label
+   * values, and only call the children in hooks. The same declaration after a reload returns
+   * the same metric.
+   */
+  readonly metrics: Metrics
+  /** The time and waiting (a fake one in tests): use it instead of Date.now() and setTimeout. */
+  readonly clock: Clock
 }
 
 export interface PluginParts {

@@ -7,6 +7,7 @@
 
 import { ConfigError } from '../config/config-error.ts'
 import { listenerRoles, selects, unknownListenerWords } from '../config/listener-selector.ts'
+import type { Metrics } from '../metrics/index.ts'
 import type { ListenerInfo } from './context.ts'
 import type { HookName } from './hook-map.ts'
 import { HookRunner, type RegisteredPlugin } from './runner.ts'
@@ -57,10 +58,13 @@ export class ListenerChains {
   readonly #byListener = new WeakMap<ListenerInfo, HookRunner>()
   /** By the indices of the plugins in the chain, so listeners with the same chain share a runner. */
   readonly #byChain = new Map<string, HookRunner>()
+  readonly #metrics: Metrics
 
-  constructor(plugins: readonly RegisteredPlugin[]) {
+  /** @param metrics where every chain's runner records (one series per plugin and hook, shared) */
+  constructor(plugins: readonly RegisteredPlugin[], metrics: Metrics) {
     this.#plugins = plugins
-    this.all = new HookRunner(plugins)
+    this.#metrics = metrics
+    this.all = new HookRunner(plugins, metrics)
     this.#selective = plugins.some((p) => p.listeners !== undefined)
   }
 
@@ -79,7 +83,7 @@ export class ListenerChains {
     const key = indices.join(',')
     let runner = this.#byChain.get(key)
     if (runner === undefined) {
-      runner = chosen.length === this.#plugins.length ? this.all : new HookRunner(chosen)
+      runner = chosen.length === this.#plugins.length ? this.all : new HookRunner(chosen, this.#metrics)
       this.#byChain.set(key, runner)
     }
     this.#byListener.set(listener, runner)

@@ -17,6 +17,7 @@ import { hookNames } from './hook-map.ts'
 import type { Logger, LogLevelAdjustment } from './logger.ts'
 import { checkOptions, logLevelOptionType, type OptionSchema, parsePluginArgs } from './options.ts'
 import type { Paths } from './paths.ts'
+import type { ServiceTypes } from './plugin-services.ts'
 import type { RegisteredPlugin } from './runner.ts'
 import type { Services } from './services.ts'
 
@@ -152,6 +153,8 @@ export interface SetupEnvironment {
   readonly server: ServerInfo & { readonly spoolDir: string }
   readonly paths: Paths
   readonly services: Services
+  /** What plugins get as api.metrics, api.clock, ... */
+  readonly provided: ServiceTypes
   /** Called as each plugin is set up, so its config hooks answer for the plugins after it. */
   readonly onSetUp?: (plugin: RegisteredPlugin) => void
 }
@@ -200,6 +203,8 @@ export async function setupPlugins(choices: readonly PluginChoice[], env: SetupE
         server: env.server,
         paths: env.paths,
         services: env.services,
+        metrics: env.provided.metrics,
+        clock: env.provided.clock,
       })
       if (parts.close) closers.push(parts.close)
       for (const hook of Object.keys(parts.hooks))

@@ -28,6 +28,7 @@ import {
 } from '../host/logger.ts'
 import { makeDirectories } from '../host/make-directories.ts'
 import { pathsFrom } from '../host/paths.ts'
+import { type ServiceSet, type ServiceTypes, withDefaults } from '../host/plugin-services.ts'
 import type { HookRunner, RegisteredPlugin } from '../host/runner.ts'
 import { emptyServices, type Services } from '../host/services.ts'
 import type { SessionSettings } from '../session/settings.ts'
@@ -44,6 +45,11 @@ export interface RuntimeOptions {
    * directory (LoadedConfig.baseDir). Default: the working directory, for runtimes built in code.
    */
   readonly baseDir?: string | undefined
+  /**
+   * What plugins get as api.metrics, api.clock, ...: the process's (a reload hands the new
+   * runtime the same ones) or a test's fakes. Missing: a registry of its own, the system clock.
+   */
+  readonly services?: ServiceSet | undefined
   /** Where log entries go when no logging plugin is loaded; stderr by default. */
   readonly logWriter?: LogWriter
   /**
@@ -75,6 +81,8 @@ export interface Runtime {
   /** The plugins a listener's sessions run: those whose selector takes it (host/listener-chains.ts). */
   runnerFor(listener: ListenerInfo): HookRunner
   readonly services: Services
+  /** What the plugins were given (metrics, clock, ...). */
+  readonly provided: ServiceTypes
   readonly tlsContexts: TlsContextProvider | undefined
   readonly server: ServerInfo
   readonly log: Logger
@@ -138,6 +146,7 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const config = createConfigView(opts.config, configHooks, userConfigHooks, log.child({ plugin: 'config' }))
   const server: ServerInfo = { me: opts.settings.me, version }
   const services = emptyServices()
+  const provided = withDefaults(opts.services)
   const spoolProblem = await makeDirectories(opts.settings.spoolDir, 0o700).then(
     () => undefined,
     (e: Error) => spoolDirError(opts.config, opts.settings.spoolDir, e),
@@ -149,6 +158,7 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
     server: { ...server, spoolDir: opts.settings.spoolDir },
     paths: pathsFrom(opts.baseDir ?? process.cwd()),
     services,
+    provided,
     // A logging plugin takes entries from the moment it is set up: config/logging loads first, so
     // the other plugins' set-up lines reach the log file, not stderr.
     onSetUp: (p) => {
@@ -167,7 +177,7 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
     await setUp.close()
     throw combineConfigErrors(selectorProblems)
   }
-  const chains = new ListenerChains(setUp.plugins)
+  const chains = new ListenerChains(setUp.plugins, provided.metrics)
   const runner = chains.all
   const missing = (hook: 'rcpt' | 'queue', warning: string) => {
     const without = listenersWithout(hook, chains, opts.listeners)
@@ -192,6 +202,7 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
     runner,
     runnerFor: (listener) => chains.runnerFor(listener),
     services,
+    provided,
     tlsContexts,
     server,
     log,

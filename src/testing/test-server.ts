@@ -12,11 +12,13 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { type Clock, systemClock } from '../clock/index.ts'
 import { sessionSettings } from '../config/core-settings.ts'
 import { readConfigDir } from '../config/load.ts'
 import { objectConfigSource } from '../host/config-view.ts'
 import type { PluginChoice } from '../host/define-plugin.ts'
 import type { LogEntry, LogLevel } from '../host/logger.ts'
+import { type MemoryMetrics, memoryMetrics } from '../metrics/index.ts'
 import tlsPlugin from '../plugins/tls.ts'
 import { BoundListeners } from '../server/listeners.ts'
 import { buildRuntime, type Runtime } from '../server/runtime.ts'
@@ -53,6 +55,10 @@ export interface TestServerOptions {
    * config/plugins are checked against these names (`name`, or `role:port`).
    */
   readonly listeners?: readonly ListenerSpec[]
+  /** The metrics registry plugins and the runner record into (default: a fresh one, `srv.metrics`). */
+  readonly metrics?: MemoryMetrics
+  /** The plugins' clock (default: the system clock); a `fakeClock()` moves only when told. */
+  readonly clock?: Clock
 }
 
 export interface TestServer {
@@ -69,6 +75,9 @@ export interface TestServer {
   /** Log entries, for assertions on what was logged. */
   readonly logs: LogEntry[]
   readonly spoolDir: string
+  /** What the plugins and the hook runner recorded (qtsmtpd_hook_* per plugin and hook). */
+  readonly metrics: MemoryMetrics
+  readonly clock: Clock
   /** To the first listener, the smtps one with `tls`, or the one on `port`. */
   connect(opts?: { tls?: boolean; port?: number }): Promise<SmtpTestClient>
   close(): Promise<void>
@@ -81,6 +90,9 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const cert = opts.tls ? await makeCertificate('localhost') : undefined
   // TLS the way an operator turns it on: the tls plugin with a certificate and key.
   const tls = cert === undefined ? [] : [tlsPlugin({ cert: cert.certFile, key: cert.keyFile })]
+  const metrics = opts.metrics ?? memoryMetrics()
+  const clock = opts.clock ?? systemClock
+  const services = { metrics, clock }
   const listeners = opts.listeners ?? [
     { host: '127.0.0.1', port: 0, role: 'smtp' as const },
     ...(cert ? [{ host: '127.0.0.1', port: 0, role: 'smtps' as const }] : []),
@@ -110,6 +122,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
         plugins,
         config: loaded.source,
         baseDir: loaded.baseDir,
+        services,
         logLevel: opts.logLevel ?? 7,
         logWriter: (e) => logs.push(e),
         listeners: served,
@@ -129,6 +142,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       plugins,
       config: objectConfigSource({ me, ...opts.config }),
       baseDir: opts.baseDir,
+      services,
       logLevel: opts.logLevel ?? 7,
       logWriter: (e) => logs.push(e),
       listeners: served,
@@ -158,6 +172,8 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     queued: memory.messages,
     logs,
     spoolDir,
+    metrics,
+    clock,
     async connect(c = {}) {
       const client = await SmtpTestClient.connect(c.port ?? (c.tls ? (smtpsPort ?? port) : port), '127.0.0.1', {
         tls: c.tls === true,
