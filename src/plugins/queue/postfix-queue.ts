@@ -10,7 +10,7 @@
 import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer, reject } from '../../host/verdict.ts'
-import { mtaEnvelope } from './child-process.ts'
+import { mtaEnvelope } from './mta-input.ts'
 import {
   type CleanupFlagName,
   cleanupFlags,

@@ -15,8 +15,9 @@ import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer, reject, type Verdict } from '../../host/verdict.ts'
 import { crlfToLf } from '../../message/line-endings.ts'
+import { findProgram, runChild } from '../../net/child-process.ts'
 import type { EnhancedCode } from '../../protocol/reply.ts'
-import { findProgram, mtaEnvelope, runChild } from './child-process.ts'
+import { mtaEnvelope } from './mta-input.ts'
 
 interface QqReply {
   readonly code: 451 | 554

@@ -1,21 +1,20 @@
 /**
- * Running a local MTA's injection program (qmail-queue, exim -bS) for a queue plugin: always an
- * argument vector (spawn, never a shell), a hard time limit, output kept up to a bound, and the
- * outcome as a value (exit code, signal, timed out, failed to start), never an exception.
- *
- * Also SMTP dot-stuffing with CRLF kept (batched SMTP), with its state carried across chunk
- * boundaries. (CRLF to LF, for qmail, is message/line-endings.ts.)
- * Security: envelope and message data only ever reach the child as bytes on a descriptor
- * (see security.md §1.17); nothing is interpreted by a shell.
+ * Running a program for a plugin (a local MTA's injection program such as qmail-queue or
+ * exim -bS, a scanner's command-line client): always an argument vector (spawn, never a shell),
+ * a hard time limit, an AbortSignal, output kept up to a bound, and the outcome as a value
+ * (exit code, signal, timed out, failed to start), never an exception.
+ * Security: data only ever reaches the child as bytes on a descriptor or as separate argv
+ * items (see security.md §1.17); nothing is interpreted by a shell.
  */
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process'
 import { constants as fsConstants } from 'node:fs'
 import { access, stat } from 'node:fs/promises'
 import { delimiter, join, resolve as resolvePath } from 'node:path'
-import { Transform, type TransformCallback } from 'node:stream'
-import type { Transaction } from '../../host/context.ts'
-import type { Paths } from '../../host/paths.ts'
-import { formatAddress } from '../../protocol/envelope.ts'
+
+/** How a relative path from the configuration becomes absolute (the host's `api.paths`). */
+export interface PathResolver {
+  resolve(path: string): string
+}
 
 export interface ChildOutcome {
   readonly pid: number | undefined
@@ -46,7 +45,7 @@ export interface RunOptions {
  * directory when relative (`paths.resolve`, as every path in the configuration); a bare name is
  * looked up in PATH, as a shell would. Undefined when nothing executable is there.
  */
-export async function findProgram(configured: string, paths: Paths): Promise<string | undefined> {
+export async function findProgram(configured: string, paths: PathResolver): Promise<string | undefined> {
   const candidates = configured.includes('/')
     ? [paths.resolve(configured)]
     : (process.env.PATH ?? '')
@@ -133,48 +132,3 @@ const none = (e: Error) => ({
   stderr: '',
   feedError: undefined,
 })
-
-/**
- * SMTP dot-stuffing (RFC 5321 §4.5.2) for a CRLF message, then the end-of-data line. A message
- * not ending in a line break gets CRLF before the final dot, so the terminator is a line of its own.
- */
-export function dotStuff(): Transform {
-  let atLineStart = true
-  let last = -1
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      const parts: Buffer[] = []
-      let start = 0
-      for (let i = 0; i < chunk.length; i++) {
-        const b = chunk[i] as number
-        if (atLineStart && b === 0x2e) {
-          parts.push(chunk.subarray(start, i), DOT)
-          start = i
-        }
-        atLineStart = b === 0x0a
-      }
-      parts.push(chunk.subarray(start))
-      if (chunk.length > 0) last = chunk[chunk.length - 1] as number
-      cb(null, Buffer.concat(parts))
-    },
-    flush(cb) {
-      cb(null, last === 0x0a || last === -1 ? END : Buffer.concat([CRLF, END]))
-    },
-  })
-}
-
-const CRLF = Buffer.from('\r\n')
-const DOT = Buffer.from('.')
-const END = Buffer.from('.\r\n')
-
-/** An address fit to pass to an MTA as one envelope item: no NUL, CR or LF (the parsers already forbid them). */
-export function safeEnvelopeAddress(a: string): boolean {
-  return !/[\0\r\n]/.test(a)
-}
-
-/** The envelope as text for a local MTA, or undefined if any address could break its framing. */
-export function mtaEnvelope(txn: Transaction): { from: string; to: string[] } | undefined {
-  const from = formatAddress(txn.mailFrom.address)
-  const to = txn.recipients.map((r) => formatAddress(r.address))
-  return [from, ...to].every(safeEnvelopeAddress) ? { from, to } : undefined
-}
