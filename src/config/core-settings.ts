@@ -8,6 +8,7 @@ import { hostname, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { ConfigLine, ConfigSource } from '../host/config-view.ts'
 import type { PluginTimeouts } from '../host/loader.ts'
+import { type LogFormat, logFormats } from '../host/log-json.ts'
 import type { LogLevel } from '../host/logger.ts'
 import { parseLogLevel } from '../host/logger.ts'
 import {
@@ -66,6 +67,7 @@ const policyKeys: Readonly<Record<string, keyof Policies>> = {
 export interface CoreSettings {
   readonly session: SessionSettings
   readonly logLevel: LogLevel
+  readonly logFormat: LogFormat
   readonly pluginDirs: readonly string[]
   readonly pluginTimeouts: PluginTimeouts
 }
@@ -141,6 +143,7 @@ export function readCoreSettingsCollecting(
     else logLevel = l
   }
 
+  let logFormat: LogFormat = 'text'
   let pluginFallbackMs: number | undefined
   const pluginTimeouts = new Map<string, number>()
   for (const line of lines('smtpd.conf')) {
@@ -169,6 +172,10 @@ export function readCoreSettingsCollecting(
       else if (key === 'bare_line_endings') {
         if (value !== 'reject' && value !== 'normalize') throw err(line, `expected reject or normalize, got "${value}"`)
         policies.bareLineEndings = value
+      } else if (key === 'log_format') {
+        const format = logFormats.find((f) => f === value)
+        if (format === undefined) throw err(line, `expected ${logFormats.join(' or ')}, got "${value}"`)
+        logFormat = format
       } else if (key === 'spool_memory_threshold') spoolMemoryThreshold = parseCount(line, value)
       else throw err(line, `unknown setting "${key}" (see docs/limits.md)`)
     })
@@ -177,6 +184,7 @@ export function readCoreSettingsCollecting(
   return {
     session: { me, authservId, greeting, limits, timeouts, policies, spoolDir, spoolMemoryThreshold },
     logLevel,
+    logFormat,
     pluginDirs,
     pluginTimeouts: { fallbackMs: pluginFallbackMs, byName: pluginTimeouts },
   }

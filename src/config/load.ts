@@ -8,6 +8,7 @@ import { dirname } from 'node:path'
 import type { ConfigSource } from '../host/config-view.ts'
 import type { PluginChoice } from '../host/define-plugin.ts'
 import { choosePlugins, PluginCatalog } from '../host/loader.ts'
+import type { LogFormat } from '../host/log-json.ts'
 import type { LogLevel } from '../host/logger.ts'
 import { builtinPlugins } from '../plugins/index.ts'
 import type { SessionSettings } from '../session/settings.ts'
@@ -24,6 +25,7 @@ export interface LoadedConfig {
   readonly plugins: readonly PluginChoice[]
   readonly source: ConfigSource
   readonly logLevel: LogLevel
+  readonly logFormat: LogFormat
   readonly pluginDirs: readonly string[]
   /** Files read, for diagnostics. */
   readonly files: readonly string[]
@@ -97,6 +99,7 @@ export async function inspectConfigDir(dir: string, opts: ReadConfigOptions = {}
     plugins: chosen.choices,
     source,
     logLevel: core.logLevel,
+    logFormat: core.logFormat,
     pluginDirs: core.pluginDirs,
     files: config.files(),
     snapshot: () => config.snapshot(),

@@ -72,17 +72,8 @@ const advice: Readonly<Record<string, Advice>> = {
       'auth/auth_vpopmail_sql',
       'auth/auth_vpopmaild',
       'auth/authdeny',
-      'logging/syslog',
-      'logging/adaptive',
-      'logging/devnull',
-      'logging/connection_id',
-      'logging/transaction_id',
     ].map((name) => [name, later()]),
   ),
-  'logging/apache': {
-    kind: 'never',
-    text: 'it writes to Apache under mod_perl, where qtsmtpd does not run: use logging/file or logging/warn',
-  },
   stunnel: {
     kind: 'never',
     text: 'qtsmtpd reads the PROXY protocol itself: list the proxy in config/proxy_trusted (docs/running.md) and remove this line',

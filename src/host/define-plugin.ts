@@ -18,6 +18,7 @@ import type { Metrics } from '../metrics/index.ts'
 import type { ConfigView } from './config-view.ts'
 import type { ServerInfo } from './context.ts'
 import type { Hooks } from './hook-map.ts'
+import type { LogFormat } from './log-json.ts'
 import type { Logger } from './logger.ts'
 import { checkOptions, type OptionSchema, type OptionsInput, type OptionsOf } from './options.ts'
 import type { Paths } from './paths.ts'
@@ -32,7 +33,8 @@ export interface SetupApi<O> {
   readonly log: Logger
   /** qpsmtpd-style configuration files (`rcpthosts`, `flat_auth_pw`, ...). */
   readonly config: ConfigView
-  readonly server: ServerInfo & { readonly spoolDir: string }
+  /** `logFormat`: smtpd.conf `log_format`, the default of logging plugins that write lines. */
+  readonly server: ServerInfo & { readonly spoolDir: string; readonly logFormat: LogFormat }
   /**
    * Where a path from the configuration points: `paths.resolve(options.path)` takes a relative
    * path from the directory holding the config directory, as the core does for `spool_dir`.
@@ -54,6 +56,8 @@ export interface PluginParts {
   readonly hooks: Hooks
   /** Called on shutdown and when a reloaded configuration replaces this one. */
   readonly close?: () => Promise<void> | void
+  /** Reopen the files the plugin writes (SIGUSR1, after logrotate moved them). */
+  readonly reopenLogs?: () => void
 }
 
 export interface PluginDefinition<S extends OptionSchema> {

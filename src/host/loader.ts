@@ -14,6 +14,7 @@ import type { ConfigView } from './config-view.ts'
 import type { ServerInfo } from './context.ts'
 import { instanceName, type PluginChoice, type PluginDefinition, type PluginFactory } from './define-plugin.ts'
 import { hookNames } from './hook-map.ts'
+import type { LogFormat } from './log-json.ts'
 import type { Logger, LogLevelAdjustment } from './logger.ts'
 import { checkOptions, logLevelOptionType, type OptionSchema, parsePluginArgs } from './options.ts'
 import type { Paths } from './paths.ts'
@@ -150,7 +151,7 @@ export async function choosePlugins(
 export interface SetupEnvironment {
   readonly log: Logger
   readonly config: ConfigView
-  readonly server: ServerInfo & { readonly spoolDir: string }
+  readonly server: ServerInfo & { readonly spoolDir: string; readonly logFormat: LogFormat }
   readonly paths: Paths
   readonly services: Services
   /** What plugins get as api.metrics, api.clock, ... */
@@ -216,6 +217,7 @@ export async function setupPlugins(choices: readonly PluginChoice[], env: SetupE
         onFailure: def.onFailure ?? 'defer',
         log: coreLog,
         logAdjustment,
+        reopenLogs: parts.reopenLogs,
         listeners: choice.listeners,
       }
       plugins.push(registered)

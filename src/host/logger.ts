@@ -13,6 +13,8 @@ export interface LogEntry {
   readonly time: Date
   readonly message: string
   readonly connection?: string | undefined
+  /** The transaction (its queue id) the entry is about, when a plugin logs in a transaction hook. */
+  readonly transaction?: string | undefined
   readonly plugin?: string | undefined
   readonly hook?: string | undefined
 }
@@ -78,6 +80,7 @@ export function adjustLogLevel(adjustment: LogLevelAdjustment | undefined, level
 
 export interface LoggerFields {
   connection?: string
+  transaction?: string | undefined
   plugin?: string
   hook?: string
   /** Rewrites the level of every entry of this logger and its children (per-plugin `loglevel`). */

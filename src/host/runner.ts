@@ -31,6 +31,8 @@ export interface RegisteredPlugin {
   readonly logAdjustment?: LogLevelAdjustment | undefined
   /** The listeners whose sessions run it (host/listener-chains.ts); all when absent. */
   readonly listeners?: ListenerSelector | undefined
+  /** Reopens the plugin's log files (SIGUSR1). */
+  readonly reopenLogs?: (() => void) | undefined
 }
 
 /** What the session lends to every hook call. */
@@ -349,7 +351,12 @@ function makeContext(
     },
     // Made on first use: most hook calls never log.
     get log() {
-      const log = plugin.log.child({ connection: connection.id, hook, adjust: plugin.logAdjustment })
+      const log = plugin.log.child({
+        connection: connection.id,
+        transaction: transaction?.id,
+        hook,
+        adjust: plugin.logAdjustment,
+      })
       Object.defineProperty(this, 'log', { value: log })
       return log
     },

@@ -16,7 +16,13 @@ import loop from './data/loop.ts'
 import heloChecks from './helo/checks.ts'
 import dontRequireAnglebrackets from './helo/dont-require-anglebrackets.ts'
 import help from './help.ts'
+import logAdaptive from './logging/adaptive.ts'
+import logApache from './logging/apache.ts'
+import logConnectionId from './logging/connection-id.ts'
+import logDevnull from './logging/devnull.ts'
 import logFile from './logging/file.ts'
+import logSyslog from './logging/syslog.ts'
+import logTransactionId from './logging/transaction-id.ts'
 import logWarn from './logging/warn.ts'
 import badmailfrom from './mail/badmailfrom.ts'
 import parseAddrWithhelo from './mail/parse-addr-withhelo.ts'
@@ -74,4 +80,10 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   authFlatFile,
   logWarn,
   logFile,
+  logSyslog,
+  logAdaptive,
+  logApache,
+  logConnectionId,
+  logTransactionId,
+  logDevnull,
 ]

@@ -35,6 +35,7 @@ export async function runtimeFromConfigDir(dir: string, opts: LoadRuntimeOptions
         plugins: loaded.plugins,
         config: loaded.source,
         logLevel: loaded.logLevel,
+        logFormat: loaded.logFormat,
         baseDir: loaded.baseDir,
         silent: all.length > 0,
         listeners: opts.listeners,

@@ -5,7 +5,7 @@
  * replaced after a back-off (100 ms, doubling while workers die within 10 s of their start, at
  * most 30 s).
  * If the first workers cannot start (bad configuration, port in use) the primary stops with
- * their exit code instead of looping. Signals: HUP → `reload` to every worker; TERM/INT →
+ * their exit code instead of looping. Signals: HUP → `reload` to every worker; USR1 → `reopen-logs`; TERM/INT →
  * `drain` to every worker, exit when all are gone; a second TERM/INT → `exit-now`.
  */
 import cluster, { type Worker } from 'node:cluster'
@@ -148,6 +148,8 @@ export function runPrimary(opts: CliOptions, listeners: readonly ListenerSpec[])
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+  // logrotate signals the process in the pid file: the workers hold the log files.
+  process.on('SIGUSR1', () => send({ qtsmtpd: 'reopen-logs' }))
   process.on('SIGHUP', () => {
     const targets = live().filter((s) => s.worker?.isConnected())
     log.notice(`SIGHUP: reloading ${targets.length} workers`)

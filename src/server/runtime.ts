@@ -17,6 +17,7 @@ import type { ListenerInfo, ServerInfo } from '../host/context.ts'
 import type { PluginChoice } from '../host/define-plugin.ts'
 import { ListenerChains, listenerSelectorProblems } from '../host/listener-chains.ts'
 import { setupPlugins } from '../host/loader.ts'
+import { jsonStderrWriter, type LogFormat } from '../host/log-json.ts'
 import {
   createLogger,
   type LogEntry,
@@ -40,6 +41,8 @@ export interface RuntimeOptions {
   readonly plugins: readonly PluginChoice[]
   readonly config: ConfigSource
   readonly logLevel: LogLevel
+  /** smtpd.conf `log_format`: of the stderr output, and the default of logging plugins. Default text. */
+  readonly logFormat?: LogFormat | undefined
   /**
    * Relative paths in plugin arguments are taken from here: the directory holding the config
    * directory (LoadedConfig.baseDir). Default: the working directory, for runtimes built in code.
@@ -93,6 +96,8 @@ export interface Runtime {
    */
   readonly startupWarnings: readonly LogEntry[]
   close(): Promise<void>
+  /** Reopens every log file the plugins write (SIGUSR1, after logrotate moved them). */
+  reopenLogs(): void
   /** The configuration files' keys this runtime was built from (set when built from a directory). */
   readonly configSnapshot?: () => ConfigSnapshot
 }
@@ -114,7 +119,8 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
     proxy: CidrList.parse(opts.config.lines('proxy_trusted') ?? []),
     xclient: CidrList.parse(opts.config.lines('xclient_trusted') ?? []),
   }
-  const fallback = opts.logWriter ?? stderrWriter
+  const logFormat = opts.logFormat ?? 'text'
+  const fallback = opts.logWriter ?? (logFormat === 'json' ? jsonStderrWriter : stderrWriter)
   const loggingPlugins: RegisteredPlugin[] = []
   let starting = true
   const startupWarnings: LogEntry[] = []
@@ -155,7 +161,7 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const setUp = await setupPlugins(opts.plugins, {
     log,
     config,
-    server: { ...server, spoolDir: opts.settings.spoolDir },
+    server: { ...server, spoolDir: opts.settings.spoolDir, logFormat },
     paths: pathsFrom(opts.baseDir ?? process.cwd()),
     services,
     provided,
@@ -208,6 +214,9 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
     log,
     startupWarnings,
     close: setUp.close,
+    reopenLogs: () => {
+      for (const p of setUp.plugins) p.reopenLogs?.()
+    },
   }
 }
 

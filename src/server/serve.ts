@@ -5,7 +5,8 @@
  * configuration if the new one is broken, and reports the outcome (reload-status.ts).
  * SIGTERM/SIGINT (or `drain`) stops accepting, lets sessions finish for --drain seconds, then
  * closes the rest with 421 and exits 0; a second SIGTERM/SIGINT (or `exit-now`) exits at once.
- * An uncaught exception or unhandled rejection drains the same way and exits 70.
+ * An uncaught exception or unhandled rejection drains the same way and exits 70. SIGUSR1 (or
+ * `reopen-logs`) reopens the logging plugins' files, for logrotate.
  * Plugin code never runs as root when --user is given: the configuration is loaded after the drop.
  */
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs'
@@ -26,7 +27,7 @@ import { SmtpServer } from './smtp-server.ts'
 /** Primary → worker. `config` answers `config?` with the configuration the workers run. */
 export type ControlMessage =
   | { readonly qtsmtpd: 'reload'; readonly round: number }
-  | { readonly qtsmtpd: 'drain' | 'exit-now' }
+  | { readonly qtsmtpd: 'drain' | 'exit-now' | 'reopen-logs' }
   | { readonly qtsmtpd: 'config'; readonly snapshot: ConfigSnapshot | null }
 
 /**
@@ -135,6 +136,9 @@ export function writePidFile(file: string | undefined): () => void {
 
 export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[], worker?: WorkerRole): Promise<void> {
   const who = worker === undefined ? '' : `worker ${worker.id} (pid ${process.pid}): `
+  // First thing: a process with no SIGUSR1 listener answers the signal by starting Node's inspector.
+  let reopenLogs = (): void => {}
+  process.on('SIGUSR1', () => reopenLogs())
   const bootLog = createLogger(stderrWriter, 6)
   const identity = identityFrom(opts)
   let bound: BoundListeners
@@ -174,6 +178,10 @@ export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[]
   })
   server.serve(bound)
   const log = () => server.runtime.log
+  reopenLogs = () => {
+    server.reopenLogs()
+    log().notice(`${who}log files reopened`)
+  }
   const where = bound.addresses.map((a) => `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`)
   const reloads = new ReloadQueue(
     async (why) => {
@@ -238,6 +246,7 @@ export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[]
       if (m?.qtsmtpd === 'reload') reloads.request('primary', m.round)
       else if (m?.qtsmtpd === 'drain') drain('primary')
       else if (m?.qtsmtpd === 'exit-now') exitNow('primary')
+      else if (m?.qtsmtpd === 'reopen-logs') reopenLogs()
     })
     // The primary is gone (killed with SIGKILL): finish what is open and go.
     process.on('disconnect', () => drain('primary gone'))

@@ -91,6 +91,11 @@ export class SmtpServer {
 
   readonly #inUse = new Map<Runtime, number>()
 
+  /** SIGUSR1: the log files of the running configuration and of any older one sessions still use. */
+  reopenLogs(): void {
+    for (const runtime of new Set([this.#runtime, ...this.#inUse.keys()])) runtime.reopenLogs()
+  }
+
   #retire(runtime: Runtime): void {
     this.#inUse.delete(runtime)
     runtime.close().catch((e: unknown) => this.#runtime.log.error(`closing the old configuration: ${String(e)}`))

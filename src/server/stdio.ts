@@ -60,6 +60,7 @@ export async function runStdio(opts: CliOptions): Promise<void> {
   const runtime = await loadRuntime(opts, undefined, undefined, [listener])
   const server = new SmtpServer(runtime)
   process.on('SIGTERM', () => void server.close(0))
+  process.on('SIGUSR1', () => runtime.reopenLogs())
   await server.runSession(stream, {
     listener,
     remote: client.remote,

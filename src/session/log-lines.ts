@@ -26,11 +26,13 @@ export const unparsedCommand: CommandInProgress = Object.freeze({ verb: '-', arg
 export function logFinalReply(s: SessionCore, command: CommandInProgress, r: Reply, refusedBy: string | undefined) {
   if (!s.log.enabled(LogLevels.info)) return
   const txn = transactionOf(s)
+  // Tagged with the queue id for logging/transaction_id and the JSON lines (`txn`).
+  const log = txn === undefined || command.verb === 'MAIL' ? s.log : s.log.child({ transaction: txn.id })
   if (r.code < 400) {
-    if (command.message !== undefined && txn !== undefined) s.log.info(acceptedLine(s, txn, command.message, r))
+    if (command.message !== undefined && txn !== undefined) log.info(acceptedLine(s, txn, command.message, r))
     return
   }
-  s.log.info(refusedLine(s, command, r, refusedBy))
+  log.info(refusedLine(s, command, r, refusedBy))
 }
 
 function acceptedLine(

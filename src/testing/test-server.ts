@@ -124,6 +124,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
         baseDir: loaded.baseDir,
         services,
         logLevel: opts.logLevel ?? 7,
+        logFormat: loaded.logFormat,
         logWriter: (e) => logs.push(e),
         listeners: served,
       })

@@ -2,22 +2,19 @@
  * logging/file: appends log entries to a file (qpsmtpd `logging/file [loglevel L] [reopen]
  * [nosplit] [tsformat fmt] path`). The path may hold strftime conversions and %i (the session
  * id): a new name opens a new file. Lines are `<tsformat> <host>[<pid>]: <session> (<hook>)
- * <plugin>: <message>`. Writes are buffered in WriteStreams (never blocking the event loop);
- * past 8 MiB of unwritten output entries are dropped and counted.
+ * <plugin>: <message>`, or pino's JSON lines with `format json`. Files are written through
+ * LogFiles (buffered, bounded, reopened on SIGUSR1).
  * Security: `|command` outputs are refused at start-up: plugins never run a shell.
  */
-import { createWriteStream, constants as fsConstants, type WriteStream } from 'node:fs'
-import { access, stat } from 'node:fs/promises'
 import { hostname } from 'node:os'
-import { dirname, sep } from 'node:path'
 import { definePlugin } from '../../host/define-plugin.ts'
+import { pinoLine } from '../../host/log-json.ts'
 import type { LogEntry } from '../../host/logger.ts'
 import { opt } from '../../host/options.ts'
-import { logLevelOption, qpsmtpdPrefix } from './format.ts'
+import { formatOption, formatOptionSpec, logLevelOption, qpsmtpdPrefix } from './format.ts'
+import { checkLogDirectory, LogFiles } from './log-files.ts'
 import { strftime } from './strftime.ts'
 
-const MAX_OPEN_FILES = 32
-const MAX_BUFFERED = 8 * 1024 * 1024
 const MAX_SESSIONS = 100_000
 
 /** qpsmtpd's syntax: leading keywords, then everything else (joined by spaces) is the path. */
@@ -27,43 +24,13 @@ export function translateFileArgs(args: readonly string[]): string[] {
   for (; i < args.length; i++) {
     const a = (args[i] as string).toLowerCase()
     if (a === 'reopen' || a === 'nosplit') out.push(a, '1')
-    else if (a === 'loglevel' || a === 'tsformat') {
+    else if (a === 'loglevel' || a === 'tsformat' || a === 'format') {
       if (args[i + 1] === undefined) throw new Error(`option "${a}" needs a value`)
       out.push(a, args[++i] as string)
     } else break
   }
   if (i < args.length) out.push('path', args.slice(i).join(' '))
   return out
-}
-
-/**
- * The log directory must exist and be writable now, not at the first write (which would only
- * reach stderr): a missing /var/log/qpsmtpd stops the start with the config line. It is not
- * created: its owner, group and mode are the package's or systemd's (`LogsDirectory=`) to set.
- * With conversions in the directory part, the fixed part before them is checked.
- */
-async function checkLogDirectory(pattern: string): Promise<void> {
-  const parts = dirname(pattern).split(sep)
-  const firstConversion = parts.findIndex((p) => p.includes('%'))
-  const fixed = firstConversion < 0 ? dirname(pattern) : parts.slice(0, firstConversion).join(sep) || sep
-  const info = await stat(fixed).catch(() => undefined)
-  if (info === undefined)
-    throw new Error(
-      `log directory ${fixed} does not exist: create it, writable by the user qtsmtpd runs as ` +
-        '(with systemd: LogsDirectory=)',
-    )
-  if (!info.isDirectory()) throw new Error(`log directory ${fixed} is not a directory`)
-  if (firstConversion >= 0) return
-  const who = `the user qtsmtpd runs as (uid ${process.getuid?.() ?? '?'})`
-  const fileExists = !pattern.includes('%') && (await stat(pattern).catch(() => undefined)) !== undefined
-  if (fileExists)
-    await access(pattern, fsConstants.W_OK).catch(() => {
-      throw new Error(`log file ${pattern} is not writable by ${who}`)
-    })
-  else
-    await access(fixed, fsConstants.W_OK | fsConstants.X_OK).catch(() => {
-      throw new Error(`log directory ${fixed} is not writable by ${who}`)
-    })
 }
 
 export default definePlugin({
@@ -75,10 +42,12 @@ export default definePlugin({
     reopen: opt.boolean({ default: false, description: 'reopen the file at the first entry of each session' }),
     nosplit: opt.boolean({ default: false, description: "keep a session's entries in the file it started in" }),
     tsformat: opt.string({ default: '%a %b %d %T %Y', description: 'strftime format of the time stamp' }),
+    format: formatOptionSpec,
   },
   translateArgs: translateFileArgs,
-  async setup({ name, options, paths }) {
+  async setup({ name, options, paths, server }) {
     const level = logLevelOption(options.loglevel)
+    const format = formatOption(options.format, server.logFormat)
     const given = options.path.trim()
     if (given.startsWith('|'))
       throw new Error(
@@ -88,11 +57,18 @@ export default definePlugin({
     const pattern = paths.resolve(given)
     await checkLogDirectory(pattern)
     const host = hostname()
-    const streams = new Map<string, WriteStream>() // insertion order = least recently used first
+    const stamp = (time: Date) => `${strftime(options.tsformat, time)} ${host}[${process.pid}]:`
+    const files = new LogFiles({
+      name,
+      droppedNotice: (count) => {
+        const message = `${count} log entries dropped (output too slow)`
+        return format === 'json'
+          ? pinoLine({ level: 4, time: new Date(), message, plugin: name })
+          : `${stamp(new Date())} ${name}: ${message}\n`
+      },
+    })
     const sessionFile = new Map<string, string>()
     const reopened = new Set<string>()
-    const failed = new Set<string>()
-    let dropped = 0
 
     const fileFor = (e: LogEntry): string => {
       const session = e.connection
@@ -108,49 +84,15 @@ export default definePlugin({
       return file
     }
 
-    const close = (file: string) => {
-      streams.get(file)?.end()
-      streams.delete(file)
-    }
-
-    const open = (file: string): WriteStream => {
-      while (streams.size >= MAX_OPEN_FILES) close(streams.keys().next().value as string)
-      const s = createWriteStream(file, { flags: 'a', mode: 0o640 })
-      s.on('error', (err) => {
-        // Not through the logger: that would come straight back here.
-        if (!failed.has(file)) process.stderr.write(`${name}: cannot write ${file}: ${err.message}\n`)
-        failed.add(file)
-        if (streams.get(file) === s) streams.delete(file)
-      })
-      s.on('open', () => failed.delete(file))
-      streams.set(file, s)
-      return s
-    }
-
     const logging = (e: LogEntry): void => {
       if (e.level > level || e.plugin === name) return
       const file = fileFor(e)
       if (options.reopen && e.connection !== undefined && !reopened.has(e.connection)) {
         if (reopened.size >= MAX_SESSIONS) reopened.clear()
         reopened.add(e.connection)
-        close(file)
+        files.end(file)
       }
-      let s = streams.get(file)
-      if (s === undefined) s = open(file)
-      else {
-        streams.delete(file)
-        streams.set(file, s)
-      }
-      if (s.writableLength > MAX_BUFFERED) {
-        dropped++
-        return
-      }
-      const stamp = `${strftime(options.tsformat, e.time)} ${host}[${process.pid}]:`
-      if (dropped > 0) {
-        s.write(`${stamp} ${name}: ${dropped} log entries dropped (output too slow)\n`)
-        dropped = 0
-      }
-      s.write(`${stamp}${qpsmtpdPrefix(e)} ${e.message}\n`)
+      files.write(file, format === 'json' ? pinoLine(e) : `${stamp(e.time)}${qpsmtpdPrefix(e)} ${e.message}\n`)
     }
 
     return {
@@ -162,14 +104,11 @@ export default definePlugin({
           sessionFile.delete(id)
           reopened.delete(id)
           // A per-session file (%i) is finished when its session is.
-          if (pattern.includes('%i')) close(file)
+          if (pattern.includes('%i')) files.end(file)
         },
       },
-      close: async () => {
-        const ending = [...streams.values()].map((s) => new Promise<void>((resolve) => s.end(() => resolve())))
-        streams.clear()
-        await Promise.all(ending)
-      },
+      reopenLogs: () => files.reopen(),
+      close: () => files.close(),
     }
   },
 })

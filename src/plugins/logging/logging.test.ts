@@ -64,6 +64,7 @@ describe('logging/file arguments', () => {
       reopen: true,
       nosplit: true,
       tsformat: '%F',
+      format: undefined,
     })
     assert.deepEqual(parsePluginArgs(logFile.definition.options, translateFileArgs(['/var/log/q.log'])), {
       path: '/var/log/q.log',
@@ -71,6 +72,7 @@ describe('logging/file arguments', () => {
       reopen: false,
       nosplit: false,
       tsformat: '%a %b %d %T %Y',
+      format: undefined,
     })
   })
 
@@ -224,8 +226,11 @@ describe('logging/warn', () => {
     assert.equal(warnLine({ level: 4, time, message: 'm', connection: 'c1' }, 7), '7 c1 m\n')
     assert.equal(warnLine({ level: 4, time, message: 'm', plugin: 'p', hook: 'rcpt' }, 7), '7 (rcpt) p: m\n')
     assert.equal(warnLine({ level: 4, time, message: 'm', hook: 'rcpt' }, 7), '7 (rcpt) running plugin: m\n')
-    assert.deepEqual(parsePluginArgs(logWarn.definition.options, ['LOGINFO']), { loglevel: 'LOGINFO' })
-    assert.deepEqual(parsePluginArgs(logWarn.definition.options, ['6']), { loglevel: '6' })
+    assert.deepEqual(parsePluginArgs(logWarn.definition.options, ['LOGINFO']), {
+      loglevel: 'LOGINFO',
+      format: undefined,
+    })
+    assert.deepEqual(parsePluginArgs(logWarn.definition.options, ['6']), { loglevel: '6', format: undefined })
   })
 })
 
