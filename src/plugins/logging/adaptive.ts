@@ -2,8 +2,8 @@
  * logging/adaptive: brief logs for sessions that go well, detailed ones for sessions that do not
  * (qpsmtpd `logging/adaptive [accept L] [reject L] [prefix C]`), to stderr. Entries at or under
  * `accept` are written at once. Those above it, up to `reject`, are kept per session and written
- * only once the session goes badly: a plugin refuses something (the deny hook, as in qpsmtpd), the
- * core refuses a command or message (its `refused` line), or something fails (an error entry).
+ * only once the session goes badly: a plugin refuses something (the deny hook, as in qpsmtpd), or
+ * the core answers 4xx/5xx (its `refused` line: its own refusals and plugins' failures).
  * From then on the session's entries up to `reject` are written at once; a session that ends well
  * drops what was kept. Detail lines carry `prefix` after the pid, so `grep -v` gives the brief log.
  * Memory: at most `buffer` bytes kept per session, the oldest dropped first (and counted).
@@ -88,7 +88,8 @@ export default definePlugin({
       if (e.plugin === name || e.level > reject) return
       const session = e.connection
       if (session === undefined) return void (e.level <= accept && write(e, false))
-      const refusal = (e.plugin === undefined && e.message.startsWith('refused ')) || e.level <= 3
+      // The core's line for a 4xx/5xx reply: its own refusals, and plugins' failures (451).
+      const refusal = e.plugin === undefined && e.message.startsWith('refused ')
       const over = ended.get(session)
       if (over === undefined && refusal) wentBadly(session)
       if (e.level <= accept) write(e, false)

@@ -70,11 +70,12 @@ export function tcpTransport(host: string, port: number, opts: TransportOptions)
     s.on('connect', () => {
       connected = true
       delay = firstDelayMs
-      const notice = outage.over()
-      if (notice !== undefined) s.write(notice)
+      // The queue holds the oldest messages (newer ones were dropped), so it goes first.
       for (const record of queue) s.write(record)
       queue = []
       queued = 0
+      const notice = outage.over()
+      if (notice !== undefined) s.write(notice)
     })
     s.on('error', (e) => outage.report(`cannot send to ${host}:${port} over TCP: ${e.message}`))
     s.on('close', () => {
