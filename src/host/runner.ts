@@ -48,6 +48,8 @@ export interface SessionView {
   clientSpoke?(ms: number, signal: AbortSignal): Promise<boolean>
   /** HookContext.excuseEarlyTalk. */
   excuseEarlyTalk?(): void
+  /** Told how long each hook call took (its wall time, waits included), for the summary line. */
+  recordHookTime?(plugin: string, ms: number): void
 }
 
 export interface ChainResult<V> {
@@ -309,6 +311,7 @@ export class HookRunner {
       return controller.signal
     }
     let timer: NodeJS.Timeout | undefined
+    const started = performance.now()
     try {
       const result = fn(makeContext(view, plugin, hook, signal, answer), ...args)
       if (!(result instanceof Promise)) return result
@@ -323,6 +326,7 @@ export class HookRunner {
       })
       return await Promise.race([result, timeout])
     } finally {
+      view.recordHookTime?.(plugin.name, performance.now() - started)
       if (timer !== undefined) clearTimeout(timer)
       if (controller !== undefined) view.signal.removeEventListener('abort', onSessionAbort)
     }

@@ -46,7 +46,8 @@ async function close(s: Session): Promise<void> {
     `summary ip=${c.remote.ip} helo=${c.helo?.host ?? '-'} tls=${c.tls?.version ?? 'no'} auth=${c.auth?.user ?? '-'} ` +
       `relay=${c.relayClient ? 1 : 0} msgs=${c.messageCount} refused=${s.counters.refused} errors=${s.counters.errors} ` +
       `time=${seconds}s ` +
-      `results=[${c.results.summary()}]`,
+      `results=[${c.results.summary()}] ` +
+      `plugin_time=[${[...s.hookTime].map(([plugin, ms]) => `${plugin}:${ms.toFixed(1)}ms`).join(' ')}]`,
   )
 }
 

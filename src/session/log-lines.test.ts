@@ -87,7 +87,12 @@ async function linesOf(srv: TestServer, summaries = 1): Promise<string[]> {
 }
 
 /** The summary line without its time, which varies. */
-const summaryOf = (lines: readonly string[]) => lines.find((l) => l.startsWith('summary '))?.replace(/time=\S+ /, '')
+/** The summary line without its times (time=, plugin_time=), which the test that follows pins down. */
+const summaryOf = (lines: readonly string[]) =>
+  lines
+    .find((l) => l.startsWith('summary '))
+    ?.replace(/time=\S+ /, '')
+    .replace(/ plugin_time=\[[^\]]*\]$/, '')
 
 const CONTENT = 'Message-ID: <m1@src.test>\r\nSubject: log lines\r\n\r\nbody\r\n..dot\r\n'
 const SIZE = Buffer.byteLength(CONTENT) - 1 // the client's dot-stuffing is not counted
@@ -148,6 +153,37 @@ describe('log lines: accepted messages', () => {
   })
 })
 
+describe('log lines: the summary', () => {
+  it("plugin_time: the time spent in each plugin's hooks, waits included, in the order they first ran", async () => {
+    const slow = definePlugin({
+      name: 'test/slow',
+      options: {},
+      setup: () => ({ hooks: { rcpt: () => new Promise((r) => setTimeout(() => r(pass()), 60)) } }),
+    })
+    await withServer({ plugins: [judge(), slow(), rcptOk(), queue()] }, async (srv) => {
+      const c = await greet(srv)
+      await c.send('MAIL FROM:<a@src.test>', 250)
+      await c.send('RCPT TO:<u1@dest.test>', 250)
+      await c.send('RCPT TO:<u2@dest.test>', 250)
+      await c.send('DATA', 354)
+      c.write(`${CONTENT}.\r\n`)
+      await c.expect(250)
+      await c.quit()
+      const summary = (await linesOf(srv)).find((l) => l.startsWith('summary ')) ?? ''
+      const m = / time=(\d+\.\d{3})s results=\[.*\] plugin_time=\[(.*)\]$/.exec(summary)
+      assert.ok(m, summary)
+      const times = (m[2] ?? '').split(' ').map((t) => /^(.+):(\d+\.\d)ms$/.exec(t))
+      assert.deepEqual(
+        times.map((t) => t?.[1]),
+        ['test/judge', 'test/slow', 'rcpt/ok', 'test/queue'],
+      )
+      // Two RCPTs, each waiting 60 ms in test/slow: a lower bound, which load cannot break.
+      assert.ok(Number(times[1]?.[2]) >= 110, summary)
+      assert.ok(Number(m[1]) * 1000 >= Number(times[1]?.[2]), summary)
+    })
+  })
+})
+
 describe('log lines: refusals', () => {
   it('MAIL and RCPT refused by plugins (a 550, relaying denied): command, client, envelope, reply, plugin', async () => {
     await withServer({}, async (srv) => {
@@ -167,8 +203,9 @@ describe('log lines: refusals', () => {
         `refused cmd=RCPT id=${id} ip=127.0.0.1 helo=client.test from=<a@src.test> to=<victim@elsewhere.test> ` +
           'reply="550 5.7.1 Relaying denied" plugin=rcpt/ok',
         'summary ip=127.0.0.1 helo=client.test tls=no auth=- relay=0 msgs=0 refused=3 errors=3 ' +
-          `time=${/time=(\S+)/.exec(lines[3] ?? '')?.[1]} ` +
-          'results=[test/judge:pass(sender a) test/judge:pass(rcpt victim) rcpt/ok:fail(relaying denied)]',
+          `time=${/ time=(\S+)/.exec(lines[3] ?? '')?.[1]} ` +
+          'results=[test/judge:pass(sender a) test/judge:pass(rcpt victim) rcpt/ok:fail(relaying denied)] ' +
+          `plugin_time=[${/plugin_time=\[(.*)\]$/.exec(lines[3] ?? '')?.[1]}]`,
       ])
     })
   })

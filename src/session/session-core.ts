@@ -45,6 +45,8 @@ export interface SessionCore extends SessionView {
   }
   /** The command being answered, for its log line: set by dispatch, cleared by its final reply. */
   command: CommandInProgress | undefined
+  /** Milliseconds spent in each plugin's hooks, in the order they first ran: the summary line. */
+  readonly hookTime: ReadonlyMap<string, number>
   /** Queue a reply; replies are written once per pipelined group. */
   send(reply: Reply): void
   /** Queue a reply and write everything now (354, 334, 220 before TLS). */

@@ -281,6 +281,12 @@ export class Session implements SessionCore {
     this.#earlyTalkExcused = true
   }
 
+  readonly hookTime = new Map<string, number>()
+
+  recordHookTime(plugin: string, ms: number): void {
+    this.hookTime.set(plugin, (this.hookTime.get(plugin) ?? 0) + ms)
+  }
+
   noteRefusal(plugin: string): void {
     this.#refusedBy = plugin
   }

@@ -1,0 +1,111 @@
+/**
+ * Secrets never reach a log: a start-up whose config/plugins holds a password (smtp-forward's
+ * AUTH at the next hop), sessions that authenticate with PLAIN and LOGIN (right and wrong
+ * passwords, a CRAM-MD5 attempt, an AUTH line too long), and a message relayed with AUTH to a
+ * real next hop (aiosmtpd over STARTTLS), all at LOGDEBUG through every output: the text and JSON
+ * files, syslog over UDP, stderr and the built-in writer. Each output is searched for the
+ * passwords as written and base64-encoded.
+ */
+import assert from 'node:assert/strict'
+import { createSocket } from 'node:dgram'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { makeCertificate, type TestCertificate } from '../../src/testing/certs.ts'
+import { startTestServer } from '../../src/testing/index.ts'
+import { type Sink, startSink } from '../peers/aiosmtpd.ts'
+
+const userPassword = 'Us3r-Passw0rd-xyzzy'
+const nextHopPassword = 'N3xtH0p-s3cret-plugh'
+const b64 = (s: string) => Buffer.from(s).toString('base64')
+const secrets = [userPassword, nextHopPassword, b64(userPassword), b64(`\0alice@example.com\0${userPassword}`)]
+
+let dir: string
+let sink: Sink
+let cert: TestCertificate
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'qtsmtpd-secrets-'))
+  cert = await makeCertificate()
+  sink = await startSink({ cert, requireTls: true, auth: `relayuser:${nextHopPassword}` })
+})
+after(async () => {
+  await sink?.stop()
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('secrets in logs', { timeout: 60_000 }, () => {
+  it('no password, clear or base64, in any log output at LOGDEBUG', async () => {
+    const datagrams: Buffer[] = []
+    const udp = createSocket('udp4')
+    udp.on('message', (m) => datagrams.push(m))
+    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()))
+    const config = join(dir, 'config')
+    await mkdir(config)
+    const files: Record<string, string> = {
+      me: 'mx.test',
+      rcpthosts: 'example.com',
+      loglevel: '7',
+      tls_before_auth: '0',
+      flat_auth_pw: `alice@example.com:${userPassword}\n`,
+      plugins: [
+        `logging/file loglevel LOGDEBUG ${join(dir, 'all.log')}`,
+        `logging/file:2 loglevel LOGDEBUG format json ${join(dir, 'all.json')}`,
+        `logging/syslog loglevel LOGDEBUG logsock udp server 127.0.0.1:${udp.address().port}`,
+        'logging/warn LOGDEBUG',
+        'auth/auth_flat_file',
+        'rcpt_ok',
+        `queue/smtp-forward 127.0.0.1 ${sink.port} tls required tls_ca ${cert.certFile} tls_servername localhost ` +
+          `auth_user relayuser auth_password ${nextHopPassword}`,
+      ].join('\n'),
+    }
+    for (const [name, text] of Object.entries(files)) await writeFile(join(config, name), `${text}\n`)
+
+    const stderr: string[] = []
+    const original = process.stderr.write.bind(process.stderr)
+    process.stderr.write = ((chunk: string | Uint8Array) => {
+      stderr.push(String(chunk))
+      return true
+    }) as typeof process.stderr.write
+    let builtin: string[] = []
+    try {
+      const srv = await startTestServer({ configDir: config, memoryQueue: false, logLevel: 7 })
+      const c = await srv.connect()
+      await c.expect(220)
+      await c.send('EHLO client.test', 250)
+      await c.send(`AUTH PLAIN ${b64(`\0alice@example.com\0wrong-${userPassword}`)}`, 535)
+      await c.send('AUTH LOGIN', 334)
+      await c.send(b64('alice@example.com'), 334)
+      await c.send(b64(`${userPassword}x`), 535)
+      await c.send(`AUTH CRAM-MD5 ${b64(`alice@example.com ${userPassword}`)}`, /^[45]\d\d /)
+      await c.send(`AUTH PLAIN ${b64(`\0alice@example.com\0${userPassword}`)}`, 235)
+      await c.send('MAIL FROM:<alice@example.com>', 250)
+      await c.send('RCPT TO:<bob@elsewhere.test>', 250)
+      await c.send('DATA', 354)
+      c.write(`Subject: relayed\r\n\r\n${userPassword} in the body is the client's business\r\n.\r\n`)
+      await c.expect(250)
+      await c.quit()
+      await c.closed()
+      await srv.close()
+      builtin = srv.logs.map((e) => e.message)
+    } finally {
+      process.stderr.write = original
+      udp.close()
+    }
+    const [m] = (await sink.messages()).slice(-1)
+    assert.equal(m?.auth, true, 'the next hop saw AUTH')
+    const outputs: Record<string, string> = {
+      'logging/file': await readFile(join(dir, 'all.log'), 'utf8'),
+      'logging/file format json': await readFile(join(dir, 'all.json'), 'utf8'),
+      'logging/syslog': datagrams.map((d) => d.toString('utf8')).join('\n'),
+      stderr: stderr.join(''),
+      'built-in output': builtin.join('\n'),
+    }
+    // Each output really holds the session, so the search below has something to search.
+    for (const [name, text] of Object.entries(outputs).filter(([n]) => n !== 'built-in output'))
+      assert.match(text, /authenticated alice@example\.com with PLAIN/, name)
+    assert.match(outputs['logging/file'] ?? '', /refused cmd=AUTH ip=127\.0\.0\.1 helo=client\.test reply="535 /)
+    for (const [name, text] of Object.entries(outputs))
+      for (const secret of secrets) assert.ok(!text.includes(secret), `${name} holds "${secret}"`)
+  })
+})
