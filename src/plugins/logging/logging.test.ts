@@ -190,7 +190,7 @@ describe('logging/file', () => {
     const probesIn = async (f: string) =>
       (await readFile(f, 'utf8'))
         .split('\n')
-        .filter((l) => l.includes('probe'))
+        .filter((l) => / probe \d$/.test(l))
         .map((l) => l.slice(-1))
     assert.deepEqual(await probesIn(a), ['2', '3', '4'])
     assert.deepEqual(await probesIn(b), ['2', '3', '4', '5', '6', '7'])

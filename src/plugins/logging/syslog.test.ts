@@ -41,9 +41,9 @@ async function session(srv: TestServer): Promise<string> {
   return /Queued as (\S+)/.exec(r.raw)?.[1] ?? ''
 }
 
-/** The session id, from the line the core logs at the end of each session. */
+/** The session id, from rsyslog's line for the summary the core logs at the end of each session. */
 const sessionIdIn = (lines: readonly string[]): string =>
-  /(\S+) summary ip=127\.0\.0\.1/.exec(lines.find((l) => l.includes(' summary ip=')) ?? '')?.[1] ?? ''
+  / msg= ?(\S+) summary ip=127\.0\.0\.1/.exec(lines.find((l) => l.includes(' summary ip=')) ?? '')?.[1] ?? ''
 
 const iso = '\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z'
 const bsd = '[A-Z][a-z]{2} [ \\d]\\d \\d\\d:\\d\\d:\\d\\d'
