@@ -12,6 +12,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { openStore } from '../../src/store/open.ts'
 import { makeCertificate, type TestCertificate } from '../../src/testing/certs.ts'
 import { startTestServer } from '../../src/testing/index.ts'
 import { type Sink, startSink } from '../peers/aiosmtpd.ts'
@@ -107,5 +108,39 @@ describe('secrets in logs', { timeout: 60_000 }, () => {
     assert.match(outputs['logging/file'] ?? '', /refused cmd=AUTH ip=127\.0\.0\.1 helo=client\.test reply="535 /)
     for (const [name, text] of Object.entries(outputs))
       for (const secret of secrets) assert.ok(!text.includes(secret), `${name} holds "${secret}"`)
+  })
+
+  it('a redis:// store setting with a password: its warnings and errors, Redis down, name it without', async () => {
+    const password = 'St0re-pass-frotz'
+    const said: string[] = []
+    const settings = [
+      `redis://:${password}@127.0.0.1:1/2 timeout=200ms connect_timeout=200ms`,
+      `redis://user:${password}@127.0.0.1:1 timeout=200ms connect_timeout=200ms`,
+      `redis://user:${password}@127.0.0.1:1 timeout=bogus`,
+    ]
+    for (const setting of settings) {
+      try {
+        const store = await openStore(setting, {
+          origin: { file: 'config/smtpd.conf', line: 3 },
+          baseDir: dir,
+          stateDir: dir,
+          onWarning: (m) => said.push(m),
+        })
+        await store.get('k').catch((e: Error) => said.push(e.message))
+        await store.close()
+      } catch (e) {
+        said.push((e as Error).message)
+      }
+    }
+    assert.ok(
+      said.some((m) => m.startsWith('store redis://:***@127.0.0.1:1/2 unavailable: ')),
+      said.join('\n'),
+    )
+    assert.ok(
+      said.some((m) => m.startsWith('store redis://user:***@127.0.0.1:1: get: ')),
+      said.join('\n'),
+    )
+    assert.ok(said.some((m) => m === 'config/smtpd.conf:3: store: timeout=bogus: expected a duration (500ms, 1s)'))
+    for (const m of said) assert.ok(!m.includes(password), m)
   })
 })
