@@ -5,8 +5,9 @@
  * replaced after a back-off (100 ms, doubling while workers die within 10 s of their start, at
  * most 30 s).
  * If the first workers cannot start (bad configuration, port in use) the primary stops with
- * their exit code instead of looping. Signals: HUP → `reload` to every worker; USR1 → `reopen-logs`; TERM/INT →
- * `drain` to every worker, exit when all are gone; a second TERM/INT → `exit-now`.
+ * their exit code instead of looping. Signals: HUP → `reload` to every worker; USR1 →
+ * `reopen-logs` (logrotate); TERM/INT → `drain` to every worker, exit when all are gone; a
+ * second TERM/INT → `exit-now`.
  */
 import cluster, { type Worker } from 'node:cluster'
 import type { CliOptions } from '../cli/args.ts'
