@@ -12,7 +12,9 @@
  *   })
  */
 
+export type { Clock } from './clock/index.ts'
 export { readConfigDir } from './config/load.ts'
+export type { DnsAnswer, DnsResolver, QueryOptions, RecordData, RecordType } from './dns/index.ts'
 export type { ConfigLine, ConfigView } from './host/config-view.ts'
 export type {
   AuthInfo,
@@ -110,6 +112,7 @@ export type {
 } from './host/message.ts'
 export { type OptionSchema, type OptionSpec, type OptionsOf, opt } from './host/options.ts'
 export type { Paths } from './host/paths.ts'
+export type { ServiceName } from './host/plugin-services.ts'
 export type { ResultKind } from './host/results.ts'
 export {
   accept,
@@ -142,9 +145,22 @@ export {
   TransactionAuthResults,
   WrittenAuthResults,
 } from './mailauth/auth-results.ts'
+export type { Counter, Gauge, Histogram, Labelled, MetricOptions, Metrics } from './metrics/index.ts'
+export {
+  type ConnectOptions,
+  type ConnectTarget,
+  LineConnection,
+  type LineConnectionOptions,
+  type Net,
+  NetError,
+  type Pool,
+  type PoolOptions,
+  type ReadOptions,
+} from './net/index.ts'
 export { normalizeDomain } from './protocol/address.ts'
 export type { Address, MailFrom, MailParams, RcptParams, RcptTo } from './protocol/envelope.ts'
 export { formatAddress } from './protocol/envelope.ts'
 export { type EnhancedCode, type Reply, reply } from './protocol/reply.ts'
 export { buildRuntime, type Runtime } from './server/runtime.ts'
 export { SmtpServer } from './server/smtp-server.ts'
+export { type Store, StoreUnavailable, type WriteOptions } from './store/index.ts'

@@ -14,7 +14,10 @@
  */
 import type { Clock } from '../clock/index.ts'
 import type { ListenerSelector } from '../config/listener-selector.ts'
+import type { DnsResolver } from '../dns/index.ts'
 import type { Metrics } from '../metrics/index.ts'
+import type { Net } from '../net/index.ts'
+import type { Store } from '../store/index.ts'
 import type { ConfigView } from './config-view.ts'
 import type { ServerInfo } from './context.ts'
 import type { Hooks } from './hook-map.ts'
@@ -22,11 +25,16 @@ import type { LogFormat } from './log-json.ts'
 import type { Logger } from './logger.ts'
 import { checkOptions, type OptionSchema, type OptionsInput, type OptionsOf } from './options.ts'
 import type { Paths } from './paths.ts'
+import type { ServiceName } from './plugin-services.ts'
 import type { Services } from './services.ts'
 
 export type FailurePolicy = 'defer' | 'pass'
 
-export interface SetupApi<O> {
+/**
+ * What `setup` gets. `R` is the plugin's `requires`: a service named there is not `undefined`
+ * in the types (the loader refused to start without it).
+ */
+export interface SetupApi<O, R extends ServiceName = never> {
   /** The instance name: the plugin's name, or `name:N` for a second instance. */
   readonly name: string
   readonly options: O
@@ -43,6 +51,17 @@ export interface SetupApi<O> {
   /** Capabilities a plugin offers to the core (TLS settings, ...). */
   readonly services: Services
   /**
+   * The process's DNS resolver (caching, deadlines, answers that tell NXDOMAIN from a failure);
+   * `undefined` on a server without one (a test server given no `dns`) unless `requires` names it.
+   */
+  readonly dns: 'dns' extends R ? DnsResolver : DnsResolver | undefined
+  /**
+   * Shared state with TTLs and counters (SQLite, Redis, or memory in tests), seen through a
+   * scope of this plugin's name: its keys cannot collide with another plugin's. `undefined` on a
+   * server without one unless `requires` names it. It outlives reloads; do not close it.
+   */
+  readonly store: 'store' extends R ? Store : Store | undefined
+  /**
    * The process's metrics registry: declare metrics here in setup, bind children to label
    * values, and only call the children in hooks. The same declaration after a reload returns
    * the same metric.
@@ -50,6 +69,8 @@ export interface SetupApi<O> {
   readonly metrics: Metrics
   /** The time and waiting (a fake one in tests): use it instead of Date.now() and setTimeout. */
   readonly clock: Clock
+  /** Connections with deadlines, line-protocol clients and pools, child processes from an argv. */
+  readonly net: Net
 }
 
 export interface PluginParts {
@@ -60,7 +81,7 @@ export interface PluginParts {
   readonly reopenLogs?: () => void
 }
 
-export interface PluginDefinition<S extends OptionSchema> {
+export interface PluginDefinition<S extends OptionSchema, R extends ServiceName = never> {
   /** `phase/name`, e.g. `rcpt/ok`. */
   readonly name: string
   /** Other names it loads under, e.g. qpsmtpd's `rcpt_ok`. */
@@ -73,13 +94,24 @@ export interface PluginDefinition<S extends OptionSchema> {
   readonly timeoutMs?: number
   /** What a thrown error or timeout means: `defer` (451 4.3.0, the default) or `pass`. */
   readonly onFailure?: FailurePolicy
+  /**
+   * Services the plugin cannot work without (`['dns', 'store']`): the server refuses to start
+   * without them (`file:line` of the plugin's line), and `api.dns`, `api.store` are then not
+   * `undefined` in the types.
+   */
+  readonly requires?: readonly R[]
+  /**
+   * Plugins whose results it reads, by name or alias (`['sender_permitted_from', 'dkim']` for
+   * dmarc): each must be loaded, earlier in config/plugins, or the server refuses to start.
+   */
+  readonly after?: readonly string[]
   // Method syntax on purpose: a factory of any options type can then stand in a list of plugins.
-  setup(api: SetupApi<OptionsOf<S>>): PluginParts | Promise<PluginParts>
+  setup(api: SetupApi<OptionsOf<S>, R>): PluginParts | Promise<PluginParts>
 }
 
 /** A plugin chosen with its options, not yet set up. */
 export interface PluginChoice {
-  readonly definition: PluginDefinition<OptionSchema>
+  readonly definition: PluginDefinition<OptionSchema, ServiceName>
   readonly options: Readonly<Record<string, unknown>>
   readonly instance?: string | undefined
   /** The operator's deadline for this plugin's hook calls (smtpd.conf `plugin_timeout`). */
@@ -92,15 +124,17 @@ export interface PluginChoice {
 
 export interface PluginFactory<S extends OptionSchema> {
   (options?: OptionsInput<S>): PluginChoice
-  readonly definition: PluginDefinition<S>
+  readonly definition: PluginDefinition<S, ServiceName>
 }
 
-export function definePlugin<const S extends OptionSchema>(def: PluginDefinition<S>): PluginFactory<S> {
+export function definePlugin<const S extends OptionSchema, const R extends ServiceName = never>(
+  def: PluginDefinition<S, R>,
+): PluginFactory<S> {
   const factory = (options?: OptionsInput<S>): PluginChoice => ({
-    definition: def as unknown as PluginDefinition<OptionSchema>,
+    definition: def as unknown as PluginDefinition<OptionSchema, ServiceName>,
     options: checkOptions(def.options, options),
   })
-  return Object.assign(factory, { definition: def })
+  return Object.assign(factory, { definition: def as unknown as PluginDefinition<S, ServiceName> })
 }
 
 export const instanceName = (choice: PluginChoice): string =>

@@ -12,13 +12,19 @@ import type { PluginLine } from '../config/plugin-list.ts'
 import { explainUnknownPlugin } from '../config/qpsmtpd-plugins.ts'
 import type { ConfigView } from './config-view.ts'
 import type { ServerInfo } from './context.ts'
-import { instanceName, type PluginChoice, type PluginDefinition, type PluginFactory } from './define-plugin.ts'
+import { instanceName, type PluginChoice, type PluginFactory, type SetupApi } from './define-plugin.ts'
 import { hookNames } from './hook-map.ts'
 import type { LogFormat } from './log-json.ts'
 import type { Logger, LogLevelAdjustment } from './logger.ts'
 import { checkOptions, logLevelOptionType, type OptionSchema, parsePluginArgs } from './options.ts'
 import type { Paths } from './paths.ts'
-import type { ServiceTypes } from './plugin-services.ts'
+import {
+  isServiceName,
+  type OptionalService,
+  type ProvidedServices,
+  type ServiceName,
+  serviceNames,
+} from './plugin-services.ts'
 import type { RegisteredPlugin } from './runner.ts'
 import type { Services } from './services.ts'
 
@@ -154,8 +160,13 @@ export interface SetupEnvironment {
   readonly server: ServerInfo & { readonly spoolDir: string; readonly logFormat: LogFormat }
   readonly paths: Paths
   readonly services: Services
-  /** What plugins get as api.metrics, api.clock, ... */
-  readonly provided: ServiceTypes
+  /** What plugins get as api.dns, api.store, api.metrics, ... */
+  readonly provided: ProvidedServices
+  /**
+   * Why a service is absent, for the error of a plugin that requires it (the test server tells
+   * the author to pass `dns`); by default the server simply was not given one.
+   */
+  readonly absentServices?: { readonly [K in OptionalService]?: string } | undefined
   /** Called as each plugin is set up, so its config hooks answer for the plugins after it. */
   readonly onSetUp?: (plugin: RegisteredPlugin) => void
 }
@@ -186,17 +197,21 @@ export async function setupPlugins(choices: readonly PluginChoice[], env: SetupE
     for (const c of closers.reverse()) await c()
   }
   const problems: ConfigError[] = []
-  const seen = new Set<string>()
-  for (const choice of choices) {
-    const def = choice.definition as PluginDefinition<OptionSchema>
-    let name = instanceName(choice)
-    for (let n = 2; seen.has(name); n++) name = `${instanceName(choice)}#${n}`
-    seen.add(name)
+  const seen = new Map<string, PluginChoice>()
+  for (const [index, choice] of choices.entries()) {
+    const def = choice.definition
+    const name = instanceName(choice)
+    const refused = manifestProblems(choice, choices.slice(0, index), choices.slice(index + 1), seen.get(name), env)
+    if (refused.length > 0) {
+      problems.push(...refused)
+      continue
+    }
+    seen.set(name, choice)
     const coreLog = env.log.child({ plugin: name })
     try {
       const options = checkOptions(def.options, choice.options as never)
       const logAdjustment = logLevelAdjustmentOf(def.options, options)
-      const parts = await def.setup({
+      const api: SetupApi<typeof options> = {
         name,
         options,
         log: env.log.child({ plugin: name, adjust: logAdjustment }),
@@ -204,9 +219,16 @@ export async function setupPlugins(choices: readonly PluginChoice[], env: SetupE
         server: env.server,
         paths: env.paths,
         services: env.services,
+        dns: env.provided.dns,
+        // Scoped by the plugin's name, so two plugins cannot collide on a key; borrowed, so a
+        // plugin's close() cannot close the process's store.
+        store: env.provided.store?.scope(def.name),
         metrics: env.provided.metrics,
         clock: env.provided.clock,
-      })
+        net: env.provided.net,
+      }
+      // The services it requires are there: manifestProblems checked them.
+      const parts = await def.setup(api as unknown as SetupApi<typeof options, ServiceName>)
       if (parts.close) closers.push(parts.close)
       for (const hook of Object.keys(parts.hooks))
         if (!(hookNames as string[]).includes(hook)) throw new Error(`unknown hook "${hook}"`)
@@ -241,4 +263,61 @@ export async function setupPlugins(choices: readonly PluginChoice[], env: SetupE
     throw combineConfigErrors(problems)
   }
   return { plugins, close }
+}
+
+const where = (choice: PluginChoice): [string, number | undefined] => [
+  choice.source?.file ?? 'plugins given in code',
+  choice.source?.line,
+]
+const at = (choice: PluginChoice): string =>
+  choice.source === undefined ? 'in the list of plugins' : `at ${choice.source.file}:${choice.source.line}`
+const answersTo = (choice: PluginChoice, name: string): boolean =>
+  choice.definition.name === name || (choice.definition.aliases ?? []).includes(name) || instanceName(choice) === name
+
+/**
+ * What stops a plugin from being set up, from its manifest: a second plugin of the same name
+ * without an instance suffix, a required service the server lacks, a plugin it reads from that is
+ * missing or comes later.
+ */
+function manifestProblems(
+  choice: PluginChoice,
+  before: readonly PluginChoice[],
+  later: readonly PluginChoice[],
+  sameName: PluginChoice | undefined,
+  env: SetupEnvironment,
+): ConfigError[] {
+  const name = instanceName(choice)
+  const problems: ConfigError[] = []
+  const fail = (code: string, text: string) => problems.push(new ConfigError(code, ...where(choice), text))
+  if (sameName !== undefined)
+    fail(
+      'SMTPD_ERR_PLUGIN_DUPLICATE',
+      `plugin ${name} is already loaded ${at(sameName)}; to run it twice, give each line an instance ` +
+        `number (${choice.definition.name}:1, ${choice.definition.name}:2)`,
+    )
+  for (const service of choice.definition.requires ?? []) {
+    if (!isServiceName(service))
+      fail(
+        'SMTPD_ERR_PLUGIN_REQUIRES',
+        `plugin ${name} requires an unknown service "${String(service)}" (there are ${serviceNames.join(', ')})`,
+      )
+    else if (env.provided[service] === undefined)
+      fail(
+        'SMTPD_ERR_PLUGIN_REQUIRES',
+        `plugin ${name} requires the ${service} service, which this server does not have` +
+          `: ${env.absentServices?.[service as OptionalService] ?? 'it was started without one'}`,
+      )
+  }
+  for (const wanted of choice.definition.after ?? []) {
+    if (before.some((c) => answersTo(c, wanted))) continue
+    const follower = later.find((c) => answersTo(c, wanted))
+    fail(
+      'SMTPD_ERR_PLUGIN_ORDER',
+      follower === undefined
+        ? `plugin ${name} reads the results of ${wanted}, which is not loaded; load ${wanted} before it`
+        : `plugin ${name} reads the results of ${wanted}, which comes after it (${at(follower).replace(/^at /, '')}); ` +
+            `load ${wanted} before it`,
+    )
+  }
+  return problems
 }

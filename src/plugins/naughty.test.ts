@@ -31,7 +31,7 @@ function withServer(
         marker({ reject: opts.markNaughty === false ? '0' : 'naughty' }),
         ...(opts.acceptFirst ? [acceptAllRecipients()] : []),
         naughty(opts.naughty),
-        acceptAllRecipients(),
+        ...(opts.acceptFirst ? [] : [acceptAllRecipients()]),
         authOk(),
       ],
       policies: { authRequiresTls: false },

@@ -29,7 +29,7 @@ import {
 } from '../host/logger.ts'
 import { makeDirectories } from '../host/make-directories.ts'
 import { pathsFrom } from '../host/paths.ts'
-import { type ServiceSet, type ServiceTypes, withDefaults } from '../host/plugin-services.ts'
+import { type OptionalService, type ProvidedServices, type ServiceSet, withDefaults } from '../host/plugin-services.ts'
 import type { HookRunner, RegisteredPlugin } from '../host/runner.ts'
 import { emptyServices, type Services } from '../host/services.ts'
 import type { SessionSettings } from '../session/settings.ts'
@@ -49,10 +49,13 @@ export interface RuntimeOptions {
    */
   readonly baseDir?: string | undefined
   /**
-   * What plugins get as api.metrics, api.clock, ...: the process's (a reload hands the new
-   * runtime the same ones) or a test's fakes. Missing: a registry of its own, the system clock.
+   * What plugins get as api.dns, api.store, api.metrics, ...: the process's (a reload hands the
+   * new runtime the same ones) or a test's fakes. Missing: no DNS, no store, a metrics registry
+   * of its own, the system clock and network.
    */
   readonly services?: ServiceSet | undefined
+  /** Why `dns` or `store` is absent, for the error of a plugin that requires it. */
+  readonly absentServices?: { readonly [K in OptionalService]?: string } | undefined
   /** Where log entries go when no logging plugin is loaded; stderr by default. */
   readonly logWriter?: LogWriter
   /**
@@ -84,8 +87,8 @@ export interface Runtime {
   /** The plugins a listener's sessions run: those whose selector takes it (host/listener-chains.ts). */
   runnerFor(listener: ListenerInfo): HookRunner
   readonly services: Services
-  /** What the plugins were given (metrics, clock, ...). */
-  readonly provided: ServiceTypes
+  /** What the plugins were given (dns, store, metrics, clock, net). */
+  readonly provided: ProvidedServices
   readonly tlsContexts: TlsContextProvider | undefined
   readonly server: ServerInfo
   readonly log: Logger
@@ -165,6 +168,7 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
     paths: pathsFrom(opts.baseDir ?? process.cwd()),
     services,
     provided,
+    absentServices: opts.absentServices,
     // A logging plugin takes entries from the moment it is set up: config/logging loads first, so
     // the other plugins' set-up lines reach the log file, not stderr.
     onSetUp: (p) => {

@@ -15,15 +15,18 @@ import { join } from 'node:path'
 import { type Clock, systemClock } from '../clock/index.ts'
 import { sessionSettings } from '../config/core-settings.ts'
 import { readConfigDir } from '../config/load.ts'
+import type { DnsResolver } from '../dns/index.ts'
 import { objectConfigSource } from '../host/config-view.ts'
 import type { PluginChoice } from '../host/define-plugin.ts'
 import type { LogEntry, LogLevel } from '../host/logger.ts'
 import { type MemoryMetrics, memoryMetrics } from '../metrics/index.ts'
+import type { Net } from '../net/index.ts'
 import tlsPlugin from '../plugins/tls.ts'
 import { BoundListeners } from '../server/listeners.ts'
 import { buildRuntime, type Runtime } from '../server/runtime.ts'
 import { type ListenerSpec, type ServerLimits, SmtpServer } from '../server/smtp-server.ts'
 import type { Limits, Policies, Timeouts } from '../session/settings.ts'
+import { memoryStore, type Store } from '../store/index.ts'
 import { makeCertificate } from './certs.ts'
 import { SmtpTestClient } from './client.ts'
 import { createMemoryQueue, type QueuedMessage } from './memory-queue.ts'
@@ -59,6 +62,16 @@ export interface TestServerOptions {
   readonly metrics?: MemoryMetrics
   /** The plugins' clock (default: the system clock); a `fakeClock()` moves only when told. */
   readonly clock?: Clock
+  /**
+   * The plugins' DNS: `scriptedDns({...})` for logic, a real resolver pointed at a test server
+   * for integration. Default: none, so no test sends a real DNS query; a plugin that requires
+   * `dns` then fails to start with a message saying to pass one.
+   */
+  readonly dns?: DnsResolver
+  /** The plugins' store (default: a memory store on `clock`, closed with the server). */
+  readonly store?: Store
+  /** The plugins' network (default: the real one: connections, pools, child processes). */
+  readonly net?: Net
 }
 
 export interface TestServer {
@@ -78,6 +91,9 @@ export interface TestServer {
   /** What the plugins and the hook runner recorded (qtsmtpd_hook_* per plugin and hook). */
   readonly metrics: MemoryMetrics
   readonly clock: Clock
+  /** The whole store; a plugin sees `store.scope(<its name>)`. */
+  readonly store: Store
+  readonly dns: DnsResolver | undefined
   /** To the first listener, the smtps one with `tls`, or the one on `port`. */
   connect(opts?: { tls?: boolean; port?: number }): Promise<SmtpTestClient>
   close(): Promise<void>
@@ -92,7 +108,11 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const tls = cert === undefined ? [] : [tlsPlugin({ cert: cert.certFile, key: cert.keyFile })]
   const metrics = opts.metrics ?? memoryMetrics()
   const clock = opts.clock ?? systemClock
-  const services = { metrics, clock }
+  const store = opts.store ?? memoryStore({ now: () => clock.now() })
+  const services = { metrics, clock, store, dns: opts.dns, net: opts.net }
+  const absentServices = {
+    dns: 'startTestServer was given no dns; pass one, e.g. startTestServer({ dns: scriptedDns({ ... }) }) (qtsmtpd/testing)',
+  }
   const listeners = opts.listeners ?? [
     { host: '127.0.0.1', port: 0, role: 'smtp' as const },
     ...(cert ? [{ host: '127.0.0.1', port: 0, role: 'smtps' as const }] : []),
@@ -123,6 +143,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
         config: loaded.source,
         baseDir: loaded.baseDir,
         services,
+        absentServices,
         logLevel: opts.logLevel ?? 7,
         logFormat: loaded.logFormat,
         logWriter: (e) => logs.push(e),
@@ -144,6 +165,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       config: objectConfigSource({ me, ...opts.config }),
       baseDir: opts.baseDir,
       services,
+      absentServices,
       logLevel: opts.logLevel ?? 7,
       logWriter: (e) => logs.push(e),
       listeners: served,
@@ -175,6 +197,8 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     spoolDir,
     metrics,
     clock,
+    store,
+    dns: opts.dns,
     async connect(c = {}) {
       const client = await SmtpTestClient.connect(c.port ?? (c.tls ? (smtpsPort ?? port) : port), '127.0.0.1', {
         tls: c.tls === true,
@@ -186,6 +210,8 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       for (const c of clients) c.destroy()
       await server.close(0)
       await server.runtime.close()
+      // A store the test passed belongs to the test.
+      if (opts.store === undefined) await store.close()
       await rm(spoolDir, { recursive: true, force: true })
       if (cert) await rm(cert.dir, { recursive: true, force: true })
     },

@@ -4,14 +4,19 @@
  */
 import {
   accept,
+  type Clock,
+  type DnsResolver,
   defineKey,
   definePlugin,
   type LogLevelAdjustment,
+  type Metrics,
+  type Net,
   type OptionsOf,
   opt,
   pass,
   type RcptHook,
   reject,
+  type Store,
 } from '../../src/index.ts'
 import { startTestServer, type TestServerOptions } from '../../src/testing/index.ts'
 import type { Equal, Expect } from './assert-type.ts'
@@ -106,3 +111,49 @@ export async function harness(): Promise<void> {
   void queued
   await srv.close()
 }
+
+// Services follow the manifest: what `requires` names is there; dns and store otherwise may not be.
+export const servicesRequired = definePlugin({
+  name: 'test/services-required',
+  options: {},
+  requires: ['dns', 'store'],
+  setup({ dns, store, metrics, clock, net }) {
+    void (true satisfies Expect<Equal<typeof dns, DnsResolver>>)
+    void (true satisfies Expect<Equal<typeof store, Store>>)
+    void (true satisfies Expect<Equal<[typeof metrics, typeof clock, typeof net], [Metrics, Clock, Net]>>)
+    return { hooks: {} }
+  },
+})
+
+export const servicesOptional = definePlugin({
+  name: 'test/services-optional',
+  options: {},
+  requires: ['store'],
+  setup({ dns, store }) {
+    void (true satisfies Expect<Equal<typeof dns, DnsResolver | undefined>>)
+    void (true satisfies Expect<Equal<typeof store, Store>>)
+    // @ts-expect-error dns is not required, so it may be undefined
+    void dns.query('example.com', 'A')
+    return { hooks: {} }
+  },
+})
+
+export const servicesNone = definePlugin({
+  name: 'test/services-none',
+  options: {},
+  setup({ dns, store }) {
+    void (true satisfies Expect<Equal<[typeof dns, typeof store], [DnsResolver | undefined, Store | undefined]>>)
+    return { hooks: {} }
+  },
+})
+
+export const servicesTypo = definePlugin({
+  name: 'test/services-typo',
+  options: {},
+  // @ts-expect-error not a service
+  requires: ['dnss'],
+  setup: () => ({ hooks: {} }),
+})
+
+// A factory that requires services still stands in a list of plugins.
+export const serviceTestServer = startTestServer({ plugins: [servicesRequired(), servicesNone()] })
