@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { assertLinear } from '../../test/linear-time.ts'
 import { splitPathAndParams } from './address.ts'
 import type { MailParams, RcptParams } from './envelope.ts'
 import { type ExtensionSet, parseMailParams, parseRcptParams } from './mail-params.ts'
@@ -308,27 +309,23 @@ describe('full MAIL/RCPT arguments (security.md §1.5)', () => {
   }
 })
 
-describe('ReDoS (64 KB parameter strings)', () => {
+describe('ReDoS (parameter strings up to 64 KB, time linear in their length)', () => {
   const inputs = [
-    ['many spaces', ' '.repeat(65536)],
-    ['long SIZE', `SIZE=${'9'.repeat(65536)}`],
-    ['long ENVID', `ENVID=${'a+41'.repeat(16384)}`],
-    ['long NOTIFY', `NOTIFY=${'SUCCESS,'.repeat(8192)}`],
-    ['long ORCPT', `ORCPT=rfc822;${'a'.repeat(65536)}`],
-    ['many unknown keywords', 'X=1 '.repeat(16384)],
-    ['long keyword', 'A'.repeat(65536)],
-    ['many duplicates', 'SMTPUTF8 '.repeat(7000)],
+    ['many spaces', (n: number) => ' '.repeat(n)],
+    ['long SIZE', (n: number) => `SIZE=${'9'.repeat(n)}`],
+    ['long ENVID', (n: number) => `ENVID=${'a+41'.repeat(n / 4)}`],
+    ['long NOTIFY', (n: number) => `NOTIFY=${'SUCCESS,'.repeat(n / 8)}`],
+    ['long ORCPT', (n: number) => `ORCPT=rfc822;${'a'.repeat(n)}`],
+    ['many unknown keywords', (n: number) => 'X=1 '.repeat(n / 4)],
+    ['long keyword', (n: number) => 'A'.repeat(n)],
+    ['many duplicates', (n: number) => 'SMTPUTF8 '.repeat(n / 9)],
   ] as const
   for (const [name, params] of inputs) {
     it(name, () => {
-      let best = Number.POSITIVE_INFINITY
-      for (let i = 0; i < 5; i++) {
-        const t0 = performance.now()
-        parseMailParams(params, ALL)
-        parseRcptParams(params, ALL, { smtputf8: true })
-        best = Math.min(best, performance.now() - t0)
-      }
-      assert.ok(best < 10, `${name}: ${best.toFixed(2)} ms`)
+      assertLinear(name, params, (p) => {
+        parseMailParams(p, ALL)
+        parseRcptParams(p, ALL, { smtputf8: true })
+      })
     })
   }
 })

@@ -211,8 +211,9 @@ describe('--workers', { timeout: 90_000 }, () => {
     // The idle one is closed at the deadline.
     const r = await idle.expect(421, 10_000)
     assert.equal(r.raw, '421 4.3.2 Service shutting down; closing connection\r\n')
+    // The 421's text says the drain deadline closed it; it must not come before the deadline.
     const waited = Date.now() - started
-    assert.ok(waited >= 2500 && waited < 8000, `421 after ${waited} ms`)
+    assert.ok(waited >= 2500, `421 after ${waited} ms`)
     await idle.closed()
     assert.deepEqual(await cli.exited(), { code: 0, signal: null })
     // The two sessions may be on one worker or on both: add up the workers' stop lines.
@@ -238,10 +239,9 @@ describe('--workers', { timeout: 90_000 }, () => {
     await c.expect(220)
     cli.kill('SIGTERM')
     await cli.waitFor(/draining \(primary\)/)
-    const t0 = Date.now()
     cli.kill('SIGTERM')
-    assert.equal((await cli.exited(5000)).code, 0)
-    assert.ok(Date.now() - t0 < 3000)
+    // At once, not after the 60 s drain: the wait is only a hang detector, well below it.
+    assert.equal((await cli.exited(30_000)).code, 0)
     await c.closed()
   })
 

@@ -83,12 +83,11 @@ export default definePlugin({
       await c.expect(220)
       await c.send('EHLO client.test', 250)
       await c.send('MAIL FROM:<s@sender.test>', 250)
-      const started = Date.now()
       assert.equal(
         (await c.send('RCPT TO:<alice@mx.test>', 451))?.raw,
         '451 4.3.0 Temporary failure, please try again later\r\n',
       )
-      assert.ok(Date.now() - started < 5000)
+      // The log names the deadline that fired: rcpt/slow's own, not the 30 s default.
       assert.ok(srv.logs.some((l) => /timed out after 150 ms/.test(l.message)))
     } finally {
       await srv.close()

@@ -100,10 +100,13 @@ describe('queue/smtp-forward hands the edited message and envelope to Postfix', 
   })
   after(() => pf?.stop())
 
-  /** The stored message from our Received field on, with the envelope Postfix recorded. */
-  const delivered = async (user: string, count: number) => {
+  /**
+   * The stored message from our Received field on, with the envelope Postfix recorded: the
+   * message from `sender`, found by its Return-Path (file names do not give the order of arrival).
+   */
+  const delivered = async (user: string, count: number, sender: string) => {
     const all = await pf.mailbox(user, count)
-    const m = all.at(-1) ?? ''
+    const m = all.find((x) => x.startsWith(`Return-Path: <${sender}>\n`)) ?? ''
     return {
       returnPath: /^Return-Path: (.*)\n/.exec(m)?.[1],
       tail: m
@@ -122,7 +125,7 @@ describe('queue/smtp-forward hands the edited message and envelope to Postfix', 
       assert.match(r.raw, /^250 2\.0\.0 Queued as \w+ \(next hop: Ok: queued as \w+\)/)
     })
     for (const user of ['u1', 'u2']) {
-      const got = await delivered(user, 1)
+      const got = await delivered(user, 1, 'bounce@src.test')
       assert.equal(got.returnPath, '<bounce@src.test>', user)
       assert.equal(got.tail, EDITED_TAIL, user)
     }
@@ -140,7 +143,7 @@ describe('queue/smtp-forward hands the edited message and envelope to Postfix', 
       const r = await sendMailSession(srv, 'sender@src.test', ['u1@dest.test'], CONTENT)
       assert.equal(/^\d+/.exec(r.raw)?.[0], '250', r.raw)
     })
-    const got = await delivered('u1', before + 1)
+    const got = await delivered('u1', before + 1, 'changed@src.test')
     assert.equal(got.returnPath, '<changed@src.test>')
     assert.equal(got.tail, EDITED_TAIL)
   })

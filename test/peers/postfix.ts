@@ -160,7 +160,7 @@ export async function startPostfix(opts: PostfixOptions = {}): Promise<Postfix> 
         if (!existsSync(d)) continue
         for (const name of readdirSync(d)) out.push({ name, data: readFileSync(join(d, name)) })
       }
-      return out.sort((a, b) => (a.name < b.name ? -1 : 1)).map((m) => m.data)
+      return out.sort((a, b) => deliveredAt(a.name) - deliveredAt(b.name)).map((m) => m.data)
     }
     const waitFor = async (count: number, o: { user?: string; timeoutMs?: number } = {}) => {
       const deadline = Date.now() + (o.timeoutMs ?? 20_000)
@@ -222,4 +222,15 @@ function alive(pid: number): boolean {
   } catch {
     return false
   }
+}
+
+/**
+ * When virtual(8) began writing a Maildir file, in microseconds, from its name
+ * (`<sec>.V<dev>I<inode>M<usec>.<host>`, maildir.c): sorting the names as strings would put
+ * the inode before the microseconds and mix up messages delivered within one second.
+ */
+function deliveredAt(name: string): number {
+  const m = /^(\d+)\.V[0-9a-f]+I[0-9a-f]+M(\d+)\./.exec(name)
+  if (m === null) throw new Error(`not a Maildir name virtual(8) writes: ${name}`)
+  return Number(m[1]) * 1_000_000 + Number(m[2])
 }

@@ -55,7 +55,6 @@ describe('pipelining', () => {
     await c.expect(220)
     await c.send('EHLO client.test', 250)
     const n = 5000
-    const started = Date.now()
     let group = 'MAIL FROM:<a@remote.test>\r\n'
     for (let i = 0; i < n; i++) group += `RCPT TO:<user${i}@local.test>\r\n`
     c.write(`${group}DATA\r\n`)
@@ -63,7 +62,6 @@ describe('pipelining', () => {
     for (let i = 0; i < n; i++) await c.expect(line(Replies.recipientOk), 10_000)
     await c.expect(line(Replies.startData), 10_000)
     await c.send('Subject: many\r\n\r\nx\r\n.', /^250 2\.0\.0 Queued as /, 10_000)
-    assert.ok(Date.now() - started < 15_000, `took ${Date.now() - started} ms`)
     await c.quit()
     assert.equal(srv.queued.length - before, 1)
     assert.equal(srv.queued.at(-1)?.to.length, n)

@@ -15,6 +15,30 @@ import { accept, pass, reject, type Verdict } from '../../host/verdict.ts'
 import { cramVerify } from '../../protocol/sasl.ts'
 import { storedCramSecret, verifyPassword } from './password-hash.ts'
 
+/** A password verification: `verifyPassword`, or a recorder in tests. */
+export type VerifyPassword = (stored: string, given: string) => Promise<boolean>
+
+/** The entry an unknown user is checked against: the first hashed one, so both cost the same. */
+export function dummyEntry(stored: readonly string[]): string {
+  return stored.find((s) => storedCramSecret(s) === undefined) ?? `{PLAIN}${randomBytes(16).toString('hex')}`
+}
+
+/**
+ * Checks `given` against `entry` (undefined: an unknown user) so that every outcome pays one
+ * verification of a hashed entry: an unknown user is checked against `dummy`, and a clear-text
+ * entry, cheap to check, pays for `dummy` too. Timing then does not tell which users exist.
+ */
+export async function verifyEntry(
+  entry: string | undefined,
+  given: string,
+  dummy: string,
+  verify: VerifyPassword = verifyPassword,
+): Promise<boolean> {
+  const ok = await verify(entry ?? dummy, given)
+  if (entry !== undefined && storedCramSecret(entry) !== undefined && dummy !== entry) await verify(dummy, given)
+  return entry !== undefined && ok
+}
+
 export default definePlugin({
   name: 'auth/auth_flat_file',
   aliases: ['auth_flat_file', 'auth/flat-file'],
@@ -33,8 +57,7 @@ export default definePlugin({
     }
     const stored = [...users.values()]
     const isClear = (s: string) => storedCramSecret(s) !== undefined
-    // The dummy costs what a real entry costs: the first hashed one, if any.
-    const dummy = stored.find((s) => !isClear(s)) ?? `{PLAIN}${randomBytes(16).toString('hex')}`
+    const dummy = dummyEntry(stored)
     const dummyCram = randomBytes(16).toString('hex')
     const cramUsable = stored.some(isClear)
     if (users.size === 0)
@@ -53,12 +76,7 @@ export default definePlugin({
         const secret = entry === undefined ? undefined : storedCramSecret(entry)
         ok = cramVerify(secret ?? dummyCram, creds.cram.challenge, creds.cram.digest) && secret !== undefined
         if (entry !== undefined && secret === undefined) ctx.log.notice('CRAM-MD5 needs a clear-text password')
-      } else {
-        const given = creds.password ?? ''
-        ok = await verifyPassword(entry ?? dummy, given)
-        // A clear-text entry is cheap to check: pay the dummy's cost too, so timing does not tell.
-        if (entry !== undefined && isClear(entry) && dummy !== entry) await verifyPassword(dummy, given)
-      }
+      } else ok = await verifyEntry(entry, creds.password ?? '', dummy)
       if (entry === undefined) {
         ctx.result('skip', 'unknown user')
         return pass('unknown user')

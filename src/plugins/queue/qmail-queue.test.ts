@@ -119,10 +119,9 @@ describe('queue/qmail-queue against a conforming stand-in', () => {
   })
 
   it('a qmail-queue that hangs is killed at the timeout → 451', async () => {
-    const t0 = Date.now()
+    // "qq timeout" comes only from our timer (2 s here); the stand-in would sleep 10 s.
     const r = await send('a@client.test', ['sleep-10@example.test'], 'Subject: x\r\n\r\nx\r\n')
     assert.match(r.raw, /^451 4\.3\.0 qq timeout/)
-    assert.ok(Date.now() - t0 < 6000)
   })
 
   it('a qmail-queue that exits before reading (EPIPE for us) → its exit code decides', async () => {
