@@ -16,18 +16,7 @@ import { type Address, formatAddress } from '../../src/protocol/envelope.ts'
 import { type ExtensionSet, parseMailParams, parseRcptParams } from '../../src/protocol/mail-params.ts'
 import type { ParseResult } from '../../src/protocol/parse-result.ts'
 import { decodeUtf8AddrXtext, decodeXtext, encodeXtext, isXtext } from '../../src/protocol/xtext.ts'
-
-/** mulberry32: small, seedable, good enough to pick characters. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { forSeconds, rng } from './random.ts'
 
 const PIECES = [
   ...'<>@".\\[]:,%!+=;-_ ',
@@ -219,9 +208,9 @@ export async function fuzzParsers(
 ): Promise<{ iterations: number; addresses: number }> {
   addresses = 0
   const rand = rng(seed)
-  const deadline = performance.now() + seconds * 1000
+  const more = forSeconds(seconds)
   let iterations = 0
-  while (performance.now() < deadline) {
+  while (more()) {
     for (let batch = 0; batch < 200; batch++) {
       const r = rand()
       const input =

@@ -12,7 +12,7 @@ import { fuzzBareLfDialogues, fuzzOvershoot } from './session.fuzz.ts'
 export const fuzzers = {
   codec: (seconds: number, seed: number) => fuzzCodec(seconds, seed),
   parsers: (seconds: number, seed: number) => fuzzParsers(seconds, seed),
-  sasl: (seconds: number, _seed: number) => fuzzSasl(seconds),
+  sasl: (seconds: number, seed: number) => fuzzSasl(seconds, seed),
   'bare-LF dialogues': (seconds: number, seed: number) => fuzzBareLfDialogues(seconds, seed),
   'overshooting pipelines': (seconds: number, seed: number) => fuzzOvershoot(seconds, seed),
   'dot-stuffed and tiny-chunk floods, spool': (seconds: number, seed: number) => fuzzFloodSpool(seconds, seed),

@@ -1,10 +1,10 @@
 /**
  * Fuzzes the SASL decoders and verifyPassword with random and mutated input: nothing may throw,
  * and decoders must keep their contracts (canonical base64 round-trips, field limits hold).
- * Run: `node test/fuzz/sasl.fuzz.ts [seconds]` (default 3). Exits 1 on the first failure.
+ * Run: `node test/fuzz/sasl.fuzz.ts [seconds] [seed]` (default 3 s). Exits 1 on the first failure,
+ * printing the seed that reproduces it.
  */
 import assert from 'node:assert/strict'
-import crypto from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { verifyPassword } from '../../src/plugins/auth/password-hash.ts'
 import {
@@ -16,6 +16,7 @@ import {
   parseLoginField,
   parsePlain,
 } from '../../src/protocol/sasl.ts'
+import { below, forSeconds, pick, type Random, randomOctets, rng } from './random.ts'
 
 const SEEDS_B64 = ['=', '', 'AHVzZXIAcGFzcw==', 'dGVzdA==', 'YWI=', 'YWJj', 'YR==', '*', '!!!!']
 const SEEDS_STORED = [
@@ -31,32 +32,31 @@ const SEEDS_STORED = [
 ]
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=$.{}:\0\r\n -_,'
 
-const rnd = (n: number) => crypto.randomInt(n)
-const pick = <T>(xs: readonly T[]): T => xs[rnd(xs.length)] as T
-
-function randomString(): string {
-  const len = pick([0, 1, 2, 3, 4, 5, 7, 8, 16, 43, 86, 255, 256, 1024, 1025, 2000])
-  switch (rnd(4)) {
+function randomString(rand: Random): string {
+  const len = pick(rand, [0, 1, 2, 3, 4, 5, 7, 8, 16, 43, 86, 255, 256, 1024, 1025, 2000])
+  switch (below(rand, 4)) {
     case 0:
-      return Array.from({ length: len }, () => ALPHABET[rnd(ALPHABET.length)]).join('')
+      return Array.from({ length: len }, () => ALPHABET[below(rand, ALPHABET.length)]).join('')
     case 1:
-      return crypto.randomBytes(len).toString('latin1')
+      return randomOctets(rand, len).toString('latin1')
     case 2:
-      return crypto.randomBytes(len).toString('base64').slice(0, len)
+      return randomOctets(rand, len).toString('base64').slice(0, len)
     default:
       return String.fromCodePoint(
-        ...Array.from({ length: Math.min(len, 64) }, () => rnd(0x11000)).filter((c) => c < 0xd800 || c > 0xdfff),
+        ...Array.from({ length: Math.min(len, 64) }, () => below(rand, 0x11000)).filter(
+          (c) => c < 0xd800 || c > 0xdfff,
+        ),
       )
   }
 }
 
 /** Flips, inserts, deletes or truncates a few characters of a seed. */
-function mutate(s: string): string {
+function mutate(rand: Random, s: string): string {
   let out = s
-  for (let k = 1 + rnd(3); k > 0; k--) {
-    const i = out.length === 0 ? 0 : rnd(out.length)
-    const c = ALPHABET[rnd(ALPHABET.length)] ?? ''
-    switch (rnd(4)) {
+  for (let k = 1 + below(rand, 3); k > 0; k--) {
+    const i = out.length === 0 ? 0 : below(rand, out.length)
+    const c = ALPHABET[below(rand, ALPHABET.length)] ?? ''
+    switch (below(rand, 4)) {
       case 0:
         out = out.slice(0, i) + c + out.slice(i + 1)
         break
@@ -73,24 +73,26 @@ function mutate(s: string): string {
   return out
 }
 
-function randomBytes(): Buffer {
-  if (rnd(3) === 0) {
+function randomBytes(rand: Random): Buffer {
+  if (below(rand, 3) === 0) {
     // Structured: fields joined by NULs or a space, the shapes the parsers look for.
     const f = () =>
-      crypto.randomBytes(pick([0, 1, 5, 254, 255, 256, 1023, 1024, 1025])).toString(rnd(2) ? 'hex' : 'latin1')
+      randomOctets(rand, pick(rand, [0, 1, 5, 254, 255, 256, 1023, 1024, 1025])).toString(
+        below(rand, 2) ? 'hex' : 'latin1',
+      )
     return Buffer.from(
-      rnd(2) ? `${f()}\0${f()}\0${f()}` : `${f()} ${crypto.randomBytes(16).toString('hex')}`,
-      rnd(2) ? 'utf8' : 'latin1',
+      below(rand, 2) ? `${f()}\0${f()}\0${f()}` : `${f()} ${randomOctets(rand, 16).toString('hex')}`,
+      below(rand, 2) ? 'utf8' : 'latin1',
     )
   }
-  return crypto.randomBytes(pick([0, 1, 2, 3, 33, 255, 288, 1024, 1025, 1600]))
+  return randomOctets(rand, pick(rand, [0, 1, 2, 3, 33, 255, 288, 1024, 1025, 1600]))
 }
 
-async function once(): Promise<void> {
-  const s = rnd(2) ? randomString() : mutate(pick(SEEDS_B64))
-  const bytes = randomBytes()
-  const stored = rnd(2) ? randomString() : mutate(pick(SEEDS_STORED))
-  const given = rnd(4) === 0 ? stored : randomString()
+async function once(rand: Random): Promise<void> {
+  const s = below(rand, 2) ? randomString(rand) : mutate(rand, pick(rand, SEEDS_B64))
+  const bytes = randomBytes(rand)
+  const stored = below(rand, 2) ? randomString(rand) : mutate(rand, pick(rand, SEEDS_STORED))
+  const given = below(rand, 4) === 0 ? stored : randomString(rand)
   try {
     await check(s, bytes, stored, given)
   } catch (err) {
@@ -120,12 +122,17 @@ async function check(s: string, bytes: Buffer, stored: string, given: string): P
   assert.equal(typeof (await verifyPassword(stored, given)), 'boolean')
 }
 
-/** Runs random inputs for `seconds`; rejects with the failing input on the first contract break. */
-export async function fuzzSasl(seconds: number): Promise<{ iterations: number }> {
-  const end = Date.now() + seconds * 1000
+/** Runs random inputs for `seconds`; rejects with the seed and failing input on the first contract break. */
+export async function fuzzSasl(seconds: number, seed = Date.now()): Promise<{ iterations: number }> {
+  const rand = rng(seed)
+  const more = forSeconds(seconds)
   let iterations = 0
-  while (Date.now() < end) {
-    await once()
+  while (more()) {
+    try {
+      await once(rand)
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nseed=${seed} iteration=${iterations}`, { cause: err })
+    }
     iterations++
   }
   return { iterations }
@@ -133,8 +140,9 @@ export async function fuzzSasl(seconds: number): Promise<{ iterations: number }>
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const seconds = Number(process.argv[2] ?? 3)
-  fuzzSasl(Number.isFinite(seconds) && seconds > 0 ? seconds : 3).then(
-    ({ iterations }) => console.log(`sasl fuzz: ${iterations} iterations, no failures`),
+  const seed = process.argv[3] === undefined ? Date.now() : Number(process.argv[3])
+  fuzzSasl(Number.isFinite(seconds) && seconds > 0 ? seconds : 3, seed).then(
+    ({ iterations }) => console.log(`sasl fuzz: ${iterations} iterations, seed ${seed}, no failures`),
     (err: unknown) => {
       console.error('sasl fuzz FAILED:', err)
       process.exitCode = 1
