@@ -46,33 +46,7 @@ export async function startUnbound(opts: UnboundOptions): Promise<Unbound> {
   }
   try {
     const port = await freePort()
-    const quote = (s: string) => `'${s.replaceAll("'", '')}'`
-    const conf = [
-      'server:',
-      '  interface: 127.0.0.1',
-      `  port: ${port}`,
-      '  do-ip6: no',
-      '  do-udp: yes',
-      '  do-tcp: yes',
-      '  username: ""',
-      '  chroot: ""',
-      `  directory: "${dir}"`,
-      '  pidfile: ""',
-      `  logfile: "${logFile}"`,
-      '  use-syslog: no',
-      '  verbosity: 1',
-      '  num-threads: 1',
-      '  access-control: 127.0.0.0/8 allow',
-      '  module-config: "iterator"',
-      '  qname-minimisation: no',
-      '  local-zone: "." static',
-      ...Object.entries(opts.zones).map(([name, type]) => `  local-zone: "${name}" ${type}`),
-      ...opts.records.map((r) => `  local-data: ${quote(r)}`),
-      ...(opts.server ?? []).map((s) => `  ${s}`),
-      'remote-control:',
-      '  control-enable: no',
-      opts.clauses ?? '',
-    ].join('\n')
+    const conf = unboundConf(opts, { port, dir, logFile })
     await writeFile(join(dir, 'unbound.conf'), `${conf}\n`)
     const started = spawn('/usr/sbin/unbound', ['-d', '-c', join(dir, 'unbound.conf')], {
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -91,4 +65,39 @@ export async function startUnbound(opts: UnboundOptions): Promise<Unbound> {
     await stop()
     throw new Error(`unbound did not start: ${(e as Error).message}\n${text}`)
   }
+}
+
+/** unbound.conf for a private server on 127.0.0.1:`port` answering only from `opts` (used in a network namespace too). */
+export function unboundConf(
+  opts: UnboundOptions,
+  where: { readonly port: number; readonly dir: string; readonly logFile: string },
+): string {
+  const { port, dir, logFile } = where
+  const quote = (s: string) => `'${s.replaceAll("'", '')}'`
+  return [
+    'server:',
+    '  interface: 127.0.0.1',
+    `  port: ${port}`,
+    '  do-ip6: no',
+    '  do-udp: yes',
+    '  do-tcp: yes',
+    '  username: ""',
+    '  chroot: ""',
+    `  directory: "${dir}"`,
+    '  pidfile: ""',
+    `  logfile: "${logFile}"`,
+    '  use-syslog: no',
+    '  verbosity: 1',
+    '  num-threads: 1',
+    '  access-control: 127.0.0.0/8 allow',
+    '  module-config: "iterator"',
+    '  qname-minimisation: no',
+    '  local-zone: "." static',
+    ...Object.entries(opts.zones).map(([name, type]) => `  local-zone: "${name}" ${type}`),
+    ...opts.records.map((r) => `  local-data: ${quote(r)}`),
+    ...(opts.server ?? []).map((s) => `  ${s}`),
+    'remote-control:',
+    '  control-enable: no',
+    opts.clauses ?? '',
+  ].join('\n')
 }
