@@ -55,6 +55,7 @@ interface VerifierOptions {
   readonly resolver: MailauthResolver
   readonly minBitLength: number
   readonly rejectRsaSha1: boolean
+  readonly strict: boolean
   readonly curTime?: Date | undefined
 }
 
@@ -91,6 +92,8 @@ export interface VerifierPassOptions {
   readonly minRsaBits: number
   /** The time signatures are judged at (t=, x=); default now. */
   readonly now?: Date | undefined
+  /** mailauth's strict mode: RFC 6376 and 8617 syntax to the letter instead of its lenient defaults. */
+  readonly strict?: boolean | undefined
 }
 
 /**
@@ -104,6 +107,7 @@ export async function verifierPass(input: Readable, opts: VerifierPassOptions): 
     minBitLength: opts.minRsaBits,
     // RFC 8301 §3.1: rsa-sha1 MUST NOT be used for verifying: `policy`, not `pass`.
     rejectRsaSha1: true,
+    strict: opts.strict === true,
     curTime: opts.now,
   })
   const messageHeaders = verifier.messageHeaders.bind(verifier)
