@@ -29,6 +29,8 @@ export interface ArcValidation {
   /** The newest instance, 0 without a chain. */
   readonly instance: number
   readonly reason: string | undefined
+  /** A fail because keys could not be looked up (timeout, SERVFAIL): asking later may pass. */
+  readonly temporary: boolean
   /** The sets of a chain that passed, oldest first; empty otherwise (their claims count for nothing). */
   readonly sealers: readonly ArcSealer[]
 }
@@ -90,10 +92,13 @@ export async function verifyArc(input: Readable, opts: ArcVerifyOptions): Promis
     }
   })
   const comment = typeof r.status.comment === 'string' && r.status.comment !== '' ? r.status.comment : undefined
+  const temporary = result === 'fail' && pass.temporaryFailures.length > 0
+  const dnsFailure = `DNS failure: ${pass.temporaryFailures.join(', ')}`
   return {
     result,
     instance: typeof r.i === 'number' ? r.i : 0,
-    reason: result === 'fail' ? (comment ?? 'the chain did not validate') : undefined,
+    reason: result === 'fail' ? (temporary ? dnsFailure : (comment ?? 'the chain did not validate')) : undefined,
+    temporary,
     sealers,
   }
 }

@@ -79,6 +79,8 @@ export interface VerifierPass {
   readonly arc: ArcData
   /** The resolver the pass used, with its prefetched answers (arc() reuses it). */
   readonly resolver: MailauthResolver
+  /** Lookups of this resolver that failed for a temporary reason (timeout, SERVFAIL), filled as they end. */
+  readonly temporaryFailures: readonly string[]
 }
 
 export interface VerifierPassOptions {
@@ -101,7 +103,8 @@ export interface VerifierPassOptions {
  * receive it) with the signatures `verify` picks.
  */
 export async function verifierPass(input: Readable, opts: VerifierPassOptions): Promise<VerifierPass> {
-  const resolver = memoized(mailauthResolver(opts.dns, { signal: opts.signal }))
+  const temporaryFailures: string[] = []
+  const resolver = memoized(mailauthResolver(opts.dns, { signal: opts.signal }), temporaryFailures)
   const verifier = new DkimVerifier({
     resolver,
     minBitLength: opts.minRsaBits,
@@ -131,17 +134,23 @@ export async function verifierPass(input: Readable, opts: VerifierPassOptions): 
     else if (verifier.arc.lastEntry !== undefined) prefetchArcKeys(resolver, verifier.arc)
   }
   await pipeline(input, verifier, ...(opts.signal === undefined ? [] : [{ signal: opts.signal }]))
-  return { results: verifier.results, arc: verifier.arc, resolver }
+  return { results: verifier.results, arc: verifier.arc, resolver, temporaryFailures }
 }
 
+/** Failures that say nothing about the record: asking later may well succeed. */
+const temporary = new Set(['ETIMEOUT', 'ESERVFAIL', 'ECANCELLED'])
+
 /** Every answer asked once per pass: the prefetch and mailauth's own lookups share it. */
-function memoized(resolve: MailauthResolver): MailauthResolver {
+function memoized(resolve: MailauthResolver, temporaryFailures: string[]): MailauthResolver {
   const answers = new Map<string, Promise<unknown[]>>()
   return (name, rrtype) => {
     const key = `${rrtype.toUpperCase()} ${name.toLowerCase()}`
     let answer = answers.get(key)
     if (answer === undefined) {
       answer = resolve(name, rrtype)
+      answer.catch((e: { code?: string }) => {
+        if (temporary.has(e.code ?? '')) temporaryFailures.push(`${name}: ${e.code}`)
+      })
       answers.set(key, answer)
     }
     return answer
