@@ -46,7 +46,6 @@ const advice: Readonly<Record<string, Advice>> = {
       'greylisting',
       'karma',
       'sender_permitted_from',
-      'dkim',
       'dmarc',
       'domainkeys',
       'spamassassin',

@@ -10,7 +10,9 @@ import noopCounter from './connect/noop-counter.ts'
 import quitFortune from './connect/quit-fortune.ts'
 import randomError from './connect/random-error.ts'
 import relay from './connect/relay.ts'
+import arc from './data/arc.ts'
 import bogusBounce from './data/bogus-bounce.ts'
+import dkim from './data/dkim.ts'
 import headers from './data/headers.ts'
 import loop from './data/loop.ts'
 import heloChecks from './helo/checks.ts'
@@ -61,6 +63,8 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   headers,
   loop,
   bogusBounce,
+  dkim,
+  arc,
   connectionTime,
   loadcheck,
   randomError,

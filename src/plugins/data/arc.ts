@@ -18,7 +18,6 @@ import { addAuthResult, authResultsOf, WrittenAuthResults } from '../../mailauth
 import { formatAuthResults } from '../../mailauth/auth-results-header.ts'
 import { readKeyring } from '../../mailauth/dkim/keys.ts'
 import type { SigningKey } from '../../mailauth/dkim/sign.ts'
-import { dnsFromSetup } from '../../mailauth/dns-adapter.ts'
 
 export default definePlugin({
   name: 'data/arc',
@@ -35,10 +34,11 @@ export default definePlugin({
       description: "this plugin's log entries at level N, or N levels less (+N) or more (-N) severe",
     }),
   },
+  requires: ['dns'],
   timeoutMs: 30_000,
   async setup(api) {
     const { options } = api
-    const dns = dnsFromSetup(api)
+    const dns = api.dns
     const key = options.seal === undefined ? undefined : await sealingKey(api, options.seal, options.key_dir)
     if (key !== undefined) api.log.info(`sealing as ${key.domain} (s=${key.selector}, ${key.file})`)
 

@@ -20,7 +20,6 @@ import { type DkimKeyring, readKeyring } from '../../mailauth/dkim/keys.ts'
 import { dkimSignature, type SigningKey } from '../../mailauth/dkim/sign.ts'
 import { type DkimVerification, dkimAuthResults, verifyDkim } from '../../mailauth/dkim/verify.ts'
 import { fromAddresses } from '../../mailauth/dmarc.ts'
-import { dnsFromSetup } from '../../mailauth/dns-adapter.ts'
 
 /** The verification of this message, for plugins after dkim (undefined: not verified, or it failed). */
 export const DkimVerified = defineKey<DkimVerification | undefined>('mailauth/dkim', {
@@ -67,10 +66,11 @@ export default definePlugin({
     timeout: opt.number({ default: 20, min: 1, description: 'seconds for verifying one message (temperror past it)' }),
     key_dir: opt.optionalString({ description: 'signing keys, <domain>/{selector,private}; default config/dkim' }),
   },
+  requires: ['dns'],
   timeoutMs: 30_000,
   async setup(api) {
     const { options, log } = api
-    const dns = dnsFromSetup(api)
+    const dns = api.dns
     const keyDir = options.key_dir === undefined ? api.config.path('dkim') : api.paths.resolve(options.key_dir)
     const keyring: DkimKeyring | undefined = keyDir === undefined ? undefined : await readKeyring(keyDir)
     if (keyring !== undefined && keyring.domains.length > 0)
