@@ -47,7 +47,6 @@ const advice: Readonly<Record<string, Advice>> = {
       'karma',
       'sender_permitted_from',
       'dmarc',
-      'domainkeys',
       'spamassassin',
       'dspam',
       'milter',

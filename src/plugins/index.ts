@@ -13,6 +13,7 @@ import relay from './connect/relay.ts'
 import arc from './data/arc.ts'
 import bogusBounce from './data/bogus-bounce.ts'
 import dkim from './data/dkim.ts'
+import domainkeys from './data/domainkeys.ts'
 import headers from './data/headers.ts'
 import loop from './data/loop.ts'
 import heloChecks from './helo/checks.ts'
@@ -65,6 +66,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   bogusBounce,
   dkim,
   arc,
+  domainkeys,
   connectionTime,
   loadcheck,
   randomError,
