@@ -10,6 +10,8 @@ const CR = 0x0d
 const LF = 0x0a
 const SP = 0x20
 const TAB = 0x09
+/** Canonical octets are gathered in a block of this size before hashing. */
+const OUT_SIZE = 16_384
 
 /**
  * One header field in relaxed form: the name in lower case, the value unfolded, each run of
@@ -36,14 +38,16 @@ export function relaxedHeader(raw: Buffer, withCrlf = true): Buffer {
  */
 export class RelaxedBodyHash {
   readonly #hash: Hash = createHash('sha256')
-  #out: number[] = []
+  readonly #out = Buffer.allocUnsafe(OUT_SIZE)
+  #at = 0
   #pendingCr = false
   #pendingSpace = false
   #lineHasContent = false
   #emptyLines = 0
 
   update(chunk: Buffer): void {
-    for (const b of chunk) {
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i] as number
       if (this.#pendingCr) {
         this.#pendingCr = false
         if (b === LF) {
@@ -57,37 +61,47 @@ export class RelaxedBodyHash {
       else if (b === SP || b === TAB) this.#pendingSpace = true
       else this.#content(b)
     }
-    this.#flush()
   }
 
   /** The base64 digest, for `bh=`. */
   digest(): string {
     if (this.#pendingCr) this.#content(CR)
     this.#pendingCr = false
-    if (this.#lineHasContent) this.#out.push(CR, LF)
-    this.#flush()
+    if (this.#lineHasContent) {
+      this.#put(CR)
+      this.#put(LF)
+    }
+    this.#hash.update(this.#out.subarray(0, this.#at))
+    this.#at = 0
     return this.#hash.digest('base64')
   }
 
+  #put(b: number): void {
+    if (this.#at === OUT_SIZE) {
+      this.#hash.update(this.#out)
+      this.#at = 0
+    }
+    this.#out[this.#at++] = b
+  }
+
   #content(b: number): void {
-    for (; this.#emptyLines > 0; this.#emptyLines--) this.#out.push(CR, LF)
-    if (this.#pendingSpace) this.#out.push(SP)
+    for (; this.#emptyLines > 0; this.#emptyLines--) {
+      this.#put(CR)
+      this.#put(LF)
+    }
+    if (this.#pendingSpace) this.#put(SP)
     this.#pendingSpace = false
     this.#lineHasContent = true
-    this.#out.push(b)
+    this.#put(b)
   }
 
   #endLine(): void {
     this.#pendingSpace = false
-    if (this.#lineHasContent) this.#out.push(CR, LF)
-    else this.#emptyLines++
+    if (this.#lineHasContent) {
+      this.#put(CR)
+      this.#put(LF)
+    } else this.#emptyLines++
     this.#lineHasContent = false
-  }
-
-  #flush(): void {
-    if (this.#out.length === 0) return
-    this.#hash.update(Buffer.from(this.#out))
-    this.#out = []
   }
 }
 
