@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { connect } from 'node:net'
 import { describe, it } from 'node:test'
 import { definePlugin } from '../host/define-plugin.ts'
 import { accept, defer, pass, reject } from '../host/verdict.ts'
@@ -78,9 +79,42 @@ async function greet(srv: TestServer): Promise<SmtpTestClient> {
   return c
 }
 
+/**
+ * EHLO, then each step's text once the reply it waits for has come (RFC 2920: DATA and the final
+ * dot end a pipeline group), and the client's end of the connection (FIN) right behind the last,
+ * without QUIT: the server has every byte before it sees the end.
+ */
+async function leaveAfter(srv: TestServer, steps: readonly { after: RegExp; send: string }[]): Promise<void> {
+  const sock = connect(srv.port, '127.0.0.1')
+  sock.on('error', () => {})
+  let seen = ''
+  const until = (pattern: RegExp) =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (!pattern.test(seen)) return
+        sock.off('data', onData)
+        seen = ''
+        resolve()
+      }
+      const onData = (d: Buffer) => {
+        seen += d.toString('latin1')
+        check()
+      }
+      sock.on('data', onData)
+      check()
+    })
+  await until(/^220 /m)
+  sock.write('EHLO client.test\r\n')
+  for (const [n, step] of steps.entries()) {
+    await until(step.after)
+    if (n === steps.length - 1) sock.end(step.send)
+    else sock.write(step.send)
+  }
+}
+
 /** The log lines of this file's subject, once the connection's summary line is there. */
 async function linesOf(srv: TestServer, summaries = 1): Promise<string[]> {
-  const wanted = () => srv.logs.map((e) => e.message).filter((m) => /^(accepted|refused|summary) /.test(m))
+  const wanted = () => srv.logs.map((e) => e.message).filter((m) => /^(accepted|refused|lost|summary) /.test(m))
   for (let i = 0; i < 200 && wanted().filter((m) => m.startsWith('summary ')).length < summaries; i++)
     await new Promise((r) => setTimeout(r, 25))
   return wanted()
@@ -301,6 +335,51 @@ describe('log lines: refusals', () => {
           'test/judge:info(data) test/judge:fail(spammy, tolerated)]',
       ])
       assert.match(summaryOf(lines) ?? '', / msgs=0 refused=1 /)
+    })
+  })
+
+  it('a client that leaves in the middle of DATA: the lost message, with what arrived (Postfix: lost connection after DATA)', async () => {
+    await withServer({}, async (srv) => {
+      const partial = 'Message-ID: <cut@src.test>\r\nSubject: cut\r\n\r\nhalf a'
+      await leaveAfter(srv, [
+        { after: /^250 /m, send: 'MAIL FROM:<a@src.test>\r\nRCPT TO:<u1@dest.test>\r\nDATA\r\n' },
+        { after: /^354 /m, send: partial },
+      ])
+      const lines = await linesOf(srv)
+      const id = /id=(\w+)/.exec(lines[0] ?? '')?.[1]
+      assert.deepEqual(lines.slice(0, -1), [
+        `lost cmd=DATA id=${id} ip=127.0.0.1 helo=client.test from=<a@src.test> to=<u1@dest.test> ` +
+          `size=${Buffer.byteLength(partial)} msgid=<cut@src.test>`,
+      ])
+      assert.match(summaryOf(lines) ?? '', / msgs=0 refused=0 /)
+    })
+  })
+
+  it('between BDAT chunks too, before the header section ends', async () => {
+    await withServer({}, async (srv) => {
+      await leaveAfter(srv, [
+        { after: /^250 /m, send: 'MAIL FROM:<a@src.test>\r\nRCPT TO:<u1@dest.test>\r\nBDAT 12\r\nSubject: b\r\n' },
+      ])
+      const lines = await linesOf(srv)
+      const id = /id=(\w+)/.exec(lines[0] ?? '')?.[1]
+      assert.deepEqual(lines.slice(0, -1), [
+        `lost cmd=BDAT id=${id} ip=127.0.0.1 helo=client.test from=<a@src.test> to=<u1@dest.test> size=12 msgid=-`,
+      ])
+    })
+  })
+
+  it('no such line for a client that leaves after its message, or in a transaction before DATA', async () => {
+    await withServer({}, async (srv) => {
+      await leaveAfter(srv, [
+        { after: /^250 /m, send: 'MAIL FROM:<a@src.test>\r\nRCPT TO:<u1@dest.test>\r\nDATA\r\n' },
+        { after: /^354 /m, send: `${CONTENT}.\r\n` },
+        { after: /^250 2\.0\.0 Queued/m, send: 'MAIL FROM:<a@src.test>\r\nRCPT TO:<u1@dest.test>\r\n' },
+      ])
+      const lines = await linesOf(srv)
+      assert.deepEqual(
+        lines.map((l) => l.split(' ')[0]),
+        ['accepted', 'summary'],
+      )
     })
   })
 

@@ -2,7 +2,8 @@
  * The log lines an operator works from, as Postfix writes them (key=value): one line per accepted
  * message, with the envelope, size, queue id, the queue plugin and its results (the next hop's
  * answer), and one line per refused command or message, with the client, the reply and the plugin
- * that decided. Formats and keys: docs/running.md "Log lines". Written at info level.
+ * that decided, and a line when the client leaves in the middle of a message. Formats and keys:
+ * docs/running.md "Log lines". Written at info level.
  * Not here: the per-connection summary line (lifecycle.ts), which counts these refusals.
  */
 import { LogLevels } from '../host/logger.ts'
@@ -33,6 +34,24 @@ export function logFinalReply(s: SessionCore, command: CommandInProgress, r: Rep
     return
   }
   log.info(refusedLine(s, command, r, refusedBy))
+}
+
+/**
+ * The client went away in the middle of a message (DATA content, or between BDAT chunks):
+ * nothing was stored and no reply tells of it, so this line does, as Postfix's "lost connection
+ * after DATA (N bytes)". `size` is what arrived.
+ */
+export function logLostMessage(s: SessionCore, txn: TxnState): void {
+  if (!s.log.enabled(LogLevels.info)) return
+  const verb = txn.contentMode === 'bdat' ? 'BDAT' : 'DATA'
+  const line = [
+    `lost cmd=${verb}`,
+    `id=${txn.id}`,
+    ...client(s),
+    ...envelope(txn),
+    ...content(txn, txn.spool?.size ?? 0),
+  ]
+  s.log.child({ transaction: txn.id }).info(line.join(' '))
 }
 
 function acceptedLine(
@@ -83,7 +102,9 @@ const envelope = (txn: TxnState): string[] => [
 ]
 
 function content(txn: TxnState, size: number): string[] {
-  const id = txn.spool?.headers.first('Message-ID')?.trim()
+  // A message cut off before its blank line has no header section yet.
+  const spool = txn.spool
+  const id = spool?.headersComplete ? spool.headers.first('Message-ID')?.trim() : undefined
   return [`size=${size}`, `msgid=${id === undefined || id === '' ? '-' : quote(id)}`]
 }
 

@@ -18,7 +18,7 @@ import { contentEnded } from './deliver.ts'
 import { decodeLine, dispatchCommand } from './dispatch.ts'
 import { InputWatch } from './input-watch.ts'
 import { connectionHooks } from './lifecycle.ts'
-import { type CommandInProgress, logFinalReply, unparsedCommand } from './log-lines.ts'
+import { type CommandInProgress, logFinalReply, logLostMessage, unparsedCommand } from './log-lines.ts'
 import type { Phase } from './phase.ts'
 import { commandErrorReplies, Replies } from './replies.ts'
 import { ReplyWriter } from './reply-writer.ts'
@@ -434,6 +434,10 @@ export class Session implements SessionCore {
     if (this.#tornDown) return
     this.#tornDown = true
     this.#closed = true
+    // Left in the middle of a message, not closed by us (a timeout logs its own reply): say so.
+    const txn = this.#txn
+    if (txn !== undefined && this.phase.name === 'content' && txn.message === undefined && !this.#closing)
+      logLostMessage(this, txn)
     this.#clock.dispose()
     if (this.#sessionTimer) clearTimeout(this.#sessionTimer)
     // The disconnect hooks get a live signal even when the connection's was aborted (#onClose).
