@@ -28,16 +28,12 @@ const advice: Readonly<Record<string, Advice>> = {
   denysoft_greylist: later('greylisting'),
   // qpsmtpd-async's variants of plugins that are asynchronous here anyway.
   'async/queue/smtp-forward': renamed('queue/smtp-forward', 'every qtsmtpd plugin is asynchronous'),
-  'async/dnsbl': later('dnsbl'),
-  'async/rhsbl': later('rhsbl'),
   'async/uribl': later('uribl'),
   'async/resolvable_fromhost': later('resolvable_fromhost'),
   'async/dns_whitelist_soft': later('dns_whitelist_soft'),
   // Connection, HELO, sender and recipient policy, content checks.
   ...Object.fromEntries(
     [
-      'dnsbl',
-      'rhsbl',
       'uribl',
       'dns_whitelist_soft',
       'whitelist',

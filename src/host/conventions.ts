@@ -25,6 +25,20 @@ export function isImmune(ctx: HookContext): boolean {
 
 export const isNaughty = (ctx: HookContext): boolean => ctx.connection.notes.get(Naughty).length > 0
 
+/**
+ * Recipients the naughty plugin lets through although the connection is naughty: dnsbl spares
+ * postmaster and abuse (RFC 5321 §4.5.1, RFC 2142), so that a listed client can still reach us.
+ * qpsmtpd cleared the whole note instead, which let every later recipient of the session through.
+ */
+export const NaughtySpared = defineKey<Set<string>>('naughty/spared', {
+  scope: 'transaction',
+  initial: () => new Set(),
+})
+
+/** The form recipients are compared in for NaughtySpared. */
+export const sparedKey = (a: { readonly local: string; readonly domain?: string | undefined }): string =>
+  `${a.local}@${a.domain ?? ''}`.toLowerCase()
+
 export function adjustKarma(ctx: HookContext, delta: number): number {
   const k = ctx.connection.notes.get(Karma) + delta
   ctx.connection.notes.set(Karma, k)

@@ -3,6 +3,7 @@ import type { AnyPluginFactory } from '../host/loader.ts'
 import authFlatFile from './auth/auth-flat-file.ts'
 import connectionTime from './connect/connection-time.ts'
 import countUnrecognizedCommands from './connect/count-unrecognized-commands.ts'
+import dnsbl from './connect/dnsbl.ts'
 import earlytalker from './connect/earlytalker.ts'
 import hostsAllow from './connect/hosts-allow.ts'
 import loadcheck from './connect/loadcheck.ts'
@@ -29,6 +30,7 @@ import logTransactionId from './logging/transaction-id.ts'
 import logWarn from './logging/warn.ts'
 import badmailfrom from './mail/badmailfrom.ts'
 import parseAddrWithhelo from './mail/parse-addr-withhelo.ts'
+import rhsbl from './mail/rhsbl.ts'
 import naughty from './naughty.ts'
 import discard from './queue/discard.ts'
 import eximBsmtp from './queue/exim-bsmtp.ts'
@@ -72,6 +74,8 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   randomError,
   quitFortune,
   earlytalker,
+  dnsbl,
+  rhsbl,
   qmailDeliverable,
   help,
   naughty,

@@ -5,11 +5,13 @@
  * also at data_post in case an earlier plugin accepted first. The reply carries the recorded
  * reasons; `reject_type` defaults to disconnect. A successful AUTH clears the note (the core does),
  * so roaming users on listed IPs can still send. Nothing happens while the note is empty.
+ * Recipients a plugin spared (dnsbl: postmaster, abuse) pass at rcpt, and a message to spared
+ * recipients only passes at data and data_post.
  */
 import type { HookContext } from '../host/context.ts'
-import { Naughty, rejectAs, rejectOptions, rejectTypes } from '../host/conventions.ts'
+import { Naughty, NaughtySpared, rejectAs, rejectOptions, rejectTypes, sparedKey } from '../host/conventions.ts'
 import { definePlugin } from '../host/define-plugin.ts'
-import type { Hooks } from '../host/hook-map.ts'
+import type { Hooks, RcptHook } from '../host/hook-map.ts'
 import { opt } from '../host/options.ts'
 import { pass, type Verdict } from '../host/verdict.ts'
 import type { EnhancedCode } from '../protocol/reply.ts'
@@ -52,6 +54,14 @@ export default definePlugin({
           ctx.result('pass', 'not naughty')
           return pass()
         }
+        const txn = ctx.transaction
+        if ((phase === 'data' || phase === 'data_post') && txn !== undefined && txn.recipients.length > 0) {
+          const spared = txn.notes.get(NaughtySpared)
+          if (txn.recipients.every((r) => spared.has(sparedKey(r.address)))) {
+            ctx.result('skip', 'naughty, but every recipient is spared')
+            return pass()
+          }
+        }
         let text = reasons.join('; ').replace(/[\x00-\x1f\x7f]/g, ' ')
         if (text.length > MAX_TEXT) text = `${text.slice(0, MAX_TEXT - 3)}...`
         ctx.log.info(`refusing naughty connection at ${phase}`)
@@ -59,10 +69,18 @@ export default definePlugin({
       }
     // data_post always, as the fallback for a connection an earlier plugin let through.
     const dataPost = refuseAt('data_post')
+    const refuseRcpt = refuseAt('rcpt')
+    const rcpt: RcptHook = (ctx, to) => {
+      if (ctx.transaction.notes.get(NaughtySpared).has(sparedKey(to.address))) {
+        ctx.result('skip', `naughty, but ${sparedKey(to.address)} is spared`)
+        return pass()
+      }
+      return refuseRcpt(ctx)
+    }
     const hooks: Hooks = {
       connect: { dataPost, connect: refuseAt('connect') },
       mail: { dataPost, mail: refuseAt('mail') },
-      rcpt: { dataPost, rcpt: refuseAt('rcpt') },
+      rcpt: { dataPost, rcpt },
       data: { dataPost, data: refuseAt('data') },
       data_post: { dataPost },
     }[options.reject]

@@ -139,11 +139,11 @@ describe("Debian's qpsmtpd configuration", { skip: !qpsmtpdInstalled && 'qpsmtpd
       readFileSync(join(config, 'plugins'), 'utf8')
         .split('\n')
         .findIndex((l) => l.split(/\s+/)[0] === name) + 1
-    const later = (name: string, as?: string) =>
-      `qpsmtpd plugin "${name}"${as === undefined ? '' : ` (${as} since qpsmtpd 0.94)`} is not yet available in qtsmtpd: remove or comment out the line`
+    const noDns = (plugin: string) =>
+      `plugin ${plugin} requires the dns service, which this server does not have: it was started without one`
     const expected: [string, string][] = [
-      ['rhsbl', later('rhsbl')],
-      ['dnsbl', later('dnsbl')],
+      ['rhsbl', noDns('mail/rhsbl')],
+      ['dnsbl', noDns('connect/dnsbl')],
     ]
     const { code, lines } = await check(config)
     assert.equal(code, 2, lines.join('\n'))
