@@ -30,14 +30,10 @@ const advice: Readonly<Record<string, Advice>> = {
   'async/queue/smtp-forward': renamed('queue/smtp-forward', 'every qtsmtpd plugin is asynchronous'),
   'async/uribl': later('uribl'),
   'async/resolvable_fromhost': later('resolvable_fromhost'),
-  'async/dns_whitelist_soft': later('dns_whitelist_soft'),
   // Connection, HELO, sender and recipient policy, content checks.
   ...Object.fromEntries(
     [
       'uribl',
-      'dns_whitelist_soft',
-      'whitelist',
-      'fcrdns',
       'resolvable_fromhost',
       'greylisting',
       'karma',

@@ -3,7 +3,9 @@ import type { AnyPluginFactory } from '../host/loader.ts'
 import authFlatFile from './auth/auth-flat-file.ts'
 import connectionTime from './connect/connection-time.ts'
 import countUnrecognizedCommands from './connect/count-unrecognized-commands.ts'
+import dnsWhitelistSoft from './connect/dns-whitelist-soft.ts'
 import dnsbl from './connect/dnsbl.ts'
+import fcrdns from './connect/fcrdns.ts'
 import earlytalker from './connect/earlytalker.ts'
 import hostsAllow from './connect/hosts-allow.ts'
 import loadcheck from './connect/loadcheck.ts'
@@ -11,6 +13,7 @@ import noopCounter from './connect/noop-counter.ts'
 import quitFortune from './connect/quit-fortune.ts'
 import randomError from './connect/random-error.ts'
 import relay from './connect/relay.ts'
+import whitelist from './connect/whitelist.ts'
 import arc from './data/arc.ts'
 import bogusBounce from './data/bogus-bounce.ts'
 import dkim from './data/dkim.ts'
@@ -74,6 +77,9 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   randomError,
   quitFortune,
   earlytalker,
+  whitelist,
+  dnsWhitelistSoft,
+  fcrdns,
   dnsbl,
   rhsbl,
   qmailDeliverable,
