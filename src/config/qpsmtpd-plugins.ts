@@ -39,7 +39,6 @@ const advice: Readonly<Record<string, Advice>> = {
       'karma',
       'sender_permitted_from',
       'dmarc',
-      'spamassassin',
       'dspam',
       'milter',
       'content_log',

@@ -104,3 +104,31 @@ export function rejectAs(
       return reject({ code: permCode, enhanced: permEnh, text })
   }
 }
+
+/**
+ * The failure policy of a plugin that asks an outside service (a scanner, a daemon): what a
+ * request that failed (down, too slow, a broken answer) means for the message. Spread into a
+ * plugin's option schema; `failedCheck` turns a failure into the verdict.
+ */
+export const failureOptions = {
+  on_error: opt.enum(['defer', 'pass'], {
+    default: 'defer',
+    description: 'when the service cannot answer: defer (451 4.3.0, the sender retries) or pass (accept unchecked)',
+  }),
+} as const
+
+/**
+ * A check that could not be made: logged with `detail`, recorded as an `error` result, and
+ * `451 4.3.0 <what> unavailable, try again later` (or pass, under `on_error pass`).
+ */
+export function failedCheck(
+  ctx: HookContext,
+  policy: { readonly on_error: 'defer' | 'pass' },
+  what: string,
+  detail: string,
+): Verdict {
+  ctx.log.warn(`${what} failed: ${detail}; ${policy.on_error === 'pass' ? 'accepted unchecked' : 'deferred'}`)
+  ctx.result('error', `${detail} (${policy.on_error === 'pass' ? 'passed' : 'deferred'})`)
+  if (policy.on_error === 'pass') return pass('check failed, passed unchecked')
+  return defer({ code: 451, enhanced: '4.3.0', text: `${what} unavailable, try again later` })
+}

@@ -16,3 +16,4 @@ export {
   type Metrics,
   type ValueSeries,
 } from './metrics.ts'
+export { type ScanMetrics, type ScanOutcome, scanMetrics } from './scans.ts'

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { createServer as createTlsServer } from 'node:tls'
 import { makeCertificate } from '../testing/certs.ts'
-import { connect, NetError } from './connect.ts'
+import { connect, NetError, parseTarget } from './connect.ts'
 
 async function listen(server: Server, where: { port: number; host: string } | string): Promise<number> {
   server.listen(where)
@@ -143,4 +143,21 @@ describe('connect', () => {
       )
     })
   })
+})
+
+describe('parseTarget', () => {
+  const cases = [
+    { spec: '/run/clamav/clamd.ctl', want: { path: '/run/clamav/clamd.ctl' } },
+    { spec: 'localhost:783', want: { host: 'localhost', port: 783 } },
+    { spec: '127.0.0.1', want: { host: '127.0.0.1', port: 3310 } },
+    { spec: '[::1]:11333', want: { host: '::1', port: 11333 } },
+    { spec: 'spamd.example:0', want: undefined },
+    { spec: 'a b:783', want: undefined },
+    { spec: '::1:783', want: undefined },
+  ] as const
+  for (const c of cases)
+    it(c.spec, () => {
+      if (c.want === undefined) assert.throws(() => parseTarget(c.spec, 3310), /expected a socket path/)
+      else assert.deepEqual(parseTarget(c.spec, 3310), c.want)
+    })
 })

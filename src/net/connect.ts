@@ -39,6 +39,22 @@ export class NetError extends Error {
 export const describeTarget = (t: ConnectTarget): string =>
   'path' in t ? t.path : t.host.includes(':') ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`
 
+/**
+ * A service address from the configuration: a path with a `/` is a Unix socket; otherwise
+ * `host:port`, `[v6]:port`, or a host alone with `defaultPort`. Throws on anything else.
+ * @example parseTarget('/run/spamd.sock', 783) // { path: '/run/spamd.sock' }
+ * @example parseTarget('[::1]:3310', 3310)     // { host: '::1', port: 3310 }
+ */
+export function parseTarget(spec: string, defaultPort: number): ConnectTarget {
+  if (spec.includes('/')) return { path: spec }
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([\w.-]+))(?::(\d{1,5}))?$/.exec(spec)
+  const port = m?.[3] === undefined ? defaultPort : Number(m[3])
+  const host = m?.[1] ?? m?.[2]
+  if (host === undefined || !(port >= 1 && port <= 65535))
+    throw new Error(`expected a socket path, host:port or [IPv6]:port, got "${spec}"`)
+  return { host, port }
+}
+
 const isIpLiteral = (host: string) => /^[\d.]+$/.test(host) || host.includes(':')
 
 /**

@@ -1,6 +1,6 @@
 /** The net layer: IP addresses, connections with deadlines, line clients, pools, child processes. */
 export { type ChildOutcome, findProgram, type PathResolver, type RunOptions, runChild } from './child-process.ts'
-export { type ConnectOptions, type ConnectTarget, connect, describeTarget, NetError } from './connect.ts'
+export { type ConnectOptions, type ConnectTarget, connect, describeTarget, NetError, parseTarget } from './connect.ts'
 export {
   formatIp,
   type IpAddress,

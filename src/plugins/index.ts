@@ -5,8 +5,8 @@ import connectionTime from './connect/connection-time.ts'
 import countUnrecognizedCommands from './connect/count-unrecognized-commands.ts'
 import dnsWhitelistSoft from './connect/dns-whitelist-soft.ts'
 import dnsbl from './connect/dnsbl.ts'
-import fcrdns from './connect/fcrdns.ts'
 import earlytalker from './connect/earlytalker.ts'
+import fcrdns from './connect/fcrdns.ts'
 import hostsAllow from './connect/hosts-allow.ts'
 import loadcheck from './connect/loadcheck.ts'
 import noopCounter from './connect/noop-counter.ts'
@@ -14,6 +14,7 @@ import quitFortune from './connect/quit-fortune.ts'
 import randomError from './connect/random-error.ts'
 import relay from './connect/relay.ts'
 import whitelist from './connect/whitelist.ts'
+import spamassassin from './content/spamassassin.ts'
 import arc from './data/arc.ts'
 import bogusBounce from './data/bogus-bounce.ts'
 import dkim from './data/dkim.ts'
@@ -69,6 +70,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   headers,
   loop,
   bogusBounce,
+  spamassassin,
   dkim,
   arc,
   domainkeys,

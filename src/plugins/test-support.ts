@@ -75,3 +75,28 @@ export async function ask(c: SmtpTestClient, line: string, timeoutMs?: number): 
   await c.send(line)
   return (await c.reply(timeoutMs)).raw
 }
+
+/** The connection's summary line, once it is logged (after QUIT; waits up to 5 s). */
+export async function summaryLine(srv: TestServer, nth = 1): Promise<string> {
+  const lines = () => srv.logs.map((e) => e.message).filter((m) => m.startsWith('summary '))
+  for (let i = 0; i < 200 && lines().length < nth; i++) await new Promise((r) => setTimeout(r, 25))
+  const line = lines()[nth - 1]
+  if (line === undefined) throw new Error(`no summary line ${nth} in the log`)
+  return line
+}
+
+/** A plain message as a sender writes it: header fields, then the body, CRLF line endings. */
+export function plainMessage(body: string, headers: Readonly<Record<string, string>> = {}): string {
+  const fields = {
+    From: 'Alice <alice@sender.test>',
+    To: 'bob@local.test',
+    Subject: 'lunch',
+    Date: 'Fri, 04 Dec 2026 18:00:00 +0000',
+    'Message-ID': '<20261204180000.1@sender.test>',
+    ...headers,
+  }
+  const head = Object.entries(fields)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')
+  return `${head}\r\n${body}`
+}

@@ -9,7 +9,7 @@
  * the whole process group) make it accept and never answer. Always call `close()`.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, copyFile, mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort, waitForPort } from './free-port.ts'
@@ -67,11 +67,14 @@ export async function startSpamd(extraConfig = ''): Promise<Spamd> {
       `--siteconfigpath=${site}`,
       '--max-children=2',
       '--min-spare=1',
-      `--syslog=${logFile}`,
+      // stderr is unbuffered and shared by the forked children: every result line arrives.
+      '--syslog=stderr',
       ...(root ? ['--username=nobody', `--socketowner=root`, '--socketmode=0600'] : []),
     ]
     // Its own process group, so pause() stops the forked children too.
-    const c = spawn('spamd', args, { stdio: 'ignore', detached: true })
+    const log = await open(logFile, 'a')
+    const c = spawn('spamd', args, { stdio: ['ignore', 'ignore', log.fd], detached: true })
+    await log.close()
     child = c
     const exited = new Promise<never>((_, reject) =>
       c.once('exit', (code) => reject(new Error(`spamd exited with ${code}; see ${logFile}`))),
