@@ -37,8 +37,6 @@ const advice: Readonly<Record<string, Advice>> = {
       'resolvable_fromhost',
       'greylisting',
       'karma',
-      'sender_permitted_from',
-      'dmarc',
       'dspam',
       'milter',
       'content_log',

@@ -20,8 +20,10 @@ export interface DmarcCheck {
   readonly result: DmarcResultCode
   /** The From domain (RFC5322.From), when there is exactly one. */
   readonly headerFrom: string | undefined
-  /** Why there is no result, e.g. `multiple-from-fields`, `no-author-domain`. */
+  /** Why there is no result, e.g. `multiple-from-fields`, `no-author-domain`, `DNS error`. */
   readonly reason: string | undefined
+  /** More about a temperror, for the log. */
+  readonly detail?: string | undefined
   /** The published record applied, when one was found. */
   readonly record:
     | {
@@ -118,8 +120,9 @@ export async function checkDmarc(opts: DmarcCheckOptions): Promise<DmarcCheck> {
   }
   const from = r.status.header?.from
   const result = r.status.result as DmarcResultCode
-  if (r.rr === undefined || result === 'none' || result === 'temperror')
-    return { result: result === 'temperror' ? 'temperror' : 'none', headerFrom: from, reason: r.error, ...none }
+  // The DNS error's detail (which server refused) is for the log, not for a header the recipients see.
+  if (result === 'temperror') return { result, headerFrom: from, reason: 'DNS error', detail: r.error, ...none }
+  if (r.rr === undefined || result === 'none') return { result: 'none', headerFrom: from, reason: undefined, ...none }
   const tags = recordTags(r.rr)
   const pctTag = Number.parseInt(tags.get('pct') ?? '100', 10)
   const pct = Number.isFinite(pctTag) ? Math.min(100, Math.max(0, pctTag)) : 100

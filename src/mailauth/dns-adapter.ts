@@ -12,14 +12,16 @@ export type MailauthResolver = (name: string, rrtype: string) => Promise<unknown
 
 const supported = new Set<string>(['A', 'AAAA', 'TXT', 'MX', 'PTR', 'CNAME', 'NS'])
 
-/** An Error with a node:dns code (`ENOTFOUND`, `ENODATA`, `ETIMEOUT`, `ESERVFAIL`, ...). */
+/**
+ * An Error with a node:dns code (`ENOTFOUND`, `ENODATA`, `ETIMEOUT`, `ESERVFAIL`, ...). mailauth
+ * copies the message into comments that reach headers and replies, so which server failed stays
+ * in `detail`, out of the message.
+ */
 export function dnsError(code: string, name: string, rrtype: string, detail?: string): Error {
-  const err = new Error(`${rrtype} ${name}: ${code}${detail === undefined ? '' : ` (${detail})`}`) as Error & {
-    code: string
-    hostname: string
-  }
+  const err = new Error(`${rrtype} ${name}: ${code}`) as Error & { code: string; hostname: string; detail?: string }
   err.code = code
   err.hostname = name
+  if (detail !== undefined) err.detail = detail
   return err
 }
 
@@ -57,15 +59,4 @@ export function mailauthResolver(
         throw dnsError('ETIMEOUT', name, rrtype)
     }
   }
-}
-
-/**
- * The DNS service a plugin's setup receives (`api.dns`, issue 11). Until the host hands it to
- * every plugin, a plugin that needs DNS says so at start-up rather than failing at the first mail.
- */
-export function dnsFromSetup(api: { readonly name: string }): DnsResolver {
-  const dns = (api as { readonly dns?: DnsResolver }).dns
-  if (dns === undefined || typeof dns.query !== 'function')
-    throw new Error(`${api.name} needs the DNS service (api.dns), which this server does not provide`)
-  return dns
 }

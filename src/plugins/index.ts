@@ -8,6 +8,7 @@ import dnsbl from './connect/dnsbl.ts'
 import earlytalker from './connect/earlytalker.ts'
 import fcrdns from './connect/fcrdns.ts'
 import hostsAllow from './connect/hosts-allow.ts'
+import iprev from './connect/iprev.ts'
 import loadcheck from './connect/loadcheck.ts'
 import noopCounter from './connect/noop-counter.ts'
 import quitFortune from './connect/quit-fortune.ts'
@@ -18,6 +19,7 @@ import spamassassin from './content/spamassassin.ts'
 import arc from './data/arc.ts'
 import bogusBounce from './data/bogus-bounce.ts'
 import dkim from './data/dkim.ts'
+import dmarc from './data/dmarc.ts'
 import domainkeys from './data/domainkeys.ts'
 import headers from './data/headers.ts'
 import loop from './data/loop.ts'
@@ -35,6 +37,7 @@ import logWarn from './logging/warn.ts'
 import badmailfrom from './mail/badmailfrom.ts'
 import parseAddrWithhelo from './mail/parse-addr-withhelo.ts'
 import rhsbl from './mail/rhsbl.ts'
+import senderPermittedFrom from './mail/sender-permitted-from.ts'
 import naughty from './naughty.ts'
 import discard from './queue/discard.ts'
 import eximBsmtp from './queue/exim-bsmtp.ts'
@@ -61,8 +64,11 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   countUnrecognizedCommands,
   noopCounter,
   hostsAllow,
+  iprev,
   parseAddrWithhelo,
   badmailfrom,
+  senderPermittedFrom,
+  dmarc,
   badmailfromto,
   badrcptto,
   rcptRegexp,
