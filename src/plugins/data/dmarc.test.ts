@@ -5,6 +5,7 @@
  * a DNS failure reported as temperror and never refused, several From fields a permerror.
  */
 import assert from 'node:assert/strict'
+import { generateKeyPairSync } from 'node:crypto'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,9 +16,16 @@ import type { DnsResolver } from '../../dns/types.ts'
 import { objectConfigSource } from '../../host/config-view.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
 import { accept } from '../../host/verdict.ts'
+import { relaxedBodyHash } from '../../mailauth/dkim/canonical.ts'
+import { dnsRecord, txtStrings } from '../../mailauth/dkim/keys.ts'
+import { dkimSignature } from '../../mailauth/dkim/sign.ts'
+import { HeaderBlock } from '../../message/headers.ts'
 import { acceptAllRecipients, openSession, type TestServer, withTestServer } from '../../testing/index.ts'
 import senderPermittedFrom from '../mail/sender-permitted-from.ts'
+import dkim from './dkim.ts'
 import dmarc from './dmarc.ts'
+
+const bankKey = generateKeyPairSync('ed25519')
 
 let unbound: Unbound
 let dns: DnsResolver
@@ -32,6 +40,7 @@ before(async () => {
       '_dmarc.bank.test. 300 IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@bank.test"',
       'shop.test. 300 IN TXT "v=spf1 ip4:127.0.0.1 -all"',
       '_dmarc.shop.test. 300 IN TXT "v=DMARC1; p=quarantine"',
+      `s1._domainkey.bank.test. 300 IN TXT ${txtStrings(dnsRecord(bankKey.publicKey))}`,
     ],
   })
   dns = createDnsService(objectConfigSource({ dns_servers: [`127.0.0.1:${unbound.port}`] }))
@@ -43,7 +52,7 @@ const authOk = definePlugin({ name: 'test/auth', options: {}, setup: () => ({ ho
 function withDmarc(options: Parameters<typeof dmarc>[0], fn: (srv: TestServer) => Promise<void>) {
   return withTestServer(
     {
-      plugins: [senderPermittedFrom({ reject: '1' }), dmarc(options), authOk(), acceptAllRecipients()],
+      plugins: [senderPermittedFrom({ reject: '1' }), dkim(), dmarc(options), authOk(), acceptAllRecipients()],
       dns,
       policies: { authRequiresTls: false },
     },
@@ -70,6 +79,30 @@ describe('dmarc', () => {
       assert.match(
         text,
         /\r\n\tdmarc=pass \(p=REJECT sp=REJECT dis=NONE\) header\.from=bank\.test policy\.dmarc=none\r\n/,
+      )
+    }))
+
+  it('a DKIM signature of the From domain aligns when SPF does not: dmarc=pass through the dkim plugin', () =>
+    withDmarc({}, async (srv) => {
+      const { headers, body } = HeaderBlock.parse(Buffer.from('From: ceo@bank.test\r\nSubject: s\r\n\r\nbody\r\n'))
+      const key = {
+        domain: 'bank.test',
+        selector: 's1',
+        algorithm: 'ed25519-sha256' as const,
+        privateKey: bankKey.privateKey,
+        file: 'test',
+      }
+      headers.prepend('DKIM-Signature', dkimSignature(headers.fields, await relaxedBodyHash([body]), key))
+      // send() adds the Subject field and the body that were signed.
+      const signedFields = headers
+        .toBuffer()
+        .toString()
+        .replace(/Subject: s\r\n$/, '')
+      const { reply, text } = await send(srv, 'a@sender.test', signedFields)
+      assert.match(reply, /^250 /)
+      assert.match(
+        text,
+        /\r\n\tdkim=pass .*header\.d=bank\.test.*;\r\n\tdmarc=pass \(p=REJECT sp=REJECT dis=NONE\) header\.from=bank\.test/,
       )
     }))
 
