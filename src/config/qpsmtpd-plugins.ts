@@ -42,7 +42,6 @@ const advice: Readonly<Record<string, Advice>> = {
       'content_log',
       'ident/geoip',
       'ident/p0f',
-      'virus/clamdscan',
       'virus/clamav',
       'virus/aveclient',
       'virus/bitdefender',

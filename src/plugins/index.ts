@@ -54,6 +54,7 @@ import rcptOk from './rcpt/ok.ts'
 import qmailDeliverable from './rcpt/qmail-deliverable.ts'
 import rcptRegexp from './rcpt/regexp.ts'
 import tls from './tls.ts'
+import clamdscan from './virus/clamdscan.ts'
 
 export const builtinPlugins: readonly AnyPluginFactory[] = [
   tls,
@@ -77,6 +78,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   loop,
   bogusBounce,
   spamassassin,
+  clamdscan,
   dkim,
   arc,
   domainkeys,
