@@ -11,6 +11,7 @@ import { scriptedDns } from '../../dns/scripted.ts'
 import type { DnsResolver } from '../../dns/types.ts'
 import { objectConfigSource } from '../../host/config-view.ts'
 import { acceptAllRecipients, openSession, type TestServer, withTestServer } from '../../testing/index.ts'
+import fcrdns from './fcrdns.ts'
 import iprev from './iprev.ts'
 
 let unbound: Unbound
@@ -30,10 +31,11 @@ after(() => unbound.stop())
 const loopbackDns = (): DnsResolver =>
   createDnsService(objectConfigSource({ dns_servers: [`127.0.0.1:${unbound.port}`] }))
 
-async function deliver(dns: DnsResolver): Promise<{ srv: TestServer; text: string }> {
+async function deliver(dns: DnsResolver, withFcrdns = false): Promise<{ srv: TestServer; text: string }> {
   let text = ''
   let server: TestServer | undefined
-  await withTestServer({ plugins: [iprev(), acceptAllRecipients()], dns }, async (srv) => {
+  const plugins = [...(withFcrdns ? [fcrdns()] : []), iprev(), acceptAllRecipients()]
+  await withTestServer({ plugins, dns }, async (srv) => {
     server = srv
     const c = await openSession(srv, 'client.test')
     await c.send('MAIL FROM:<a@client.test>', 250)
@@ -54,6 +56,12 @@ describe('iprev', () => {
       text,
       /\r\nAuthentication-Results: mx\.test;\r\n\tiprev=pass \(mail\.client\.test\) policy\.iprev=127\.0\.0\.1\r\n/,
     )
+  })
+
+  it('after fcrdns: its result is used, and reported once', async () => {
+    const { text } = await deliver(loopbackDns(), true)
+    assert.equal(text.match(/\tiprev=/g)?.length, 1)
+    assert.match(text, /\tiprev=pass \(mail\.client\.test\) policy\.iprev=127\.0\.0\.1\r\n/)
   })
 
   const others = [
