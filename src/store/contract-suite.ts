@@ -165,6 +165,46 @@ export function storeContract(name: string, harness: StoreHarness): void {
       )
     })
 
+    it('lease: holders count until released or expired; a full set refuses newcomers but renews holders', async () => {
+      const k = fresh('leases')
+      assert.deepEqual(await store.lease(k, 'node-a:1', 150), { held: true, count: 1 })
+      assert.deepEqual(await other.lease(k, 'node-b:1', 3_600_000, 3), { held: true, count: 2 })
+      assert.deepEqual(await store.lease(k, 'node-a:2', 3_600_000, 3), { held: true, count: 3 })
+      assert.deepEqual(await other.lease(k, 'node-b:2', 3_600_000, 3), { held: false, count: 3 }, 'full')
+      assert.deepEqual(await store.lease(k, 'node-a:2', 3_600_000, 3), { held: true, count: 3 }, 'a renewal')
+      assert.deepEqual(
+        await store.lease(k, 'node-a:2', 3_600_000, 1),
+        { held: true, count: 3 },
+        'even over a lower limit',
+      )
+      await store.releaseLease(k, 'node-a:2')
+      await store.releaseLease(k, 'never-held')
+      assert.deepEqual(await other.lease(k, 'node-b:2', 3_600_000, 3), { held: true, count: 3 })
+      await harness.ttlPasses(clock, 300)
+      assert.deepEqual(
+        await other.lease(k, 'node-b:3', 3_600_000, 3),
+        { held: true, count: 3 },
+        'the holder that never renewed (a crashed process) dropped out',
+      )
+      for (const h of ['node-b:1', 'node-b:2', 'node-b:3']) await other.releaseLease(k, h)
+      assert.equal(await store.get(k), undefined, 'an empty set leaves no key behind')
+      const short = fresh('leases')
+      await store.lease(short, 'only', 150)
+      await harness.ttlPasses(clock, 300)
+      assert.equal(await store.get(short), undefined, 'the key expires with its last lease')
+    })
+
+    it('lease is atomic: of 40 concurrent holders through two handles, exactly the limit get in', async () => {
+      const k = fresh('lease-race')
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => (i % 2 ? store : other).lease(k, `h${i}`, 3_600_000, 7)),
+      )
+      assert.equal(results.filter((r) => r.held).length, 7)
+      assert.ok(results.every((r) => r.count <= 7))
+      await Promise.all(Array.from({ length: 40 }, (_, i) => store.releaseLease(k, `h${i}`)))
+      assert.deepEqual(await store.lease(k, 'after', 3_600_000, 7), { held: true, count: 1 })
+    })
+
     it('scopes isolate keys, nest, list without their prefix, and do not close the store', async () => {
       const a = store.scope('a')
       const b = store.scope('b')
@@ -205,13 +245,14 @@ export function storeContract(name: string, harness: StoreHarness): void {
 
     for (const [kind, plant] of Object.entries(harness.garbage)) {
       it(`garbage (${kind}) is absent to counters, windows and compare-and-set, never a crash`, async () => {
-        const [g, c, h, l] = [fresh('g'), fresh('g'), fresh('g'), fresh('g')]
-        for (const k of [g, c, h, l]) await plant(k)
+        const [g, c, h, l, s] = [fresh('g'), fresh('g'), fresh('g'), fresh('g'), fresh('g')]
+        for (const k of [g, c, h, l, s]) await plant(k)
         const readable = harness.stringGarbage.includes(kind)
         assert.equal((await store.get(g)) === undefined, !readable)
         assert.equal(await store.incr(g, 3), 3)
         assert.equal(await store.get(g), '3')
         assert.equal(await store.hit(h, 60_000), 1)
+        assert.deepEqual(await store.lease(s, 'me', 60_000, 1), { held: true, count: 1 })
         assert.equal(await store.compareAndSet(c, undefined, 'mine'), !readable)
         const listed = await collect(store.list(l, 10))
         assert.equal(listed.length, readable ? 1 : 0)
@@ -225,6 +266,9 @@ export function storeContract(name: string, harness: StoreHarness): void {
       assert.throws(() => store.hit('k', 0), RangeError)
       assert.throws(() => store.get(''), TypeError)
       assert.throws(() => store.list('', 0), RangeError)
+      assert.throws(() => store.lease('k', 'two words', 1000), TypeError)
+      assert.throws(() => store.lease('k', 'h', 0), RangeError)
+      assert.throws(() => store.lease('k', 'h', 1000, 0), RangeError)
     })
 
     it('a closed store rejects with StoreUnavailable', async () => {
@@ -232,6 +276,7 @@ export function storeContract(name: string, harness: StoreHarness): void {
       await s.close()
       await assert.rejects(s.get('k'), StoreUnavailable)
       await assert.rejects(s.incr('k'), StoreUnavailable)
+      await assert.rejects(s.lease('k', 'h', 1000), StoreUnavailable)
       await assert.rejects(collect(s.list('', 1)), StoreUnavailable)
       await o.close()
     })

@@ -5,4 +5,11 @@ export { type RedisStoreOptions, redisStore } from './redis.ts'
 export { parseStoreSpec, type RedisSpec, type StoreSpec, StoreSpecError } from './spec.ts'
 export { type SqliteStoreOptions, sqliteStore } from './sqlite.ts'
 export { StoreFileError } from './sqlite-file.ts'
-export { borrowedStore, type Store, type StoreEntry, StoreUnavailable, type WriteOptions } from './store.ts'
+export {
+  borrowedStore,
+  type LeaseResult,
+  type Store,
+  type StoreEntry,
+  StoreUnavailable,
+  type WriteOptions,
+} from './store.ts'

@@ -13,7 +13,7 @@ import {
   storeOver,
   type WriteOptions,
 } from './store.ts'
-import { parseCounter, recordHit, windowTtl } from './values.ts'
+import { dropLease, type LeaseUpdate, parseCounter, recordHit, takeLease, windowTtl } from './values.ts'
 
 export interface MemoryStoreOptions {
   /** Epoch milliseconds; tests pass a fake clock. */
@@ -48,6 +48,11 @@ export function memoryStore(opts: MemoryStoreOptions = {}): Store {
       const at = now()
       for (const [k, s] of slots) if (s.expiresAt !== undefined && s.expiresAt <= at) slots.delete(k)
     }
+  }
+  const saveLeases = (key: string, u: LeaseUpdate) => {
+    if (u.state === undefined) slots.delete(key)
+    else write(key, u.state, u.expiresAt)
+    return { held: u.held, count: u.count }
   }
   const expiry = (o: WriteOptions | undefined, at = now()) => (o?.ttlMs === undefined ? undefined : at + o.ttlMs)
   // Async so that a closed store rejects instead of throwing, like the real ones.
@@ -86,6 +91,17 @@ export function memoryStore(opts: MemoryStoreOptions = {}): Store {
         const h = recordHit(live(key, at)?.value, at, windowMs)
         write(key, h.state, at + windowTtl(windowMs))
         return h.count
+      }),
+    lease: (key, holder, ttlMs, limit) =>
+      op(() => {
+        const at = now()
+        return saveLeases(key, takeLease(live(key, at)?.value, holder, at, ttlMs, limit))
+      }),
+    releaseLease: (key, holder) =>
+      op(() => {
+        const at = now()
+        const slot = live(key, at)
+        if (slot !== undefined) saveLeases(key, dropLease(slot.value, holder, at))
       }),
     list: (prefix, limit) => listLive(slots, prefix, limit, now(), closed),
     close: async () => {

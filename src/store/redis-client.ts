@@ -18,6 +18,14 @@ export interface RedisCommands {
   storeIncr(key: string, by: string, ttl: string): Promise<number>
   storeCompareAndSet(key: string, present: string, expected: string, value: string, ttl: string): Promise<boolean>
   storeHit(key: string, now: string, windowMs: string): Promise<number>
+  storeLease(
+    key: string,
+    holder: string,
+    now: string,
+    ttlMs: string,
+    limit: string,
+    mode: 'take' | 'drop',
+  ): Promise<{ held: boolean; count: number }>
   scanIterator(options: { MATCH: string; COUNT: number }): AsyncIterable<string[]>
 }
 

@@ -77,6 +77,8 @@ describe('redis store outage', () => {
     await failsFast(() => store.incr('k'), 'incr')
     await failsFast(() => store.compareAndSet('k', undefined, 'v'), 'compareAndSet')
     await failsFast(() => store.hit('k', 60_000), 'hit')
+    await failsFast(() => store.lease('k', 'h', 60_000, 3), 'lease')
+    await failsFast(() => store.releaseLease('k', 'h'), 'releaseLease')
     await failsFast(async () => {
       for await (const _ of store.list('', 10)) break
     }, 'list')

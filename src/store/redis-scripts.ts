@@ -72,6 +72,63 @@ local covered = math.min(1, math.max(0, (w - (now - start)) / w))
 return current + math.floor(previous * covered)
 `
 
+/**
+ * KEYS[1], ARGV: holder, now ms, ttl ms, limit (0: none), 'take' or 'drop'. The lease set of
+ * values.ts takeLease/dropLease. Returns {held (1/0), live leases}.
+ */
+const lease = `${readString}
+local holder, now, ttl, limit, mode = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local function parse(v)
+  local live, order = {}, {}
+  if not v or v == '' or string.find(v, '[^!-~ ]') or string.find(v, '^ ') or string.find(v, ' $')
+    or string.find(v, '  ') then
+    return live, order
+  end
+  local words = {}
+  for w in string.gmatch(v, '%S+') do words[#words + 1] = w end
+  if #words % 2 ~= 0 then return live, order end
+  for i = 1, #words, 2 do
+    local e = words[i + 1]
+    if #words[i] > 200 or #e > 15 or not string.match(e, '^%d+$') then return {}, {} end
+  end
+  for i = 1, #words, 2 do
+    local h, e = words[i], tonumber(words[i + 1])
+    if e > now then
+      if not live[h] then order[#order + 1] = h end
+      live[h] = e
+    end
+  end
+  return live, order
+end
+local live, order = parse(read(KEYS[1]))
+local held = 0
+if mode == 'take' then
+  if live[holder] or limit == 0 or #order < limit then
+    if not live[holder] then order[#order + 1] = holder end
+    live[holder] = now + ttl
+    held = 1
+  end
+else
+  live[holder] = nil
+end
+local parts, last, count = {}, 0, 0
+for _, h in ipairs(order) do
+  local e = live[h]
+  if e then
+    parts[#parts + 1] = h
+    parts[#parts + 1] = string.format('%d', e)
+    if e > last then last = e end
+    count = count + 1
+  end
+end
+if count == 0 then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], table.concat(parts, ' '), 'PX', string.format('%d', last - now))
+end
+return {held, count}
+`
+
 const keyAndArgs = (parser: CommandParser, key: string, ...args: string[]) => {
   parser.pushKey(key)
   for (const a of args) parser.push(a)
@@ -89,6 +146,15 @@ export const storeScripts = {
     NUMBER_OF_KEYS: 1,
     parseCommand: keyAndArgs,
     transformReply: (reply: unknown) => Number(reply) === 1,
+  }),
+  storeLease: defineScript({
+    SCRIPT: lease,
+    NUMBER_OF_KEYS: 1,
+    parseCommand: keyAndArgs,
+    transformReply: (reply: unknown) => {
+      const [held, count] = reply as [unknown, unknown]
+      return { held: Number(held) === 1, count: Number(count) }
+    },
   }),
   storeHit: defineScript({
     SCRIPT: hit,

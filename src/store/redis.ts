@@ -65,6 +65,12 @@ export async function redisStore(spec: RedisSpec, opts: RedisStoreOptions = {}):
         c.storeCompareAndSet(k(key), expected === undefined ? '0' : '1', expected ?? '', value, ttlArg(o?.ttlMs)),
       ),
     hit: (key, windowMs) => run('hit', (c) => c.storeHit(k(key), String(now()), String(windowMs))),
+    lease: (key, holder, ttlMs, limit) =>
+      run('lease', (c) => c.storeLease(k(key), holder, String(now()), String(ttlMs), String(limit ?? 0), 'take')),
+    releaseLease: (key, holder) =>
+      run('releaseLease', async (c) => {
+        await c.storeLease(k(key), holder, String(now()), '1', '0', 'drop')
+      }),
     list: (prefix, limit) => list(spec, r, prefix, limit, () => closed),
     close: async () => {
       if (closed) return

@@ -18,7 +18,7 @@ import {
   storeOver,
   type WriteOptions,
 } from './store.ts'
-import { parseCounter, recordHit, windowTtl } from './values.ts'
+import { dropLease, type LeaseUpdate, parseCounter, recordHit, takeLease, windowTtl } from './values.ts'
 
 export interface SqliteStoreOptions {
   readonly file: string
@@ -72,6 +72,11 @@ export function sqliteStore(opts: SqliteStoreOptions): Store {
   }
   const read = (key: string, at: number): Row | undefined => liveRow(q.get.get(key), at)
   const put = (key: string, value: string, expiresAt: number | undefined) => q.put.run(key, value, expiresAt ?? null)
+  const saveLeases = (key: string, u: LeaseUpdate) => {
+    if (u.state === undefined) q.delete.run(key)
+    else put(key, u.state, u.expiresAt)
+    return { held: u.held, count: u.count }
+  }
   const expiry = (o: WriteOptions | undefined, at: number) => (o?.ttlMs === undefined ? undefined : at + o.ttlMs)
 
   /** Deletes expired entries in batches; returns how many. */
@@ -179,6 +184,17 @@ export function sqliteStore(opts: SqliteStoreOptions): Store {
         const h = recordHit(read(key, at)?.value, at, windowMs)
         put(key, h.state, at + windowTtl(windowMs))
         return h.count
+      }),
+    lease: (key, holder, ttlMs, limit) =>
+      write(() => {
+        const at = now()
+        return saveLeases(key, takeLease(read(key, at)?.value, holder, at, ttlMs, limit))
+      }),
+    releaseLease: (key, holder) =>
+      write(() => {
+        const at = now()
+        const row = read(key, at)
+        if (row !== undefined) saveLeases(key, dropLease(row.value, holder, at))
       }),
     list: (prefix, limit) => listLive(q.list, prefix, limit, now, () => closed, fail),
     close: async () => {

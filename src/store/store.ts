@@ -22,6 +22,13 @@ export interface StoreEntry {
   readonly expiresAt: number | undefined
 }
 
+export interface LeaseResult {
+  /** Whether the holder holds its lease now (false: the set was full). */
+  readonly held: boolean
+  /** Live leases in the set, the holder's included when held. */
+  readonly count: number
+}
+
 export interface Store {
   /** The value, or undefined when the key is absent or expired. */
   get(key: string): Promise<string | undefined>
@@ -50,6 +57,20 @@ export interface Store {
    * if ((await store.hit(`conn:${ip}`, 60_000)) > 30) return defer(451, '4.7.1', 'Too many connections')
    */
   hit(key: string, windowMs: number): Promise<number>
+  /**
+   * Takes or renews the lease `holder` (printable ASCII, no spaces, at most 200 characters) in the lease set
+   * `key` for `ttlMs`, unless the set already holds `limit` live leases of others: then nothing
+   * changes and `held` is false. A holder renews before its lease runs out and releases it when
+   * done; one that vanished without releasing (a crashed process, a lost node) drops out when
+   * its lease expires. So counts of open connections across processes and nodes heal by
+   * themselves. The set's leases all live in one key (one Redis Cluster slot).
+   * @example
+   * const { held, count } = await store.lease(`conn:${ip}`, connectionId, 60_000, maxPerIp)
+   * if (!held) return defer(421, '4.7.0', `Too many connections from ${ip}`)
+   */
+  lease(key: string, holder: string, ttlMs: number, limit?: number): Promise<LeaseResult>
+  /** Gives the lease back; the set's count drops at once. Releasing a lease not held does nothing. */
+  releaseLease(key: string, holder: string): Promise<void>
   /** Live entries whose key starts with `prefix`, at most `limit` (admin commands: karma list). */
   list(prefix: string, limit: number): AsyncIterable<StoreEntry>
   /** A view whose keys are prefixed with `prefix` and `:`, e.g. `store.scope('greylist')`. */
@@ -83,6 +104,8 @@ export function borrowedStore(store: Store): Store {
     incr: (key, by, opts) => store.incr(key, by, opts),
     compareAndSet: (key, expected, value, opts) => store.compareAndSet(key, expected, value, opts),
     hit: (key, windowMs) => store.hit(key, windowMs),
+    lease: (key, holder, ttlMs, limit) => store.lease(key, holder, ttlMs, limit),
+    releaseLease: (key, holder) => store.releaseLease(key, holder),
     list: (prefix, limit) => store.list(prefix, limit),
     scope: (prefix) => store.scope(prefix),
     close: () => Promise.resolve(),
@@ -112,6 +135,9 @@ function view(backend: StoreBackend, prefix: string, owner: boolean): Store {
         checkTtl(opts),
       ),
     hit: (key, windowMs) => backend.hit(k(key), checkWindow(windowMs)),
+    lease: (key, holder, ttlMs, limit) =>
+      backend.lease(k(key), checkHolder(holder), checkLeaseTtl(ttlMs), checkLeaseLimit(limit)),
+    releaseLease: (key, holder) => backend.releaseLease(k(key), checkHolder(holder)),
     list: (listPrefix, limit) => unprefixed(backend.list(prefix + listPrefix, checkLimit(limit)), prefix.length),
     scope: (name) => view(backend, `${prefix}${checkKey(name)}:`, false),
     close: () => (owner ? backend.close() : Promise.resolve()),
@@ -151,6 +177,26 @@ function checkWindow(windowMs: number): number {
     throw new RangeError(`store hit window must be a positive integer of milliseconds, got ${windowMs}`)
   }
   return windowMs
+}
+
+function checkHolder(holder: string): string {
+  if (typeof holder !== 'string' || !/^[!-~]{1,200}$/.test(holder)) {
+    throw new TypeError('store lease holder must be 1 to 200 printable ASCII characters, no spaces')
+  }
+  return holder
+}
+
+function checkLeaseTtl(ttlMs: number): number {
+  if (!(Number.isSafeInteger(ttlMs) && ttlMs > 0))
+    throw new RangeError(`store lease ttlMs must be positive, got ${ttlMs}`)
+  return ttlMs
+}
+
+function checkLeaseLimit(limit: number | undefined): number | undefined {
+  if (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0)) {
+    throw new RangeError(`store lease limit must be a positive integer, got ${limit}`)
+  }
+  return limit
 }
 
 function checkLimit(limit: number): number {
