@@ -36,6 +36,7 @@ import logTransactionId from './logging/transaction-id.ts'
 import logWarn from './logging/warn.ts'
 import badmailfrom from './mail/badmailfrom.ts'
 import parseAddrWithhelo from './mail/parse-addr-withhelo.ts'
+import resolvableFromhost from './mail/resolvable-fromhost.ts'
 import rhsbl from './mail/rhsbl.ts'
 import senderPermittedFrom from './mail/sender-permitted-from.ts'
 import naughty from './naughty.ts'
@@ -92,6 +93,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   fcrdns,
   dnsbl,
   rhsbl,
+  resolvableFromhost,
   qmailDeliverable,
   help,
   naughty,
