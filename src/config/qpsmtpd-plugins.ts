@@ -27,11 +27,9 @@ const advice: Readonly<Record<string, Advice>> = {
   denysoft_greylist: later('greylisting'),
   // qpsmtpd-async's variants of plugins that are asynchronous here anyway.
   'async/queue/smtp-forward': renamed('queue/smtp-forward', 'every qtsmtpd plugin is asynchronous'),
-  'async/uribl': later('uribl'),
   // Connection, HELO, sender and recipient policy, content checks.
   ...Object.fromEntries(
     [
-      'uribl',
       'greylisting',
       'karma',
       'dspam',

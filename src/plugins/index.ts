@@ -23,6 +23,7 @@ import dmarc from './data/dmarc.ts'
 import domainkeys from './data/domainkeys.ts'
 import headers from './data/headers.ts'
 import loop from './data/loop.ts'
+import uribl from './data/uribl.ts'
 import heloChecks from './helo/checks.ts'
 import dontRequireAnglebrackets from './helo/dont-require-anglebrackets.ts'
 import help from './help.ts'
@@ -77,6 +78,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   rcptMap,
   headers,
   loop,
+  uribl,
   bogusBounce,
   spamassassin,
   clamdscan,
