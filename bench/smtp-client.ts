@@ -94,7 +94,8 @@ function send(r: ReplyReader, line: string | Buffer): void {
 /** Connects and resolves once the 220 greeting arrived. */
 export function openSession(port: number, host = '127.0.0.1', timeoutMs = 30_000): Promise<ReplyReader> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ port, host })
+    // No Nagle: the body and the final dot go in two writes, and a delayed ACK would hold the second 40 ms.
+    const socket = connect({ port, host, noDelay: true })
     const timer = setTimeout(() => {
       socket.destroy()
       reject(new Error('greeting timeout'))
