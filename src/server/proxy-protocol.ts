@@ -6,8 +6,9 @@
  * Spec: https://www.haproxy.org/download/2.6/doc/proxy-protocol.txt. Does not check CRC32C.
  * Security: strict address syntax (no octal octets), bounded work and size, never guesses.
  */
-import { parseIPv4, parseIPv6 } from '../config/cidr.ts'
+
 import type { Peer } from '../host/context.ts'
+import { parseIPv4, parseIPv6 } from '../net/cidr.ts'
 
 export interface ProxySsl {
   /** The client connected over TLS/SSL (PP2_CLIENT_SSL). */

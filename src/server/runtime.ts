@@ -3,7 +3,7 @@
  * contexts and the session settings. The server holds one; a reload builds a new one and
  * swaps it for new connections, while open sessions finish on theirs.
  */
-import { CidrList } from '../config/cidr.ts'
+
 import type { ConfigSnapshot } from '../config/config-dir.ts'
 import { ConfigError, combineConfigErrors, configErrorsIn } from '../config/config-error.ts'
 import {
@@ -32,6 +32,7 @@ import { pathsFrom } from '../host/paths.ts'
 import { type OptionalService, type ProvidedServices, type ServiceSet, withDefaults } from '../host/plugin-services.ts'
 import type { HookRunner, RegisteredPlugin } from '../host/runner.ts'
 import { emptyServices, type Services } from '../host/services.ts'
+import { CidrList } from '../net/cidr.ts'
 import type { SessionSettings } from '../session/settings.ts'
 import { createTlsContextProvider, type TlsContextProvider } from '../session/tls.ts'
 import { version } from '../version.ts'

@@ -7,7 +7,7 @@
  * code) lists nobody: logged, and with `on_error defer` the client gets 421 instead. `dnsbl_allow`
  * and relay/whitelisted clients are not checked; RBLSMTPD works as under rblsmtpd (tcpserver).
  */
-import { CidrList } from '../../config/cidr.ts'
+
 import { type ListZone, parseDnsblZones } from '../../config/dns-list-zones.ts'
 import { queryList, replyText } from '../../dns/dnsbl.ts'
 import { adjustKarma, isImmune, NaughtySpared, rejectAs, rejectOptions, sparedKey } from '../../host/conventions.ts'
@@ -15,6 +15,7 @@ import { definePlugin } from '../../host/define-plugin.ts'
 import type { ConnectHook, RcptHook } from '../../host/hook-map.ts'
 import { opt } from '../../host/options.ts'
 import { defer, pass } from '../../host/verdict.ts'
+import { CidrList } from '../../net/cidr.ts'
 import { reversedLabels } from '../../net/ip.ts'
 import type { EnhancedCode } from '../../protocol/reply.ts'
 

@@ -6,13 +6,14 @@
  * (qpsmtpd: IPv4 only), via config/cidr.ts. A bad line is a configuration error at start-up
  * (qpsmtpd skipped it). The count is the server's (per process with --workers).
  */
-import { type Cidr, CidrList } from '../../config/cidr.ts'
+
 import { ConfigError, ConfigErrorCode } from '../../config/config-error.ts'
 import type { ConfigLine } from '../../host/config-view.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
 import type { HookMap } from '../../host/hook-map.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer, pass, reject, type Verdict } from '../../host/verdict.ts'
+import { type Cidr, CidrList } from '../../net/cidr.ts'
 import { ConnectionsFromIp } from '../../server/connection-keys.ts'
 
 type Code = 'OK' | 'DENY' | 'DENYSOFT' | 'DENY_DISCONNECT' | 'DENYSOFT_DISCONNECT' | 'DECLINED' | 'DONE'

@@ -8,11 +8,12 @@
  * The three files take effect when edited (checked at most once a second), as in qpsmtpd.
  * Security: RELAYCLIENT is process-wide here, so setting it opens relaying to every client.
  */
-import { CidrList } from '../../config/cidr.ts'
+
 import { definePlugin } from '../../host/define-plugin.ts'
 import type { ConnectHook, Hooks, RcptHook } from '../../host/hook-map.ts'
 import { opt } from '../../host/options.ts'
 import { accept, pass, reject } from '../../host/verdict.ts'
+import { CidrList } from '../../net/cidr.ts'
 
 /** qpsmtpd's is_octet_match treats the IPv6 loopback as a relay client. */
 const LOOPBACK_V6 = CidrList.parse([{ text: '::1', file: '<relay>', line: 0 }])

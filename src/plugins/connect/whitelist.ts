@@ -8,7 +8,7 @@
  * hooks), merged with the global files unless `merge 0`. Env WHITELISTCLIENT accepts every client.
  * Security: a recipient accepted here passes no other rcpt plugin, rcpt_ok included (relaying).
  */
-import { CidrList } from '../../config/cidr.ts'
+
 import type { ConfigLine } from '../../config/config-dir.ts'
 import type { HookContext } from '../../host/context.ts'
 import { adjustKarma, WhitelistHost, WhitelistSender } from '../../host/conventions.ts'
@@ -17,6 +17,7 @@ import type { ConnectHook, HeloHook, Hooks, MailHook, RcptHook } from '../../hos
 import { defineKey } from '../../host/keys.ts'
 import { opt } from '../../host/options.ts'
 import { accept, pass, type Verdict } from '../../host/verdict.ts'
+import { CidrList } from '../../net/cidr.ts'
 import type { Address } from '../../protocol/envelope.ts'
 
 /** The client matched whitelisthelo (qpsmtpd's `whitelisthelo` note). */

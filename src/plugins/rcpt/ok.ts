@@ -10,12 +10,13 @@
  * carries its own route (`%`, `!`, `@`: `u%remote@local`) is refused from non-relay clients, since
  * a downstream MTA applying the percent hack would relay it; `allow_routing 1` restores qpsmtpd.
  */
-import { parseIPv4, parseIPv6 } from '../../config/cidr.ts'
+
 import type { HookContext } from '../../host/context.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
 import type { RcptHook } from '../../host/hook-map.ts'
 import { opt } from '../../host/options.ts'
 import { accept, reject } from '../../host/verdict.ts'
+import { parseIPv4, parseIPv6 } from '../../net/cidr.ts'
 import { normalizeDomain } from '../../protocol/address.ts'
 import type { Address } from '../../protocol/envelope.ts'
 

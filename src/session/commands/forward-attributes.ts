@@ -3,8 +3,9 @@
  * xtext values, `[UNAVAILABLE]`/`[TEMPUNAVAIL]` for unknown, strict syntax for each name, and
  * applying them to the connection. Only trusted forwarders get here (ForwarderTrusted).
  */
-import { parseIPv4, parseIPv6 } from '../../config/cidr.ts'
+
 import type { Peer } from '../../host/context.ts'
+import { parseIPv4, parseIPv6 } from '../../net/cidr.ts'
 import { reply } from '../../protocol/reply.ts'
 import { decodeXtext } from '../../protocol/xtext.ts'
 import { ForwardedInfo, ForwarderTrusted } from '../../server/connection-keys.ts'

@@ -9,8 +9,8 @@
  * Client addresses in ::ffff:0:0/96 are matched against IPv4 rules only; other IPv6 rules (even
  * ::/0) match only real IPv6 clients, so an IPv6 catch-all never opens relaying to all of IPv4.
  */
-import type { ConfigLine } from './config-dir.ts'
-import { ConfigError, ConfigErrorCode } from './config-error.ts'
+import type { ConfigLine } from '../config/config-dir.ts'
+import { ConfigError, ConfigErrorCode } from '../config/config-error.ts'
 
 export type Cidr =
   | { readonly family: 4; readonly first: number; readonly last: number; readonly prefix: number }
