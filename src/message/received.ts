@@ -7,6 +7,7 @@
  * reduced to [A-Za-z0-9.:-_[]] and 255 characters, so that `EHLO a) by trusted.example (x`
  * cannot forge a comment or a clause, and CR/LF/NUL cannot inject a field.
  */
+import { unmapIPv4 } from '../net/ip.ts'
 
 export interface ReceivedInfo {
   /** The HELO/EHLO argument, as the client sent it. */
@@ -48,8 +49,8 @@ export function withProtocol(info: Pick<ReceivedInfo, 'protocol' | 'tls' | 'auth
 
 /** The TCP-info address literal (RFC 5321 §4.1.3): `[192.0.2.1]`, `[IPv6:2001:db8::1]`. */
 function addressLiteral(ip: string): string {
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip)
-  if (mapped?.[1] !== undefined) return `[${mapped[1]}]`
+  const v4 = unmapIPv4(ip)
+  if (v4 !== ip) return `[${v4}]`
   const clean = sanitizeHostText(ip, 64).replace(/[[\]]/g, '_')
   // Addresses come from the socket (or a trusted proxy): only IPv6 has colons.
   return ip.includes(':') ? `[IPv6:${clean}]` : `[${clean}]`

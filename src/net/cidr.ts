@@ -11,12 +11,12 @@
  */
 import type { ConfigLine } from '../config/config-dir.ts'
 import { ConfigError, ConfigErrorCode } from '../config/config-error.ts'
+import { parseIPv4, parseIPv6, parseIp } from './ip.ts'
 
 export type Cidr =
   | { readonly family: 4; readonly first: number; readonly last: number; readonly prefix: number }
   | { readonly family: 6; readonly first: bigint; readonly last: bigint; readonly prefix: number }
 
-const OCTET = /^(?:0|[1-9]\d{0,2})$/
 const HEXTET = /^[0-9a-fA-F]{1,4}$/
 const V4_PREFIX_FORM = /^(?:\d{1,3}\.){1,3}$/
 
@@ -59,52 +59,6 @@ function v6(addr: bigint, prefix: number): Cidr {
   const hostBits = BigInt(128 - prefix)
   const first = (addr >> hostBits) << hostBits
   return { family: 6, first, last: first + (1n << hostBits) - 1n, prefix }
-}
-
-/** Dotted quad, decimal octets without leading zeros, as an unsigned number. */
-export function parseIPv4(s: string): number | undefined {
-  const parts = s.split('.')
-  if (parts.length !== 4) return undefined
-  let n = 0
-  for (const p of parts) {
-    if (!OCTET.test(p)) return undefined
-    const o = Number(p)
-    if (o > 255) return undefined
-    n = n * 256 + o
-  }
-  return n
-}
-
-/** RFC 4291 §2.2 text forms (with `::` and a trailing dotted quad) as a 128-bit BigInt. */
-export function parseIPv6(s: string): bigint | undefined {
-  if (s.length > 45 || !s.includes(':')) return undefined
-  const halves = s.split('::')
-  if (halves.length > 2) return undefined
-  const groups = (h: string | undefined): number[] | undefined => {
-    if (h === undefined || h === '') return []
-    const parts = h.split(':')
-    const out: number[] = []
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i] ?? ''
-      if (i === parts.length - 1 && p.includes('.')) {
-        const a = parseIPv4(p)
-        if (a === undefined) return undefined
-        out.push(a >>> 16, a & 0xffff)
-      } else if (HEXTET.test(p)) out.push(Number.parseInt(p, 16))
-      else return undefined
-    }
-    return out
-  }
-  const head = groups(halves[0])
-  const tail = halves.length === 2 ? groups(halves[1]) : []
-  if (head === undefined || tail === undefined) return undefined
-  // A dotted quad may only end the address: not before `::`.
-  if (halves.length === 2 && halves[0]?.includes('.')) return undefined
-  const missing = 8 - head.length - tail.length
-  if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined
-  let n = 0n
-  for (const g of [...head, ...Array<number>(missing).fill(0), ...tail]) n = (n << 16n) | BigInt(g)
-  return n
 }
 
 type Ranges<T> = { readonly first: T[]; readonly last: T[] }
@@ -186,12 +140,8 @@ export class CidrList {
   contains(ip: string): boolean {
     // Most lists (trusted proxies, XCLIENT clients) are empty: no need to parse the address.
     if (this.#v4.first.length === 0 && this.#v6.first.length === 0) return false
-    const a4 = parseIPv4(ip)
-    if (a4 !== undefined) return inRanges(this.#v4, a4)
-    const pct = ip.indexOf('%')
-    const a6 = parseIPv6(pct < 0 ? ip : ip.slice(0, pct))
-    if (a6 === undefined) return false
-    if (a6 >> 32n === 0xffffn) return inRanges(this.#v4, Number(a6 & 0xffffffffn))
-    return inRanges(this.#v6, a6)
+    const a = parseIp(ip)
+    if (a === undefined) return false
+    return a.family === 4 ? inRanges(this.#v4, a.value) : inRanges(this.#v6, a.value)
   }
 }

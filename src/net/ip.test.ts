@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { normalizeIp, parseIp, reversedLabels, reverseName } from './ip.ts'
+import { formatIPv6, normalizeIp, parseIp, reversedLabels, reverseName, unmapIPv4 } from './ip.ts'
 
 describe('net/ip', () => {
   const normal = [
@@ -19,6 +19,24 @@ describe('net/ip', () => {
     { name: 'two :: are refused', text: '1::2::3', want: undefined },
   ] as const
   for (const c of normal) it(`normalizeIp: ${c.name}`, () => assert.equal(normalizeIp(c.text), c.want))
+
+  it('formatIPv6 follows RFC 5952 (§5: IPv4-mapped in mixed notation)', () => {
+    assert.equal(formatIPv6(0n), '::')
+    assert.equal(formatIPv6(1n), '::1')
+    assert.equal(formatIPv6(0x20010db8000000000001000000000001n), '2001:db8::1:0:0:1')
+    assert.equal(formatIPv6(0x20010db8000100010001000100010001n), '2001:db8:1:1:1:1:1:1')
+    assert.equal(formatIPv6(0xffffc0000201n), '::ffff:192.0.2.1')
+  })
+
+  const peers = [
+    { name: 'IPv4-mapped becomes IPv4', text: '::ffff:192.0.2.1', want: '192.0.2.1' },
+    { name: 'the prefix in any case', text: '::FFFF:192.0.2.1', want: '192.0.2.1' },
+    { name: 'IPv4 stays', text: '192.0.2.1', want: '192.0.2.1' },
+    { name: 'IPv6 stays as written', text: '2001:DB8::1', want: '2001:DB8::1' },
+    { name: 'a link-local zone stays', text: 'fe80::1%eth0', want: 'fe80::1%eth0' },
+    { name: 'a mapped prefix without an IPv4 address stays', text: '::ffff:1.2.3', want: '::ffff:1.2.3' },
+  ] as const
+  for (const c of peers) it(`unmapIPv4: ${c.name}`, () => assert.equal(unmapIPv4(c.text), c.want))
 
   const reversed = [
     { name: 'IPv4', text: '192.0.2.1', want: '1.2.0.192.in-addr.arpa' },

@@ -3,7 +3,7 @@
  * IPv4-mapped IPv6 (`::ffff:192.0.2.1`) folded to IPv4, RFC 5952 text, and the reversed names
  * of RFC 1035 §3.5 (`in-addr.arpa`) and RFC 3596 §2.5 (nibbles under `ip6.arpa`) that PTR
  * lookups and DNS lists (DNSBL, RFC 5782 §2.1 and §2.4) are built from.
- * Deliberately no CIDR logic here yet (config/cidr.ts); parsing matches its rules exactly.
+ * Address lists (CIDR, qpsmtpd's prefixes) are cidr.ts, built on these parsers.
  */
 
 export type IpAddress = { readonly family: 4; readonly value: number } | { readonly family: 6; readonly value: bigint }
@@ -75,8 +75,12 @@ export function formatIPv4(n: number): string {
   return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`
 }
 
-/** RFC 5952 §4: lowercase, no leading zeros, the longest run (of two or more) of zero groups as `::`. */
+/**
+ * RFC 5952 §4: lowercase, no leading zeros, the longest run (of two or more) of zero groups as
+ * `::`; an IPv4-mapped address in the mixed notation of §5 (`::ffff:192.0.2.1`).
+ */
 export function formatIPv6(n: bigint): string {
+  if (n >> 32n === 0xffffn) return `::ffff:${formatIPv4(Number(n & 0xffffffffn))}`
   const groups = Array.from({ length: 8 }, (_, i) => Number((n >> BigInt(112 - 16 * i)) & 0xffffn))
   let bestStart = -1
   let bestLength = 1
@@ -106,6 +110,17 @@ export function formatIp(ip: IpAddress): string {
 export function normalizeIp(text: string): string | undefined {
   const ip = parseIp(text)
   return ip === undefined ? undefined : formatIp(ip)
+}
+
+/**
+ * A peer's address as the server shows it (logs, Received, rules): an IPv4-mapped IPv6 address
+ * (`::ffff:192.0.2.1`, as a dual-stack listener reports IPv4 clients) becomes its IPv4 address;
+ * any other text is kept as it is, a link-local address's zone (`fe80::1%eth0`) included.
+ */
+export function unmapIPv4(text: string): string {
+  if (!/^::ffff:/i.test(text)) return text
+  const v4 = text.slice(7)
+  return parseIPv4(v4) === undefined ? text : v4
 }
 
 /**

@@ -8,7 +8,7 @@
  */
 
 import type { Peer } from '../host/context.ts'
-import { parseIPv4, parseIPv6 } from '../net/cidr.ts'
+import { formatIPv6, parseIPv4, parseIPv6 } from '../net/ip.ts'
 
 export interface ProxySsl {
   /** The client connected over TLS/SSL (PP2_CLIENT_SSL). */
@@ -215,31 +215,4 @@ function parseTlvs(b: Buffer): ProxyTlvs | string {
     }
   }
   return { alpn, authority, uniqueId, ssl }
-}
-
-/** RFC 5952 text: lowercase, longest zero run compressed; IPv4-mapped as ::ffff:a.b.c.d. */
-export function formatIPv6(n: bigint): string {
-  if (n >> 32n === 0xffffn) {
-    const v4 = Number(n & 0xffffffffn)
-    return `::ffff:${v4 >>> 24}.${(v4 >>> 16) & 255}.${(v4 >>> 8) & 255}.${v4 & 255}`
-  }
-  const groups = Array.from({ length: 8 }, (_, i) => Number((n >> BigInt(112 - 16 * i)) & 0xffffn))
-  let best = -1
-  let bestLen = 1
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++
-      continue
-    }
-    let j = i
-    while (j < 8 && groups[j] === 0) j++
-    if (j - i > bestLen) {
-      best = i
-      bestLen = j - i
-    }
-    i = j
-  }
-  const hex = groups.map((g) => g.toString(16))
-  if (best < 0) return hex.join(':')
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`
 }

@@ -8,6 +8,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import type { ListenerRole, Peer, TlsInfo } from '../host/context.ts'
+import { unmapIPv4 } from '../net/ip.ts'
 import { renderReply, reply } from '../protocol/reply.ts'
 import { Session } from '../session/session.ts'
 import type { SessionSettings } from '../session/settings.ts'
@@ -118,7 +119,7 @@ export class SmtpServer {
 
   /** Open connections from one address (what hosts_allow's max_conn_ip compares). */
   connectionsFrom(ip: string): number {
-    return this.#perIp.get(normalizeIp(ip)) ?? 0
+    return this.#perIp.get(unmapIPv4(ip)) ?? 0
   }
 
   /**
@@ -134,11 +135,11 @@ export class SmtpServer {
     if (maxConnections > 0 && this.#accepted >= maxConnections) return void this.#refuse(socket, listener.role, tooMany)
     this.#accepted++
     socket.once('close', () => this.#accepted--)
-    const peer = { ip: normalizeIp(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 }
+    const peer = { ip: unmapIPv4(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 }
     const local =
       listener.boundIp !== undefined
-        ? { ip: normalizeIp(listener.boundIp), port: listener.boundPort ?? 0 }
-        : { ip: normalizeIp(socket.localAddress ?? ''), port: socket.localPort ?? 0 }
+        ? { ip: unmapIPv4(listener.boundIp), port: listener.boundPort ?? 0 }
+        : { ip: unmapIPv4(socket.localAddress ?? ''), port: socket.localPort ?? 0 }
     if (!this.#runtime.trust.proxy.contains(peer.ip)) {
       this.#admit(socket, listener, peer, local, undefined)
       return
@@ -159,8 +160,8 @@ export class SmtpServer {
       this.#admit(
         socket,
         listener,
-        { ...h.source, ip: normalizeIp(h.source.ip) },
-        { ...h.destination, ip: normalizeIp(h.destination.ip) },
+        { ...h.source, ip: unmapIPv4(h.source.ip) },
+        { ...h.destination, ip: unmapIPv4(h.destination.ip) },
         proxied,
       )
     })
@@ -351,9 +352,4 @@ function settingsForRole(runtime: Runtime, role: ListenerRole): SessionSettings 
       tlsRequired: tls || runtime.settings.policies.tlsRequired,
     },
   }
-}
-
-/** `::ffff:1.2.3.4` → `1.2.3.4`, so IPv4 rules and logs see plain IPv4. */
-export function normalizeIp(ip: string): string {
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip
 }

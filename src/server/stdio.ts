@@ -12,8 +12,9 @@ import { Duplex } from 'node:stream'
 import type { CliOptions } from '../cli/args.ts'
 import type { ListenerInfo, Peer } from '../host/context.ts'
 import { createLogger, stderrWriter } from '../host/logger.ts'
+import { unmapIPv4 } from '../net/ip.ts'
 import { becomeIdentity, identityFrom, loadRuntime } from './serve.ts'
-import { normalizeIp, SmtpServer } from './smtp-server.ts'
+import { SmtpServer } from './smtp-server.ts'
 
 export interface StdioClient {
   readonly remote: Peer
@@ -30,8 +31,8 @@ export function stdioClient(env: NodeJS.ProcessEnv, socket: Socket | undefined):
   const localIp = env.TCPLOCALIP ?? socket?.localAddress ?? '0.0.0.0'
   const host = env.TCPREMOTEHOST
   return {
-    remote: { ip: normalizeIp(remoteIp), port: port(env.TCPREMOTEPORT) || (socket?.remotePort ?? 0) },
-    local: { ip: normalizeIp(localIp), port: port(env.TCPLOCALPORT) || (socket?.localPort ?? 0) },
+    remote: { ip: unmapIPv4(remoteIp), port: port(env.TCPREMOTEPORT) || (socket?.remotePort ?? 0) },
+    local: { ip: unmapIPv4(localIp), port: port(env.TCPLOCALPORT) || (socket?.localPort ?? 0) },
     // tcpserver -h/-H: TCPREMOTEHOST is the (forward-confirmed with -p) PTR name, when known.
     remoteHost: host !== undefined && /^[A-Za-z0-9.-]{1,253}$/.test(host) ? host : undefined,
     relayClient: env.RELAYCLIENT !== undefined,

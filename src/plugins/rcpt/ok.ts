@@ -16,7 +16,7 @@ import { definePlugin } from '../../host/define-plugin.ts'
 import type { RcptHook } from '../../host/hook-map.ts'
 import { opt } from '../../host/options.ts'
 import { accept, reject } from '../../host/verdict.ts'
-import { parseIPv4, parseIPv6 } from '../../net/cidr.ts'
+import { parseIp } from '../../net/ip.ts'
 import { normalizeDomain } from '../../protocol/address.ts'
 import type { Address } from '../../protocol/envelope.ts'
 
@@ -35,16 +35,10 @@ function literalKey(domain: string): string | undefined {
 
 /** An IP as `4:<n>` or `6:<n>`; IPv4-mapped IPv6 becomes IPv4 so `::ffff:127.0.0.1` equals `127.0.0.1`. */
 function ipKey(ip: string, only?: 4 | 6): string | undefined {
-  if (only !== 6) {
-    const v4 = parseIPv4(ip)
-    if (v4 !== undefined) return `4:${v4}`
-    if (only === 4) return undefined
-  }
-  const pct = ip.indexOf('%')
-  const v6 = parseIPv6(pct < 0 ? ip : ip.slice(0, pct))
-  if (v6 === undefined) return undefined
-  if (v6 >> 32n === 0xffffn) return `4:${Number(v6 & 0xffffffffn)}`
-  return `6:${v6}`
+  // IPv6 text has a colon, IPv4 text none: a literal of one kind written as the other is refused.
+  if ((only === 4 && ip.includes(':')) || (only === 6 && !ip.includes(':'))) return undefined
+  const a = parseIp(ip)
+  return a === undefined ? undefined : `${a.family}:${a.value}`
 }
 
 export default definePlugin({

@@ -5,11 +5,10 @@
  */
 
 import type { Peer } from '../../host/context.ts'
-import { parseIPv4, parseIPv6 } from '../../net/cidr.ts'
+import { normalizeIp } from '../../net/ip.ts'
 import { reply } from '../../protocol/reply.ts'
 import { decodeXtext } from '../../protocol/xtext.ts'
 import { ForwardedInfo, ForwarderTrusted } from '../../server/connection-keys.ts'
-import { formatIPv6 } from '../../server/proxy-protocol.ts'
 import { inTransaction } from '../phase.ts'
 import type { SessionCore } from '../session-core.ts'
 
@@ -19,14 +18,13 @@ const HOST = /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9.])?$/
 const PRINTABLE = /^[\x21-\x7e]{1,255}$/
 const PORT = /^(?:0|[1-9]\d{0,4})$/
 
-/** An address as Postfix sends it (`IPV6:` prefix optional), in canonical text; undefined if bad. */
+/**
+ * An address as Postfix sends it (`IPV6:` prefix optional), in canonical text (IPv4-mapped as
+ * IPv4); undefined if bad. A zone (`%eth0`) is refused: a forwarded client has none.
+ */
 function address(v: string): string | undefined {
   const text = v.toUpperCase().startsWith('IPV6:') ? v.slice(5) : v
-  if (parseIPv4(text) !== undefined) return text
-  const v6 = text.includes(':') ? parseIPv6(text) : undefined
-  if (v6 === undefined) return undefined
-  const s = formatIPv6(v6)
-  return s.startsWith('::ffff:') && s.includes('.') ? s.slice(7) : s
+  return text.includes('%') ? undefined : normalizeIp(text)
 }
 
 const checks: Readonly<Record<string, (v: string) => string | undefined>> = {
