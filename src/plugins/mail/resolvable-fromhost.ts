@@ -7,7 +7,7 @@
  * with 550 5.7.27; an unresolvable domain gets qpsmtpd's reject_type (temp: 450 4.1.8); a DNS
  * failure 451 4.4.3 (never 5xx), and an MX lookup that fails is not followed by A (§5.1).
  */
-import { CidrList } from '../../config/cidr.ts'
+
 import type { DnsAnswer, DnsResolver } from '../../dns/types.ts'
 import type { HookContext } from '../../host/context.ts'
 import {
@@ -23,6 +23,7 @@ import type { MailHook } from '../../host/hook-map.ts'
 import { defineKey } from '../../host/keys.ts'
 import { opt } from '../../host/options.ts'
 import { defer, pass, type Verdict } from '../../host/verdict.ts'
+import { CidrList } from '../../net/cidr.ts'
 import { normalizeIp } from '../../net/ip.ts'
 
 /**
