@@ -34,6 +34,7 @@ const theirKey: SigningKey = {
 }
 const zone: Record<string, ScriptedName> = {
   's1._domainkey.sender.example': { TXT: [dnsRecord(theirs.publicKey)] },
+  'sluggish._domainkey.sender.example': { TXT: [dnsRecord(theirs.publicKey)], delayMs: 5_000 },
   'slow._domainkey.sender.example': 'timeout',
 }
 
@@ -139,6 +140,27 @@ describe('dkim: verifying', () => {
     })
   }
 
+  it('verification past its timeout: dkim=temperror, and 451 with reject 1', async () => {
+    const content = await signed(message(), { ...theirKey, selector: 'sluggish' })
+    for (const [reject, want] of [
+      ['0', /^250 /],
+      ['1', /^451 4\.7\.5 /],
+    ] as const) {
+      const srv = await server([dkim({ reject, timeout: 1 })])
+      try {
+        const r = await sendMailSession(srv, 'alice@sender.example', ['bob@mx.test'], content)
+        assert.match(r.raw, want)
+        if (reject === '0')
+          assert.match(
+            authResults(srv.queued[0]?.text ?? '') ?? '',
+            /^mx\.test; dkim=temperror reason="verification took longer than 1 s"$/,
+          )
+      } finally {
+        await srv.close()
+      }
+    }
+  })
+
   it('a signature that fails beside one that passes: both reported, reject 1 accepts', async () => {
     const srv = await server([dkim({ reject: '1' })])
     try {
@@ -211,6 +233,21 @@ describe('dkim: signing', () => {
     } finally {
       await srv.close()
       await outside.close()
+    }
+  })
+
+  it('a message without From is not signed (RFC 6376 §5.4)', async () => {
+    const srv = await server([relay(), dkim({ key_dir: join(keyDir, 'dkim') })], { relayclients: ['127.0.0.1'] })
+    try {
+      await sendMailSession(
+        srv,
+        'alice@mx.test',
+        ['bob@example.net'],
+        'To: bob@example.net\r\nSubject: x\r\n\r\nhi\r\n',
+      )
+      assert.doesNotMatch(srv.queued[0]?.text ?? '', /DKIM-Signature/)
+    } finally {
+      await srv.close()
     }
   })
 

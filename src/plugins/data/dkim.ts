@@ -26,11 +26,8 @@ export const DkimVerified = defineKey<DkimVerification | undefined>('mailauth/dk
   scope: 'transaction',
   initial: undefined,
 })
-/** Whether dataPostHeaders got to record a result: without one, dataPost knows the check broke. */
-const Checked = defineKey<'verified' | 'skipped' | 'broken' | undefined>('mailauth/dkim-checked', {
-  scope: 'transaction',
-  initial: undefined,
-})
+/** Set for mail that is not verified (relay clients'), so that dataPost does not take it for a broken check. */
+const NotVerified = defineKey<boolean>('mailauth/dkim-not-verified', { scope: 'transaction', initial: false })
 
 export default definePlugin({
   name: 'data/dkim',
@@ -78,10 +75,9 @@ export default definePlugin({
 
     const dataPostHeaders: DataPostHeadersHook = async (ctx, msg) => {
       if (ctx.connection.relayClient) {
-        ctx.set(Checked, 'skipped')
+        ctx.set(NotVerified, true)
         return
       }
-      ctx.set(Checked, 'broken')
       const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(options.timeout * 1000)])
       let verification: DkimVerification
       try {
@@ -100,19 +96,18 @@ export default definePlugin({
         return
       }
       ctx.set(DkimVerified, verification)
-      ctx.set(Checked, 'verified')
       for (const r of dkimAuthResults(verification, options.max_signatures)) addAuthResult(ctx, r)
       const summary = verification.signatures.map((s) => `${s.result} ${s.domain || '?'}`).join(', ') || 'none'
       ctx.result(verification.signatures.some((s) => s.result === 'fail') ? 'fail' : 'info', summary)
     }
 
     const dataPost: DataPostHook = (ctx) => {
-      const checked = ctx.get(Checked)
-      if (checked === 'skipped' || options.reject === '0') return pass()
+      if (ctx.get(NotVerified)) return pass()
+      // Without a verification (it broke or timed out), overall() says temperror.
       const verdict = overall(ctx.get(DkimVerified))
       if (verdict === 'fail') adjustKarma(ctx, -1)
-      if (verdict === 'pass' || verdict === 'other' || isImmune(ctx)) return pass()
-      if (verdict === 'temperror' || checked === 'broken')
+      if (options.reject === '0' || verdict === 'pass' || verdict === 'other' || isImmune(ctx)) return pass()
+      if (verdict === 'temperror')
         return options.reject === '1'
           ? defer({ code: 451, enhanced: '4.7.5', text: 'DKIM keys could not be looked up, try again later' })
           : pass('temperror')
@@ -124,6 +119,11 @@ export default definePlugin({
 
     const queuePre: QueuePreHook = async (ctx, msg) => {
       if (keyring === undefined || !(ctx.connection.relayClient || ctx.connection.auth !== undefined)) return pass()
+      if (msg.headers.count('From') === 0) {
+        // RFC 6376 §5.4: the From field must be signed; a message without one cannot be.
+        ctx.result('skip', 'not signed: no From field')
+        return pass()
+      }
       const keys = signingKeys(keyring, msg, ctx.transaction.mailFrom.address?.domain)
       if (keys.length === 0) {
         ctx.result(
