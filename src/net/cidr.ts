@@ -5,7 +5,9 @@
  * rule), and qpsmtpd's relayclients prefixes: `192.168.` (whole dotted octets) and `2001:db8:`
  * (whole hextets of the EXPANDED address, so `2001:db8:` is 2001:db8::/32 however the client's
  * address is compressed; qpsmtpd compared the text as written). Host bits after the prefix are
- * ignored. Octets with leading zeros are refused (inet_aton reads them as octal).
+ * ignored. Octets with leading zeros are refused (inet_aton reads them as octal). qpsmtpd's
+ * sample relayclients also has expanded IPv6 prefixes ending on any nibble (`2001:0DB8` is
+ * 2001:db8::/32, `2001:0db8:ab` is /40): full groups of four digits, then one to four.
  * Client addresses in ::ffff:0:0/96 are matched against IPv4 rules only; other IPv6 rules (even
  * ::/0) match only real IPv6 clients, so an IPv6 catch-all never opens relaying to all of IPv4.
  */
@@ -19,6 +21,8 @@ export type Cidr =
 
 const HEXTET = /^[0-9a-fA-F]{1,4}$/
 const V4_PREFIX_FORM = /^(?:\d{1,3}\.){1,3}$/
+/** `2001:0DB8`, `2001:0db8:a`: at least two groups, no `::`, fewer than eight (qpsmtpd's nibble prefixes). */
+const EXPANDED_V6_PREFIX = /^(?:[0-9a-fA-F]{4}:){1,6}[0-9a-fA-F]{1,4}$/
 
 /** Parses one list entry; undefined when it is not a valid address, CIDR or prefix. */
 export function parseCidr(text: string): Cidr | undefined {
@@ -31,6 +35,13 @@ export function parseCidr(text: string): Cidr | undefined {
     const hextets = text.slice(0, -1).split(':')
     if (hextets.length > 7 || !hextets.every((h) => HEXTET.test(h))) return undefined
     return v6(parseIPv6(`${hextets.join(':')}::`) ?? 0n, hextets.length * 16)
+  }
+  if (EXPANDED_V6_PREFIX.test(text)) {
+    const groups = text.split(':')
+    const last = groups.at(-1) ?? ''
+    const nibbles = groups.slice(0, -1).join('') + last
+    const value = BigInt(`0x${nibbles.padEnd(32, '0')}`)
+    return v6(value, nibbles.length * 4)
   }
   const slash = text.indexOf('/')
   const addrText = slash < 0 ? text : text.slice(0, slash)
