@@ -27,7 +27,10 @@ describe('parseCidr', () => {
     { text: '2001:db8:', want: { family: 6, first: 0x20010db8n << 96n, last: (0x20010db9n << 96n) - 1n, prefix: 32 } },
     // qpsmtpd's config.sample/relayclients: expanded groups, ending on a nibble.
     { text: '2001:0DB8', want: { family: 6, first: 0x20010db8n << 96n, last: (0x20010db9n << 96n) - 1n, prefix: 32 } },
-    { text: '2001:0db8:a', want: { family: 6, first: 0x20010db8an << 92n, last: (0x20010db8bn << 92n) - 1n, prefix: 36 } },
+    {
+      text: '2001:0db8:a',
+      want: { family: 6, first: 0x20010db8an << 92n, last: (0x20010db8bn << 92n) - 1n, prefix: 36 },
+    },
     { text: '::1', want: { family: 6, first: 1n, last: 1n, prefix: 128 } },
     { text: '::/0', want: { family: 6, first: 0n, last: (1n << 128n) - 1n, prefix: 0 } },
     {
