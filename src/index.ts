@@ -31,10 +31,14 @@ export type {
 } from './host/context.ts'
 export {
   adjustKarma,
+  GeoIpCountry,
   isImmune,
   isNaughty,
   Karma,
+  KarmaHistory,
   Naughty,
+  P0f,
+  type P0fFingerprint,
   type RejectPolicy,
   rejectAs,
   rejectOptions,

@@ -13,6 +13,31 @@ import { defer, pass, reject, type Verdict } from './verdict.ts'
 export const Naughty = defineKey<string[]>('naughty', { scope: 'connection', initial: () => [] })
 /** Connection karma: plugins add or subtract. */
 export const Karma = defineKey<number>('karma', { scope: 'connection', initial: 0 })
+/**
+ * The client's history from the karma plugin (qpsmtpd's `karma_history` note): its nice minus
+ * naughty connections, 0 for a client karma has no record of; undefined when karma is not loaded
+ * (or has not run yet). hosts_allow, earlytalker and limit read it.
+ */
+export const KarmaHistory = defineKey<number | undefined>('karma_history', { scope: 'connection', initial: undefined })
+
+/**
+ * The client's passive OS fingerprint (qpsmtpd's `p0f` note), set by a p0f plugin at connect;
+ * greylisting's `p0f` option reads it. Fields p0f could not tell are absent.
+ */
+export interface P0fFingerprint {
+  readonly genre?: string | undefined
+  readonly detail?: string | undefined
+  /** Hours. */
+  readonly uptime?: number | undefined
+  readonly link?: string | undefined
+  /** Network hops. */
+  readonly distance?: number | undefined
+}
+export const P0f = defineKey<P0fFingerprint | undefined>('p0f', { scope: 'connection', initial: undefined })
+
+/** The client's country (qpsmtpd's `geoip_country` note: ISO 3166 code), set by a GeoIP plugin. */
+export const GeoIpCountry = defineKey<string | undefined>('geoip_country', { scope: 'connection', initial: undefined })
+
 /** Set by whitelist plugins (qpsmtpd notes whitelisthost / whitelistsender). */
 export const WhitelistHost = defineKey<boolean>('whitelisthost', { scope: 'connection', initial: false })
 export const WhitelistSender = defineKey<boolean>('whitelistsender', { scope: 'transaction', initial: false })

@@ -24,6 +24,7 @@ import domainkeys from './data/domainkeys.ts'
 import headers from './data/headers.ts'
 import loop from './data/loop.ts'
 import uribl from './data/uribl.ts'
+import greylisting from './greylisting/index.ts'
 import heloChecks from './helo/checks.ts'
 import dontRequireAnglebrackets from './helo/dont-require-anglebrackets.ts'
 import help from './help.ts'
@@ -96,6 +97,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   dnsbl,
   rhsbl,
   resolvableFromhost,
+  greylisting,
   qmailDeliverable,
   help,
   naughty,
