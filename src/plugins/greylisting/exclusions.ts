@@ -84,7 +84,6 @@ export function p0fMatches(criteria: readonly P0fCriterion[], fp: P0fFingerprint
       const n = fp[c.key]
       return n !== undefined && (c.key === 'uptime' ? n < c.value : n > c.value)
     }
-    const field = fp[c.key]
-    return field !== undefined && field.toLowerCase().includes(c.text)
+    return fp[c.key]?.toLowerCase().includes(c.text) === true
   })
 }
