@@ -5,11 +5,11 @@
  * does not match the `p0f` criteria, and clients from the `geoip` countries.
  */
 import { readFileSync } from 'node:fs'
-import { CidrList, parseCidr } from '../../net/cidr.ts'
 import type { ConfigLine } from '../../config/config-dir.ts'
 import { ConfigError, ConfigErrorCode } from '../../config/config-error.ts'
 import { type PerlPattern, perlPatternAt } from '../../config/perl-pattern.ts'
 import type { P0fFingerprint } from '../../host/conventions.ts'
+import { CidrList, parseCidr } from '../../net/cidr.ts'
 
 export interface ExcludedHosts {
   readonly addresses: CidrList
