@@ -95,6 +95,14 @@ export interface PluginDefinition<S extends OptionSchema, R extends ServiceName 
   /** What a thrown error or timeout means: `defer` (451 4.3.0, the default) or `pass`. */
   readonly onFailure?: FailurePolicy
   /**
+   * Its `dataPost` hook may run at the same time as the `dataPost` hooks of the concurrent
+   * plugins next to it in config/plugins (content scanners waiting for their daemons). Verdicts
+   * are still taken in configuration order, and its header edits are made when its verdict is
+   * taken, so the message comes out as if the plugins had run one after another. It may read
+   * the message and edit headers; `msg.replaceBody` and envelope edits throw.
+   */
+  readonly concurrent?: boolean
+  /**
    * Services the plugin cannot work without (`['dns', 'store']`): the server refuses to start
    * without them (`file:line` of the plugin's line), and `api.dns`, `api.store` are then not
    * `undefined` in the types.

@@ -237,6 +237,7 @@ export async function setupPlugins(choices: readonly PluginChoice[], env: SetupE
         hooks: parts.hooks,
         timeoutMs: choice.timeoutMs ?? def.timeoutMs ?? 30_000,
         onFailure: def.onFailure ?? 'defer',
+        concurrent: def.concurrent === true,
         log: coreLog,
         logAdjustment,
         reopenLogs: parts.reopenLogs,

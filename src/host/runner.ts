@@ -9,13 +9,15 @@
  * when the runner is made, so the hot path adds one clock read and two increments.
  */
 import type { ListenerSelector } from '../config/listener-selector.ts'
-import { type Counter, type Histogram, type Labelled, type Metrics, memoryMetrics } from '../metrics/index.ts'
+import { type Metrics, memoryMetrics } from '../metrics/index.ts'
 import type { Reply } from '../protocol/reply.ts'
 import { HookAnswer } from './answer.ts'
 import type { Connection, HookContext, ServerInfo, Transaction } from './context.ts'
+import { DeferredEdits, readOnlyEnvelope } from './deferred-edits.ts'
 import type { FailurePolicy } from './define-plugin.ts'
+import { type CallExtras, makeContext, type PendingResult, recordResult } from './hook-context.ts'
 import type { HookMap, HookName, RewriteVerdict } from './hook-map.ts'
-import type { Key } from './keys.ts'
+import { HookSlot, hookMetrics } from './hook-slot.ts'
 import type { Logger, LogLevelAdjustment } from './logger.ts'
 import { defer, type Verdict } from './verdict.ts'
 
@@ -33,6 +35,8 @@ export interface RegisteredPlugin {
   readonly listeners?: ListenerSelector | undefined
   /** Reopens the plugin's log files (SIGUSR1). */
   readonly reopenLogs?: (() => void) | undefined
+  /** Its dataPost hook may run at the same time as its concurrent neighbours' (definePlugin). */
+  readonly concurrent?: boolean | undefined
 }
 
 /** What the session lends to every hook call. */
@@ -87,61 +91,6 @@ class HookTimeout extends Error {
   }
 }
 
-/** How a hook call ended, as counted: the verdict's kind, `ok` for observers, or the failure. */
-type Outcome = Verdict['kind'] | 'rewrite' | 'ok' | 'error' | 'timeout'
-type OutcomeLabels = 'plugin' | 'hook' | 'verdict'
-
-/** One plugin on one hook, with its metrics children bound once. */
-class HookSlot {
-  readonly plugin: RegisteredPlugin
-  readonly #hook: HookName
-  readonly #duration: Histogram
-  readonly #outcomes: Labelled<OutcomeLabels, Counter>
-  // Bound at an outcome's first occurrence: a series per outcome that never happens is noise.
-  readonly #counters: { [O in Outcome]?: Counter } = {}
-
-  constructor(plugin: RegisteredPlugin, hook: HookName, metrics: HookMetrics) {
-    this.plugin = plugin
-    this.#hook = hook
-    this.#duration = metrics.duration.labels({ plugin: plugin.name, hook })
-    this.#outcomes = metrics.outcomes
-  }
-
-  /** @param started performance.now() when the call began */
-  record(started: number, outcome: Outcome): void {
-    this.#duration.observe((performance.now() - started) / 1000)
-    let counter = this.#counters[outcome]
-    if (counter === undefined)
-      this.#counters[outcome] = counter = this.#outcomes.labels({
-        plugin: this.plugin.name,
-        hook: this.#hook,
-        verdict: outcome,
-      })
-    counter.inc()
-  }
-}
-
-interface HookMetrics {
-  readonly duration: Labelled<'plugin' | 'hook', Histogram>
-  readonly outcomes: Labelled<OutcomeLabels, Counter>
-}
-
-/** The runner's metrics, declared in `metrics` (the same ones again after a reload). */
-function hookMetrics(metrics: Metrics): HookMetrics {
-  return {
-    duration: metrics.histogram({
-      name: 'qtsmtpd_hook_duration_seconds',
-      help: 'Time plugins took to answer a hook call',
-      labelNames: ['plugin', 'hook'],
-    }),
-    outcomes: metrics.counter({
-      name: 'qtsmtpd_hook_verdicts_total',
-      help: 'Hook calls by how they ended: the verdict, ok (observer hooks), error or timeout',
-      labelNames: ['plugin', 'hook', 'verdict'],
-    }),
-  }
-}
-
 export class HookRunner {
   readonly #byHook = new Map<HookName, RegisteredPlugin[]>()
   readonly #slots = new Map<HookName, HookSlot[]>()
@@ -192,52 +141,129 @@ export class HookRunner {
     args: ArgsOf<K>,
   ): Promise<ChainResult<Awaited<ReturnType<HookMap[K]>>>> {
     type R = Awaited<ReturnType<HookMap[K]>>
-    for (const slot of this.#slotsFor(hook)) {
+    const slots = this.#slotsFor(hook)
+    for (let i = 0; i < slots.length; ) {
+      const slot = slots[i] as HookSlot
       if (view.signal.aborted) {
         slot.plugin.log.info(`hook ${hook} not called: the client has gone`)
         return { verdict: clientGone as R, plugin: undefined }
       }
-      const plugin = slot.plugin
-      const started = performance.now()
-      const answer = new HookAnswer(hook, (m) => plugin.log.error(m))
-      let verdict: R
-      try {
-        verdict = (await this.#call(plugin, hook, view, args, answer)) as R
-      } catch (e) {
-        slot.record(started, e instanceof HookTimeout ? 'timeout' : 'error')
-        answer.abandon()
-        plugin.log.error(`hook ${hook} failed: ${describe(e)}`)
-        view.connection.results.add(plugin.name, 'error', describe(e))
-        if (plugin.onFailure === 'pass') continue
-        view.noteRefusal?.(plugin.name)
-        return { verdict: failureVerdict() as R, plugin: plugin.name }
-      }
-      if (!isVerdict(verdict) || ((verdict as { kind: string }).kind === 'rewrite' && !rewriteHooks.has(hook))) {
-        slot.record(started, 'error')
-        answer.abandon()
-        plugin.log.error(`hook ${hook} returned ${String(verdict)}, not a verdict; treated as a failure`)
-        if (plugin.onFailure === 'pass') continue
-        view.noteRefusal?.(plugin.name)
-        return { verdict: failureVerdict() as R, plugin: plugin.name }
-      }
-      const answered = answer.settle(verdict)
-      slot.record(started, answered.problem === undefined ? verdict.kind : 'error')
-      if (answered.problem !== undefined) {
-        plugin.log.error(`${answered.problem}; treated as a failure`)
-        if (plugin.onFailure === 'pass') continue
-        view.noteRefusal?.(plugin.name)
-        return { verdict: failureVerdict() as R, plugin: plugin.name }
-      }
-      if (answered.reply !== undefined) view.respond(answered.reply)
-      if (verdict.kind !== 'pass') {
-        if (verdict.kind === 'reject' || verdict.kind === 'defer') view.noteRefusal?.(plugin.name)
-        await this.#observe(verdict as Verdict, plugin.name, hook, view)
-        return { verdict, plugin: plugin.name }
-      }
+      const together = hook === 'dataPost' ? concurrentRun(slots, i) : 0
+      const decided =
+        together > 0
+          ? await this.#concurrently(slots.slice(i, i + together), view, args as unknown as ArgsOf<'dataPost'>)
+          : await this.#decide(slot, hook, view, await this.#start(slot, hook, view, args))
+      if (decided !== undefined) return decided as ChainResult<R>
+      i += Math.max(together, 1)
     }
     return { verdict: { kind: 'pass' } as R, plugin: undefined }
   }
 
+  /** Calls one plugin's hook; the call's outcome as a value, with what the decision needs. */
+  async #start(
+    slot: HookSlot,
+    hook: HookName,
+    view: SessionView,
+    args: readonly unknown[],
+    extras?: CallExtras,
+  ): Promise<StartedCall> {
+    const started = performance.now()
+    const answer = new HookAnswer(hook, (m) => slot.plugin.log.error(m))
+    const outcome: CallOutcome = await this.#call(slot.plugin, hook, view, args, answer, extras).then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    )
+    return { started, ended: performance.now(), answer, outcome }
+  }
+
+  /**
+   * What one call means for the chain: undefined to go on to the next plugin, or the chain's
+   * result (a verdict that is not pass, or the failure of a plugin whose policy is defer).
+   */
+  async #decide(
+    slot: HookSlot,
+    hook: HookName,
+    view: SessionView,
+    call: StartedCall,
+  ): Promise<ChainResult<Verdict | RewriteVerdict> | undefined> {
+    const { plugin } = slot
+    const { started, answer, outcome } = call
+    const failed = (): ChainResult<Verdict> | undefined => {
+      if (plugin.onFailure === 'pass') return undefined
+      view.noteRefusal?.(plugin.name)
+      return { verdict: failureVerdict(), plugin: plugin.name }
+    }
+    if ('error' in outcome) {
+      slot.record(started, outcome.error instanceof HookTimeout ? 'timeout' : 'error')
+      answer.abandon()
+      plugin.log.error(`hook ${hook} failed: ${describe(outcome.error)}`)
+      view.connection.results.add(plugin.name, 'error', describe(outcome.error))
+      return failed()
+    }
+    const verdict = outcome.value
+    if (!isVerdict(verdict) || ((verdict as { kind: string }).kind === 'rewrite' && !rewriteHooks.has(hook))) {
+      slot.record(started, 'error')
+      answer.abandon()
+      plugin.log.error(`hook ${hook} returned ${String(verdict)}, not a verdict; treated as a failure`)
+      return failed()
+    }
+    const answered = answer.settle(verdict)
+    slot.record(started, answered.problem === undefined ? verdict.kind : 'error')
+    if (answered.problem !== undefined) {
+      plugin.log.error(`${answered.problem}; treated as a failure`)
+      return failed()
+    }
+    if (answered.reply !== undefined) view.respond(answered.reply)
+    if (verdict.kind === 'pass') return undefined
+    if (verdict.kind === 'reject' || verdict.kind === 'defer') view.noteRefusal?.(plugin.name)
+    await this.#observe(verdict as Verdict, plugin.name, hook, view)
+    return { verdict, plugin: plugin.name }
+  }
+
+  /**
+   * dataPost plugins that declare `concurrent`, next to each other in config/plugins, run at
+   * once; their verdicts are then taken in configuration order, each plugin's results and
+   * header edits (recorded meanwhile, host/deferred-edits.ts) applied as its verdict is taken.
+   * When one decides, the later ones are aborted and leave nothing behind: the message and the
+   * log are the same as if they had run one after another.
+   */
+  async #concurrently(
+    slots: readonly HookSlot[],
+    view: SessionView,
+    [msg]: ArgsOf<'dataPost'>,
+  ): Promise<ChainResult<Verdict | RewriteVerdict> | undefined> {
+    const stop = new AbortController()
+    const transaction = view.transaction === undefined ? undefined : readOnlyEnvelope(view.transaction)
+    const calls = slots.map((slot) => {
+      const edits = new DeferredEdits(msg)
+      const results: PendingResult[] = []
+      const running = this.#start(slot, 'dataPost', view, [edits.view], { cancel: stop.signal, results, transaction })
+      return { slot, edits, results, running }
+    })
+    const timed = async (slot: HookSlot, running: Promise<StartedCall>) => {
+      const call = await running
+      view.recordHookTime?.(slot.plugin.name, call.ended - call.started)
+      return call
+    }
+    for (const [i, { slot, edits, results, running }] of calls.entries()) {
+      let call = await timed(slot, running)
+      for (const [kind, message] of results) recordResult(view, slot.plugin.name, kind, message)
+      try {
+        edits.apply()
+      } catch (e) {
+        call = { ...call, outcome: { error: e } }
+      }
+      const decided = await this.#decide(slot, 'dataPost', view, call)
+      if (decided !== undefined) {
+        stop.abort(new Error(`plugin ${slot.plugin.name} decided the message`))
+        const rest = calls.slice(i + 1)
+        for (const later of rest) later.edits.discard()
+        for (const later of rest) await timed(later.slot, later.running)
+        return decided
+      }
+    }
+    return undefined
+  }
   /** Runs every plugin of an observer hook; errors are logged, never propagated. */
   all<K extends ObserverHook>(hook: K, view: SessionView, ...args: ArgsOf<K>): Promise<void> {
     if (!this.#byHook.has(hook)) return nothingToDo
@@ -294,6 +320,7 @@ export class HookRunner {
     view: SessionView,
     args: readonly unknown[],
     answer: HookAnswer,
+    extras?: CallExtras,
   ): Promise<unknown> {
     const fn = plugin.hooks[hook] as ((ctx: HookContext, ...a: readonly unknown[]) => unknown) | undefined
     if (fn === undefined) return undefined
@@ -301,19 +328,25 @@ export class HookRunner {
     let controller: AbortController | undefined
     let expired: Error | undefined
     const onSessionAbort = () => controller?.abort(view.signal.reason)
+    const cancel = extras?.cancel
+    const onCancel = () => controller?.abort(cancel?.reason)
     const signal = (): AbortSignal => {
       if (controller === undefined) {
         controller = new AbortController()
         if (expired !== undefined) controller.abort(expired)
         else if (view.signal.aborted) controller.abort(view.signal.reason)
-        else view.signal.addEventListener('abort', onSessionAbort, { once: true })
+        else if (cancel?.aborted) controller.abort(cancel.reason)
+        else {
+          view.signal.addEventListener('abort', onSessionAbort, { once: true })
+          cancel?.addEventListener('abort', onCancel, { once: true })
+        }
       }
       return controller.signal
     }
     let timer: NodeJS.Timeout | undefined
     const started = performance.now()
     try {
-      const result = fn(makeContext(view, plugin, hook, signal, answer), ...args)
+      const result = fn(makeContext(view, plugin, hook, signal, answer, extras), ...args)
       if (!(result instanceof Promise)) return result
       const timeout = new Promise<never>((_, rejectTimeout) => {
         timer = setTimeout(() => {
@@ -326,57 +359,35 @@ export class HookRunner {
       })
       return await Promise.race([result, timeout])
     } finally {
-      view.recordHookTime?.(plugin.name, performance.now() - started)
+      // A concurrent call's time is recorded when its verdict is taken, in configuration order.
+      if (extras === undefined) view.recordHookTime?.(plugin.name, performance.now() - started)
       if (timer !== undefined) clearTimeout(timer)
-      if (controller !== undefined) view.signal.removeEventListener('abort', onSessionAbort)
+      if (controller !== undefined) {
+        view.signal.removeEventListener('abort', onSessionAbort)
+        cancel?.removeEventListener('abort', onCancel)
+      }
     }
   }
 }
 
-function makeContext(
-  view: SessionView,
-  plugin: RegisteredPlugin,
-  hook: HookName,
-  signal: () => AbortSignal,
-  answer: HookAnswer,
-): HookContext {
-  const { connection, transaction } = view
-  const notesFor = (key: Key<unknown>) => {
-    if (key.scope === 'connection') return connection.notes
-    if (transaction === undefined) throw new Error(`note ${key.name} is per transaction, and there is none`)
-    return transaction.notes
-  }
-  return {
-    connection,
-    transaction,
-    server: view.server,
-    get signal() {
-      return signal()
-    },
-    // Made on first use: most hook calls never log.
-    get log() {
-      const log = plugin.log.child({
-        connection: connection.id,
-        transaction: transaction?.id,
-        hook,
-        adjust: plugin.logAdjustment,
-      })
-      Object.defineProperty(this, 'log', { value: log })
-      return log
-    },
-    plugin: plugin.name,
-    get: <T>(key: Key<T>) => notesFor(key as Key<unknown>).get(key),
-    set: <T>(key: Key<T>, value: T) => notesFor(key as Key<unknown>).set(key, value),
-    result: (kind, message) => {
-      if (transaction === undefined) return connection.results.add(plugin.name, kind, message)
-      transaction.results.add(plugin.name, kind, message)
-      // The connection's summary line shows its transactions' results too; its blackboard does not.
-      connection.results.addToSummary(plugin.name, kind, message)
-    },
-    respond: (reply) => answer.respond(reply),
-    clientSpoke: (ms) => view.clientSpoke?.(ms, signal()) ?? Promise.resolve(false),
-    excuseEarlyTalk: () => view.excuseEarlyTalk?.(),
-  }
+type CallOutcome = { readonly value: unknown } | { readonly error: unknown }
+
+/** A hook call that has settled: when it ran, its answer holder, and how it ended. */
+interface StartedCall {
+  readonly started: number
+  readonly ended: number
+  readonly answer: HookAnswer
+  readonly outcome: CallOutcome
+}
+
+/**
+ * How many slots from `from` on are concurrent plugins next to each other (0: not one). A lone
+ * concurrent plugin runs the same way, so its edits take effect the same way wherever it stands.
+ */
+function concurrentRun(slots: readonly HookSlot[], from: number): number {
+  let n = 0
+  while (slots[from + n]?.plugin.concurrent === true) n++
+  return n
 }
 
 const verdictKinds = new Set(['pass', 'accept', 'reject', 'defer', 'done', 'rewrite'])

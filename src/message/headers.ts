@@ -193,9 +193,14 @@ function checkValue(value: string): void {
   }
 }
 
-function makeField(name: string, value: string): HeaderField {
+/** Throws what add() would throw for this field: for edits that are checked now and made later. */
+export function checkField(name: string, value: string): void {
   checkName(name)
   checkValue(value)
+}
+
+function makeField(name: string, value: string): HeaderField {
+  checkField(name, value)
   const text = value.includes('\r\n') ? `${name}: ${value}\r\n` : foldHeader(name, value)
   return { name, raw: Buffer.from(text, 'utf8') }
 }

@@ -58,9 +58,9 @@ describe('clamd client (zINSTREAM) against Debian clamd with a test signature da
     const big = Buffer.from(mail('y'.repeat(200_000)))
     await assert.rejects(
       clamdScan(Readable.from([big]), { connect, target: { path: small.socket }, timeoutMs: 10_000 }),
+      // clamd answers and closes mid-stream: its reply, or our write's EPIPE if that comes first.
       (e: ScannerError) => {
-        assert.equal(e.failure, 'refused')
-        assert.match(e.message, /size limit exceeded/)
+        assert.match(`${e.failure}: ${e.message}`, /^refused: .*size limit exceeded|^closed: .*EPIPE/)
         return true
       },
     )

@@ -107,6 +107,7 @@ export default definePlugin({
     loglevel: opt.loglevel(),
   },
   timeoutMs: 620_000,
+  concurrent: true,
   setup({ options, config, net, metrics, name }) {
     const target: ConnectTarget = parseTarget(options.spamd_socket, 783)
     const rejectAt = optionalNumber('reject', options.reject ?? options.reject_threshold)
@@ -131,13 +132,15 @@ export default definePlugin({
       }
     }
 
-    /** qpsmtpd's leave_old_headers for one field name. */
+    /** qpsmtpd's leave_old_headers for one field name (any case: the X-Old- name keeps the message's). */
     const clearOld = (headers: MessageHeaders, field: string) => {
       if (options.leave_old_headers === 'keep') return
       const old = headers.get(field)
+      if (old.length === 0) return
       headers.remove(field)
       if (options.leave_old_headers === 'drop') return
-      const renamed = /^x-/i.test(field) ? `X-Old-${field.slice(2)}` : `Old-${field}`
+      const name = headers.fields.find((f) => f.name.toLowerCase() === field)?.name ?? field
+      const renamed = /^x-/i.test(name) ? `X-Old-${name.slice(2)}` : `Old-${name}`
       for (const value of old) headers.prepend(renamed, value)
     }
 
@@ -184,14 +187,13 @@ export default definePlugin({
       })
 
       if (addHeaders) {
-        clearOld(msg.headers, 'X-Spam-User')
+        const several = txn.recipients.length > 1
+        const names = new Set(fields.map((f) => f.name.toLowerCase()))
+        if (several) names.add('x-spam-user')
+        for (const field of names) clearOld(msg.headers, field)
         // In reverse, each on top: spamd's fields end up first, in spamd's order.
-        for (const f of [...fields].reverse()) {
-          clearOld(msg.headers, f.name)
-          msg.headers.prepend(f.name, f.value)
-        }
-        if (txn.recipients.length > 1)
-          msg.headers.prepend('X-Spam-User', `${user}, ${txn.recipients.length} recipients`)
+        for (const f of [...fields].reverse()) msg.headers.prepend(f.name, f.value)
+        if (several) msg.headers.prepend('X-Spam-User', `${user}, ${txn.recipients.length} recipients`)
         if (mungeAbove !== undefined && result.score > result.threshold && result.score > mungeAbove) {
           const subject = msg.headers.first('Subject')
           const munged = subject === undefined ? prefix : `${prefix} ${subject.trim()}`

@@ -135,9 +135,10 @@ describe('virus/clamdscan against Debian clamd (a signature database of our own)
         const r = await sendMailSession(srv, 'a@sender.test', ['b@local.test'], big)
         assert.equal(r.raw, '451 4.3.0 virus scanner unavailable, try again later\r\n')
         assert.equal(srv.queued.length, 0)
+        // clamd answers and closes mid-stream: its reply, or our write's EPIPE if that comes first.
         assert.match(
           await summaryLine(srv),
-          /virus\/clamdscan:error\(refused: clamd: INSTREAM size limit exceeded\. ERROR/,
+          /virus\/clamdscan:error\((?:refused: clamd: INSTREAM size limit exceeded\. ERROR|closed: \S+ broke the connection: write EPIPE)/,
         )
       },
     )

@@ -39,6 +39,7 @@ export default definePlugin({
     loglevel: opt.loglevel(),
   },
   timeoutMs: 620_000,
+  concurrent: true,
   setup({ options, net, metrics, clock, name }) {
     const target: ConnectTarget =
       options.clamd_port === undefined
