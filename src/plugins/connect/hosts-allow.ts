@@ -3,7 +3,7 @@
  * than `max_conn_ip` open connections from its address (421 4.7.0), then applies the first
  * matching line of `config/hosts_allow`: `ip[/mask] RETURNCODE message` (RETURNCODE is a qpsmtpd
  * name: OK, DENY, DENYSOFT, DENY_DISCONNECT, DENYSOFT_DISCONNECT, DECLINED, DONE). IPv4 and IPv6
- * (qpsmtpd: IPv4 only), via config/cidr.ts. A bad line is a configuration error at start-up
+ * (qpsmtpd: IPv4 only), via net/cidr.ts. A bad line is a configuration error at start-up
  * (qpsmtpd skipped it). The count is the server's (per process with --workers).
  */
 

@@ -3,7 +3,7 @@
  * a match in `norelayclients` wins and clears relaying; otherwise a non-empty env `RELAYCLIENT`
  * (as tcpserver sets it) makes every client a relay client; otherwise `relayclients`,
  * `morerelayclients` (plain text here; qpsmtpd reads a cdb) and the IPv6 loopback `::1` do.
- * Lists take addresses, CIDRs and qpsmtpd prefixes (`192.168.`, `2001:db8:`), see config/cidr.ts.
+ * Lists take addresses, CIDRs and qpsmtpd prefixes (`192.168.`, `2001:db8:`), see net/cidr.ts.
  * `only 1` refuses RCPT from non-relay clients (550 5.7.1) and accepts it from relay clients.
  * The three files take effect when edited (checked at most once a second), as in qpsmtpd.
  * Security: RELAYCLIENT is process-wide here, so setting it opens relaying to every client.
