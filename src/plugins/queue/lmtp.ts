@@ -8,9 +8,10 @@
  * one reply: 451 if any recipient failed temporarily (the client retries, so recipients that
  * already got it may get it twice: at-least-once), else the 5xx (docs/queues.md).
  */
+
+import { describeTarget } from '../../clients/smtp/wire.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
-import { describeTarget } from '../../outbound/wire.ts'
 import { buildRelay, hopsFrom, outboundOptions } from './outbound-options.ts'
 import { outboundHooks } from './outbound-queue.ts'
 import { translateXclientArg } from './smtp-forward.ts'

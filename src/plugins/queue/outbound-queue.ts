@@ -9,13 +9,10 @@
  *    and one reply for all (outbound-verdicts.ts mixedVerdict). Nothing is sent to a subset.
  *  - LMTP outcomes that differ after DATA: 451 if any is temporary (at-least-once), else 5xx.
  */
-import type { HookContext, Message, TxnContext } from '../../host/context.ts'
-import type { Hooks, QueueHook, RcptHook } from '../../host/hook-map.ts'
-import { defineKey } from '../../host/keys.ts'
-import { accept, pass, type Verdict } from '../../host/verdict.ts'
-import { OutboundError } from '../../outbound/errors.ts'
-import type { OpenSession, Relay } from '../../outbound/relay.ts'
-import type { ClientIdentity } from '../../outbound/smtp-client.ts'
+
+import { OutboundError } from '../../clients/smtp/errors.ts'
+import type { OpenSession, Relay } from '../../clients/smtp/relay.ts'
+import type { ClientIdentity } from '../../clients/smtp/smtp-client.ts'
 import {
   checkCompatible,
   envelopeOf,
@@ -24,8 +21,12 @@ import {
   rcptCommand,
   sendContent,
   sendEnvelope,
-} from '../../outbound/transaction.ts'
-import { type RemoteReply, replyText } from '../../outbound/wire.ts'
+} from '../../clients/smtp/transaction.ts'
+import { type RemoteReply, replyText } from '../../clients/smtp/wire.ts'
+import type { HookContext, Message, TxnContext } from '../../host/context.ts'
+import type { Hooks, QueueHook, RcptHook } from '../../host/hook-map.ts'
+import { defineKey } from '../../host/keys.ts'
+import { accept, pass, type Verdict } from '../../host/verdict.ts'
 import { formatAddress, type MailFrom, type RcptTo } from '../../protocol/envelope.ts'
 import {
   describeFailure,

@@ -8,9 +8,10 @@
  * 5xx the hop gives to our *session* (greeting, EHLO, XCLIENT), which says nothing about
  * the message. Internal hop names and addresses go to the log, not to the client.
  */
+
+import { OutboundError } from '../../clients/smtp/errors.ts'
+import { type RemoteReply, replyText } from '../../clients/smtp/wire.ts'
 import { defer, reject, type Verdict } from '../../host/verdict.ts'
-import { OutboundError } from '../../outbound/errors.ts'
-import { type RemoteReply, replyText } from '../../outbound/wire.ts'
 import type { EnhancedCode } from '../../protocol/reply.ts'
 
 const MESSAGE_STEPS = new Set(['MAIL', 'RCPT', 'DATA', 'BDAT', 'end of data'])

@@ -2,9 +2,6 @@ import assert from 'node:assert/strict'
 import { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { type Postfix, startPostfix } from '../../../test/peers/postfix.ts'
-import { type ExtensionSet, parseMailParams, parseRcptParams } from '../../protocol/mail-params.ts'
-import { startTestServer, type TestServer } from '../../testing/test-server.ts'
-import { acceptRcpt, sendMailSession } from '../test-support.ts'
 import {
   AttrReader,
   attrList,
@@ -13,7 +10,10 @@ import {
   dsnMailAttributes,
   dsnRcptAttributes,
   record,
-} from './postfix-cleanup.ts'
+} from '../../clients/postfix-cleanup/postfix-cleanup.ts'
+import { type ExtensionSet, parseMailParams, parseRcptParams } from '../../protocol/mail-params.ts'
+import { startTestServer, type TestServer } from '../../testing/test-server.ts'
+import { acceptRcpt, sendMailSession } from '../test-support.ts'
 import postfixQueue from './postfix-queue.ts'
 
 describe('queue/postfix-queue against a real Postfix (private instance, cleanup socket)', () => {

@@ -7,10 +7,7 @@
  * /var/spool/postfix/public/cleanup. Extra option: `timeout` (seconds).
  * The qtsmtpd user must reach the socket (group postdrop for the public/ directory).
  */
-import { definePlugin } from '../../host/define-plugin.ts'
-import { opt } from '../../host/options.ts'
-import { accept, defer, reject } from '../../host/verdict.ts'
-import { mtaEnvelope } from './mta-input.ts'
+
 import {
   type CleanupFlagName,
   cleanupFlags,
@@ -18,7 +15,11 @@ import {
   dsnMailAttributes,
   dsnRcptAttributes,
   injectMessage,
-} from './postfix-cleanup.ts'
+} from '../../clients/postfix-cleanup/postfix-cleanup.ts'
+import { definePlugin } from '../../host/define-plugin.ts'
+import { opt } from '../../host/options.ts'
+import { accept, defer, reject } from '../../host/verdict.ts'
+import { mtaEnvelope } from './mta-input.ts'
 
 const isFlag = (s: string): s is CleanupFlagName => Object.hasOwn(cleanupFlags, s)
 

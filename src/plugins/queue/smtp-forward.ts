@@ -8,9 +8,10 @@
  * an all-or-nothing recipient policy; `check_rcpt 1` asks the hop at RCPT time.
  * docs/queues.md has the reply mapping and failure policy. RFC 5321, 3207, 4954, 2920.
  */
+
+import { describeTarget } from '../../clients/smtp/wire.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
-import { describeTarget } from '../../outbound/wire.ts'
 import { buildRelay, hopsFrom, outboundOptions } from './outbound-options.ts'
 import { outboundHooks } from './outbound-queue.ts'
 

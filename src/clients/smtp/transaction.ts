@@ -10,9 +10,9 @@
  * downgraded: `incompatible`, so the caller tries another hop or defers.
  */
 import type { Readable } from 'node:stream'
-import type { Transaction } from '../host/context.ts'
-import type { BodyType, DsnNotify, Orcpt } from '../protocol/envelope.ts'
-import { formatAddress } from '../protocol/envelope.ts'
+import type { Transaction } from '../../host/context.ts'
+import type { BodyType, DsnNotify, Orcpt } from '../../protocol/envelope.ts'
+import { formatAddress } from '../../protocol/envelope.ts'
 import { DotStuffer } from './dot-stuff.ts'
 import { OutboundError } from './errors.ts'
 import type { SmtpClient } from './smtp-client.ts'

@@ -10,7 +10,7 @@
  */
 import { connect as netConnect, type Socket } from 'node:net'
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls'
-import type { EnhancedCode } from '../protocol/reply.ts'
+import type { EnhancedCode } from '../../protocol/reply.ts'
 import { OutboundError } from './errors.ts'
 
 export interface RemoteReply {

@@ -9,7 +9,7 @@
  * (RFC 3207 §4.2), never trusted from before.
  */
 import type { ConnectionOptions } from 'node:tls'
-import { encodeXtext } from '../protocol/xtext.ts'
+import { encodeXtext } from '../../protocol/xtext.ts'
 import { OutboundError } from './errors.ts'
 import { type RemoteReply, replyText, type Target, Wire } from './wire.ts'
 
