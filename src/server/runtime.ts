@@ -6,6 +6,7 @@
 
 import type { ConfigSnapshot } from '../config/config-dir.ts'
 import { ConfigError, combineConfigErrors, configErrorsIn } from '../config/config-error.ts'
+import { makeDirectories } from '../files/make-directories.ts'
 import {
   type ConfigHook,
   type ConfigLine,
@@ -27,7 +28,6 @@ import {
   type LogWriter,
   stderrWriter,
 } from '../host/logger.ts'
-import { makeDirectories } from '../host/make-directories.ts'
 import { pathsFrom } from '../host/paths.ts'
 import { type OptionalService, type ProvidedServices, type ServiceSet, withDefaults } from '../host/plugin-services.ts'
 import type { HookRunner, RegisteredPlugin } from '../host/runner.ts'

@@ -13,13 +13,13 @@
 import { unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { pipeline, type Readable } from 'node:stream'
+import { ensureDir, isInside, maildirUniqueName, publish, writeSynced } from '../../files/durable-file.ts'
 import type { Message, TxnContext } from '../../host/context.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer } from '../../host/verdict.ts'
 import { crlfToLf } from '../../message/line-endings.ts'
 import { formatAddress, type RcptTo } from '../../protocol/envelope.ts'
-import { ensureDir, isInside, maildirUniqueName, publish, writeSynced } from './durable-file.ts'
 import { checkPattern, expandPattern } from './maildir-path.ts'
 
 interface Copy {

@@ -7,11 +7,11 @@
  */
 import { unlink } from 'node:fs/promises'
 import { join } from 'node:path'
+import { ensureDir, publish, writeSynced } from '../../files/durable-file.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer, reject } from '../../host/verdict.ts'
 import { formatAddress } from '../../protocol/envelope.ts'
-import { ensureDir, publish, writeSynced } from './durable-file.ts'
 
 const field = (name: string, value: string): Buffer => {
   if (/[\r\n\0]/.test(value)) throw new Error(`refusing ${name} with a control character`)

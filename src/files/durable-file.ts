@@ -9,7 +9,7 @@ import { chmod, open, rename, unlink } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { dirname, relative, sep } from 'node:path'
 import type { Readable } from 'node:stream'
-import { makeDirectories } from '../../host/make-directories.ts'
+import { makeDirectories } from './make-directories.ts'
 
 /** Creates `dir` and missing parents with `mode` exactly (not reduced by the umask). */
 export async function ensureDir(dir: string, mode: number): Promise<void> {
