@@ -11,11 +11,11 @@
  */
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { dotStuff, mtaEnvelope } from '../../clients/mta-input/mta-input.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer, reject, type Verdict } from '../../host/verdict.ts'
 import { type ChildOutcome, findProgram, runChild } from '../../net/child-process.ts'
-import { dotStuff, mtaEnvelope } from './mta-input.ts'
 
 /** The BSMTP lines that open a transaction for one message. */
 export function bsmtpPreamble(helo: string, from: string, to: readonly string[]): Buffer {

@@ -8,6 +8,7 @@
  * The qtsmtpd user must reach the socket (group postdrop for the public/ directory).
  */
 
+import { mtaEnvelope } from '../../clients/mta-input/mta-input.ts'
 import {
   type CleanupFlagName,
   cleanupFlags,
@@ -19,7 +20,6 @@ import {
 import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer, reject } from '../../host/verdict.ts'
-import { mtaEnvelope } from './mta-input.ts'
 
 const isFlag = (s: string): s is CleanupFlagName => Object.hasOwn(cleanupFlags, s)
 

@@ -11,13 +11,13 @@
 import { open, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
+import { mtaEnvelope } from '../../clients/mta-input/mta-input.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer, reject, type Verdict } from '../../host/verdict.ts'
 import { crlfToLf } from '../../message/line-endings.ts'
 import { findProgram, runChild } from '../../net/child-process.ts'
 import type { EnhancedCode } from '../../protocol/reply.ts'
-import { mtaEnvelope } from './mta-input.ts'
 
 interface QqReply {
   readonly code: 451 | 554
