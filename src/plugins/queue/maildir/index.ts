@@ -7,20 +7,20 @@
  * message is deferred (451 4.3.0): copies already in new/ stay, so delivery is at-least-once.
  * Files have LF line ends, as qmail-local, Postfix's local, maildrop and Dovecot write them
  * (`line_endings crlf` keeps the CRLF received); a BINARYMIME message is always kept as received.
- * Security: address parts are encoded into single path components (maildir-path.ts) and the
+ * Security: address parts are encoded into single path components (path.ts) and the
  * result is checked to stay under `path`.
  */
 import { unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { pipeline, type Readable } from 'node:stream'
-import { ensureDir, isInside, maildirUniqueName, publish, writeSynced } from '../../files/durable-file.ts'
-import type { Message, TxnContext } from '../../host/context.ts'
-import { definePlugin } from '../../host/define-plugin.ts'
-import { opt } from '../../host/options.ts'
-import { accept, defer } from '../../host/verdict.ts'
-import { crlfToLf } from '../../message/line-endings.ts'
-import { formatAddress, type RcptTo } from '../../protocol/envelope.ts'
-import { checkPattern, expandPattern } from './maildir-path.ts'
+import { ensureDir, isInside, maildirUniqueName, publish, writeSynced } from '../../../files/durable-file.ts'
+import type { Message, TxnContext } from '../../../host/context.ts'
+import { definePlugin } from '../../../host/define-plugin.ts'
+import { opt } from '../../../host/options.ts'
+import { accept, defer } from '../../../host/verdict.ts'
+import { crlfToLf } from '../../../message/line-endings.ts'
+import { formatAddress, type RcptTo } from '../../../protocol/envelope.ts'
+import { checkPattern, expandPattern } from './path.ts'
 
 interface Copy {
   readonly maildir: string
