@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { definePlugin } from '../../src/host/define-plugin.ts'
 import { pass } from '../../src/host/verdict.ts'
-import smtpForward from '../../src/plugins/queue/smtp-forward.ts'
+import smtpForward from '../../src/plugins/queue/outbound/smtp-forward.ts'
 import { acceptAllRecipients, SmtpTestClient, startTestServer, type TestServer } from '../../src/testing/index.ts'
 import { type Postfix, startPostfix } from '../peers/postfix.ts'
 

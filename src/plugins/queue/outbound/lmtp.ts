@@ -9,11 +9,11 @@
  * already got it may get it twice: at-least-once), else the 5xx (docs/queues.md).
  */
 
-import { describeTarget } from '../../clients/smtp/wire.ts'
-import { definePlugin } from '../../host/define-plugin.ts'
-import { opt } from '../../host/options.ts'
-import { buildRelay, hopsFrom, outboundOptions } from './outbound-options.ts'
-import { outboundHooks } from './outbound-queue.ts'
+import { describeTarget } from '../../../clients/smtp/wire.ts'
+import { definePlugin } from '../../../host/define-plugin.ts'
+import { opt } from '../../../host/options.ts'
+import { buildRelay, hopsFrom, outboundOptions } from './options.ts'
+import { outboundHooks } from './queue.ts'
 import { translateXclientArg } from './smtp-forward.ts'
 
 export default definePlugin({

@@ -9,10 +9,10 @@
  * the message. Internal hop names and addresses go to the log, not to the client.
  */
 
-import { OutboundError } from '../../clients/smtp/errors.ts'
-import { type RemoteReply, replyText } from '../../clients/smtp/wire.ts'
-import { defer, reject, type Verdict } from '../../host/verdict.ts'
-import type { EnhancedCode } from '../../protocol/reply.ts'
+import { OutboundError } from '../../../clients/smtp/errors.ts'
+import { type RemoteReply, replyText } from '../../../clients/smtp/wire.ts'
+import { defer, reject, type Verdict } from '../../../host/verdict.ts'
+import type { EnhancedCode } from '../../../protocol/reply.ts'
 
 const MESSAGE_STEPS = new Set(['MAIL', 'RCPT', 'DATA', 'BDAT', 'end of data'])
 const MAX_LINES = 10

@@ -9,11 +9,11 @@
  * docs/queues.md has the reply mapping and failure policy. RFC 5321, 3207, 4954, 2920.
  */
 
-import { describeTarget } from '../../clients/smtp/wire.ts'
-import { definePlugin } from '../../host/define-plugin.ts'
-import { opt } from '../../host/options.ts'
-import { buildRelay, hopsFrom, outboundOptions } from './outbound-options.ts'
-import { outboundHooks } from './outbound-queue.ts'
+import { describeTarget } from '../../../clients/smtp/wire.ts'
+import { definePlugin } from '../../../host/define-plugin.ts'
+import { opt } from '../../../host/options.ts'
+import { buildRelay, hopsFrom, outboundOptions } from './options.ts'
+import { outboundHooks } from './queue.ts'
 
 /** qpsmtpd's third argument is the bare word `xclient`. */
 export function translateXclientArg(args: readonly string[]): readonly string[] {

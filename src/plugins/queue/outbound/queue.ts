@@ -6,13 +6,13 @@
  * Policy (RFC 5321 gives a message one reply; LMTP gives one per recipient, RFC 2033 §4.2):
  *  - RCPT-time refusals by the hop (with check_rcpt) are the client's per-recipient answers.
  *  - At queue time the content goes out only if the hop accepts *every* recipient; else RSET
- *    and one reply for all (outbound-verdicts.ts mixedVerdict). Nothing is sent to a subset.
+ *    and one reply for all (verdicts.ts mixedVerdict). Nothing is sent to a subset.
  *  - LMTP outcomes that differ after DATA: 451 if any is temporary (at-least-once), else 5xx.
  */
 
-import { OutboundError } from '../../clients/smtp/errors.ts'
-import type { OpenSession, Relay } from '../../clients/smtp/relay.ts'
-import type { ClientIdentity } from '../../clients/smtp/smtp-client.ts'
+import { OutboundError } from '../../../clients/smtp/errors.ts'
+import type { OpenSession, Relay } from '../../../clients/smtp/relay.ts'
+import type { ClientIdentity } from '../../../clients/smtp/smtp-client.ts'
 import {
   checkCompatible,
   envelopeOf,
@@ -21,13 +21,13 @@ import {
   rcptCommand,
   sendContent,
   sendEnvelope,
-} from '../../clients/smtp/transaction.ts'
-import { type RemoteReply, replyText } from '../../clients/smtp/wire.ts'
-import type { HookContext, Message, TxnContext } from '../../host/context.ts'
-import type { Hooks, QueueHook, RcptHook } from '../../host/hook-map.ts'
-import { defineKey } from '../../host/keys.ts'
-import { accept, pass, type Verdict } from '../../host/verdict.ts'
-import { formatAddress, type MailFrom, type RcptTo } from '../../protocol/envelope.ts'
+} from '../../../clients/smtp/transaction.ts'
+import { type RemoteReply, replyText } from '../../../clients/smtp/wire.ts'
+import type { HookContext, Message, TxnContext } from '../../../host/context.ts'
+import type { Hooks, QueueHook, RcptHook } from '../../../host/hook-map.ts'
+import { defineKey } from '../../../host/keys.ts'
+import { accept, pass, type Verdict } from '../../../host/verdict.ts'
+import { formatAddress, type MailFrom, type RcptTo } from '../../../protocol/envelope.ts'
 import {
   describeFailure,
   failureVerdict,
@@ -35,7 +35,7 @@ import {
   mailRefusal,
   mixedVerdict,
   type RecipientReply,
-} from './outbound-verdicts.ts'
+} from './verdicts.ts'
 
 interface Held {
   readonly session: OpenSession

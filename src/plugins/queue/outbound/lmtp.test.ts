@@ -2,12 +2,12 @@ import assert from 'node:assert/strict'
 import { connect } from 'node:net'
 import { relative } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { type Dovecot, startDovecot } from '../../../test/peers/dovecot.ts'
-import type { PluginChoice } from '../../host/define-plugin.ts'
-import { acceptAllRecipients } from '../../testing/accept-all-recipients.ts'
-import { startTestServer, type TestServer } from '../../testing/test-server.ts'
+import { type Dovecot, startDovecot } from '../../../../test/peers/dovecot.ts'
+import type { PluginChoice } from '../../../host/define-plugin.ts'
+import { acceptAllRecipients } from '../../../testing/accept-all-recipients.ts'
+import { startTestServer, type TestServer } from '../../../testing/test-server.ts'
 import lmtp from './lmtp.ts'
-import { simpleBody, transact } from './outbound-test-support.ts'
+import { simpleBody, transact } from './test-support.ts'
 
 describe('queue/lmtp → Dovecot LMTP', () => {
   let dv: Dovecot

@@ -3,8 +3,8 @@
  * refusals. Test-only. (A recipient plugin that accepts every address: acceptAllRecipients in
  * src/testing.)
  */
-import type { SmtpReply, SmtpTestClient } from '../../testing/client.ts'
-import type { TestServer } from '../../testing/test-server.ts'
+import type { SmtpReply, SmtpTestClient } from '../../../testing/client.ts'
+import type { TestServer } from '../../../testing/test-server.ts'
 
 export interface Transcript {
   readonly rcpts: SmtpReply[]

@@ -3,11 +3,11 @@
  * Timeouts are in seconds, as in qpsmtpd's configuration; everything is checked at start-up.
  */
 import { readFileSync } from 'node:fs'
-import { parseHop, Relay } from '../../clients/smtp/relay.ts'
-import type { TlsMode } from '../../clients/smtp/smtp-client.ts'
-import type { Target } from '../../clients/smtp/wire.ts'
-import { opt } from '../../host/options.ts'
-import type { Paths } from '../../host/paths.ts'
+import { parseHop, Relay } from '../../../clients/smtp/relay.ts'
+import type { TlsMode } from '../../../clients/smtp/smtp-client.ts'
+import type { Target } from '../../../clients/smtp/wire.ts'
+import { opt } from '../../../host/options.ts'
+import type { Paths } from '../../../host/paths.ts'
 
 export const outboundOptions = {
   hosts: opt.list({ default: [], description: 'next hops in failover order: host[:port], [v6]:port or unix:/path' }),
