@@ -37,7 +37,16 @@ const RECORDS = [
 ]
 
 /** The plugins both servers run, in qpsmtpd's syntax; the queue line differs. */
-const PLUGINS = ['fcrdns', 'dnsbl', 'rhsbl', 'helo policy rfc', 'badmailfrom', 'resolvable_fromhost', 'rcpt_ok', 'uribl']
+const PLUGINS = [
+  'fcrdns',
+  'dnsbl',
+  'rhsbl',
+  'helo policy rfc',
+  'badmailfrom',
+  'resolvable_fromhost',
+  'rcpt_ok',
+  'uribl',
+]
 const FILES: Record<string, string> = {
   me: 'mx.test\n',
   rcpthosts: 'mx.test\n',
