@@ -177,6 +177,9 @@ export function readCoreSettingsCollecting(
         if (format === undefined) throw err(line, `expected ${logFormats.join(' or ')}, got "${value}"`)
         logFormat = format
       } else if (key === 'spool_memory_threshold') spoolMemoryThreshold = parseCount(line, value)
+      // The process's services read their own lines (server/process-services.ts): the store,
+      // and the DNS layer, which refuses a dns_ key it does not know.
+      else if (key === 'store' || key.startsWith('dns_')) return
       else throw err(line, `unknown setting "${key}" (see docs/limits.md)`)
     })
   }

@@ -19,6 +19,7 @@ import { ExitCode } from './exit-codes.ts'
 import { BoundListeners, type ListenerSpec } from './listeners.ts'
 import { runtimeFromConfigDir } from './load-runtime.ts'
 import { dropPrivileges, type Identity, resolveIdentity } from './privileges.ts'
+import { ProcessServices } from './process-services.ts'
 import { ReloadQueue } from './reload-queue.ts'
 import { createReloadStatus } from './reload-status.ts'
 import type { Runtime } from './runtime.ts'
@@ -61,13 +62,16 @@ export class StartupError extends Error {
 /**
  * `logWriter`: where entries go when no logging plugin is loaded (stderr by default);
  * `snapshot`: configuration keys to take from an earlier load instead of the files;
- * `listeners`: those it will serve, when known, so that listener selectors are checked against them.
+ * `listeners`: those it will serve, when known, so that listener selectors are checked against them;
+ * `services`: the process's (store, DNS, metrics), kept across reloads; absent, the runtime
+ * opens its own and closes them with itself.
  */
 export async function loadRuntime(
   opts: CliOptions,
   logWriter?: LogWriter,
   snapshot?: ConfigSnapshot,
   listeners?: readonly ListenerInfo[],
+  services?: ProcessServices,
 ): Promise<Runtime> {
   try {
     return await runtimeFromConfigDir(opts.configDir, {
@@ -75,6 +79,7 @@ export async function loadRuntime(
       logWriter,
       snapshot,
       listeners,
+      services,
     })
   } catch (e) {
     throw new StartupError(
@@ -166,18 +171,30 @@ export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[]
   }
   becomeIdentity(identity, bootLog)
   const served = bound.servers.map((s) => s.info)
-  const runtime = await loadRuntime(
-    opts,
-    undefined,
-    worker === undefined ? undefined : await runningConfig(worker),
-    served,
-  )
+  // Opened with the first configuration (after the privilege drop: the store file belongs to
+  // --user), kept by every reload, closed at exit.
+  let serviceLog: () => Logger = () => bootLog
+  const services = new ProcessServices({ warn: (m) => serviceLog().warn(`${who}${m}`) })
+  let runtime: Runtime
+  try {
+    runtime = await loadRuntime(
+      opts,
+      undefined,
+      worker === undefined ? undefined : await runningConfig(worker),
+      served,
+      services,
+    )
+  } catch (e) {
+    await services.close()
+    throw e
+  }
   const server = new SmtpServer(runtime, {
     ...(opts.maxConnections === undefined ? {} : { maxConnections: opts.maxConnections }),
     ...(opts.maxConnectionsPerIp === undefined ? {} : { maxConnectionsPerIp: opts.maxConnectionsPerIp }),
   })
   server.serve(bound)
   const log = () => server.runtime.log
+  serviceLog = log
   reopenLogs = () => {
     server.reopenLogs()
     log().notice(`${who}log files reopened`)
@@ -187,7 +204,7 @@ export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[]
     async (why) => {
       log().notice(`${who}reloading the configuration (${why})`)
       try {
-        const next = await loadRuntime(opts, undefined, undefined, served)
+        const next = await loadRuntime(opts, undefined, undefined, served, services)
         server.swapRuntime(next)
         next.log.notice(`${who}configuration reloaded; new connections use it`)
         return { ok: true, message: 'configuration reloaded' }
@@ -222,6 +239,7 @@ export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[]
       log().notice(`${who}stopped: ${r.finished} sessions finished, ${r.forced} closed with 421`)
       await reloads.idle()
       await server.runtime.close().catch(() => {})
+      await services.close().catch(() => {})
       removePidFile()
       process.exit(exitCode)
     })

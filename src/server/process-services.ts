@@ -1,0 +1,166 @@
+/**
+ * The services that belong to the process, not to one configuration: the store (its SQLite
+ * handle or Redis connections), the DNS resolver (its sockets and cache), the metrics registry,
+ * the clock and the network. They are opened once, from the configuration of the first start;
+ * every runtime built after (each reload) gets the same ones, and the process closes them at exit.
+ *
+ * A reload that changes what they were opened from (the `store` line, `dns_servers`, a `dns_*`
+ * setting) is checked like any other line, and if valid takes effect at the next restart: the
+ * running store and resolver stay, and the reload logs a warning saying so. Swapping a store
+ * under sessions that are using it, or a resolver with queries in flight, is what this avoids.
+ */
+
+import { join } from 'node:path'
+import { systemClock } from '../clock/index.ts'
+import { ConfigError, collecting, combineConfigErrors, configErrorsIn } from '../config/config-error.ts'
+import type { LoadedConfig } from '../config/load.ts'
+import { createDnsService, type DnsService, readDnsServers, readDnsSettings } from '../dns/index.ts'
+import type { ConfigLine, ConfigSource } from '../host/config-view.ts'
+import { makeDirectories } from '../host/make-directories.ts'
+import type { ServiceSet } from '../host/plugin-services.ts'
+import { type MemoryMetrics, memoryMetrics } from '../metrics/index.ts'
+import { systemNet } from '../net/index.ts'
+import { borrowedStore, openStore, parseStoreSpec, type Store, StoreSpecError } from '../store/index.ts'
+
+/** What the services were opened from, to tell whether a reload asks for others. */
+interface Basis {
+  readonly store: string | undefined
+  readonly dns: string
+}
+
+interface Opened {
+  readonly basis: Basis
+  readonly store: Store
+  readonly dns: DnsService
+}
+
+export interface ServicesForConfig {
+  /** For RuntimeOptions.services; the store is borrowed (a runtime cannot close it). */
+  readonly services: ServiceSet
+  /** Settings of this configuration that the running services do not follow until a restart. */
+  readonly warnings: readonly string[]
+}
+
+export interface ProcessServiceOptions {
+  /** Store outages and recoveries, for the log of the runtime in use at the time. */
+  readonly warn: (message: string) => void
+}
+
+export class ProcessServices {
+  readonly metrics: MemoryMetrics
+  readonly #warn: (message: string) => void
+  #opened: Opened | undefined
+  #closed = false
+
+  constructor(opts: ProcessServiceOptions) {
+    this.#warn = opts.warn
+    this.metrics = memoryMetrics({ onWarning: (m) => this.#warn(m) })
+  }
+
+  /**
+   * The services for a configuration: opened from it the first time, the running ones after.
+   * Throws the configuration's errors about them (ConfigError or ConfigErrors), each at its line.
+   */
+  async forConfig(loaded: LoadedConfig): Promise<ServicesForConfig> {
+    if (this.#closed) throw new Error('the process services are closed')
+    const problems: ConfigError[] = []
+    const setting = collecting(problems, () => storeSetting(loaded.source))
+    const dnsSettings = collecting(problems, () => JSON.stringify(readDnsSettings(loaded.source)))
+    const dnsServers = collecting(problems, () => JSON.stringify(readDnsServers(loaded.source)))
+    if (setting !== undefined) collecting(problems, () => checkStoreSpec(setting, loaded.baseDir))
+    if (problems.length > 0) throw combineConfigErrors(problems)
+    const basis: Basis = { store: setting?.text, dns: `${dnsSettings} ${dnsServers}` }
+    const running = this.#opened
+    const opened = running ?? (this.#opened = await this.#open(loaded, setting, basis))
+    const warnings: string[] = []
+    if (running !== undefined && basis.store !== running.basis.store)
+      warnings.push(
+        `store: the setting changed (${setting === undefined ? 'now the default' : `${setting.file}:${setting.line}`}); ` +
+          'the running store stays until qtsmtpd is restarted',
+      )
+    if (running !== undefined && basis.dns !== running.basis.dns)
+      warnings.push(
+        'dns: dns_servers or a dns_* setting changed; the running resolver stays until qtsmtpd is restarted',
+      )
+    return {
+      services: {
+        store: borrowedStore(opened.store),
+        dns: opened.dns,
+        metrics: this.metrics,
+        clock: systemClock,
+        net: systemNet,
+      },
+      warnings,
+    }
+  }
+
+  async #open(loaded: LoadedConfig, setting: StoreLine | undefined, basis: Basis): Promise<Opened> {
+    const dns = createDnsService(loaded.source)
+    try {
+      // The default store file lives in the spool directory, which may not exist yet.
+      if (setting === undefined) await makeDirectories(loaded.settings.spoolDir, 0o700)
+      const store = await openStore(setting?.value, {
+        origin: setting ?? { file: join(loaded.dir, 'smtpd.conf') },
+        baseDir: loaded.baseDir,
+        stateDir: loaded.settings.spoolDir,
+        onWarning: (m) => this.#warn(m),
+      })
+      return { basis, store, dns }
+    } catch (e) {
+      throw asConfigError(e, setting, loaded)
+    }
+  }
+
+  /** At exit, after the last runtime has closed. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#opened?.store.close()
+  }
+}
+
+interface StoreLine extends ConfigLine {
+  /** What follows `store`. */
+  readonly value: string
+}
+
+/** The `store` line of smtpd.conf; a second one is an error. */
+function storeSetting(source: ConfigSource): StoreLine | undefined {
+  let found: StoreLine | undefined
+  for (const line of source.lines('smtpd.conf') ?? []) {
+    const m = /^store\s+(.+)$/.exec(line.text)
+    if (!m) continue
+    if (found !== undefined)
+      throw new ConfigError(
+        'SMTPD_ERR_CONFIG_VALUE',
+        line.file,
+        line.line,
+        `store is set twice (first at ${found.file}:${found.line})`,
+      )
+    found = { ...line, value: m[1] ?? '' }
+  }
+  return found
+}
+
+function checkStoreSpec(setting: StoreLine, baseDir: string): void {
+  try {
+    parseStoreSpec(setting.value, setting, baseDir)
+  } catch (e) {
+    if (e instanceof StoreSpecError) throw new ConfigError(e.code, e.file, e.line, e.text)
+    throw e
+  }
+}
+
+/** A store that cannot be opened (a file SQLite refuses, a directory that cannot be made), at its line. */
+function asConfigError(e: unknown, setting: StoreLine | undefined, loaded: LoadedConfig): ConfigError {
+  if (e instanceof StoreSpecError) return new ConfigError(e.code, e.file, e.line, e.text)
+  return (
+    configErrorsIn(e)?.[0] ??
+    new ConfigError(
+      'SMTPD_ERR_CONFIG_VALUE',
+      setting?.file ?? join(loaded.dir, 'smtpd.conf'),
+      setting?.line,
+      `store: ${(e as Error).message}`,
+    )
+  )
+}
