@@ -18,7 +18,7 @@ import { createDnsService, type DnsService, readDnsServers, readDnsSettings } fr
 import type { ConfigLine, ConfigSource } from '../host/config-view.ts'
 import { makeDirectories } from '../host/make-directories.ts'
 import type { ServiceSet } from '../host/plugin-services.ts'
-import { type MemoryMetrics, memoryMetrics } from '../metrics/index.ts'
+import { defaultMaxSeries, type MemoryMetrics, memoryMetrics } from '../metrics/index.ts'
 import { systemNet } from '../net/index.ts'
 import { borrowedStore, openStore, parseStoreSpec, type Store, StoreSpecError } from '../store/index.ts'
 
@@ -26,12 +26,14 @@ import { borrowedStore, openStore, parseStoreSpec, type Store, StoreSpecError } 
 interface Basis {
   readonly store: string | undefined
   readonly dns: string
+  readonly maxSeries: number
 }
 
 interface Opened {
   readonly basis: Basis
   readonly store: Store
   readonly dns: DnsService
+  readonly metrics: MemoryMetrics
 }
 
 export interface ServicesForConfig {
@@ -47,14 +49,17 @@ export interface ProcessServiceOptions {
 }
 
 export class ProcessServices {
-  readonly metrics: MemoryMetrics
   readonly #warn: (message: string) => void
   #opened: Opened | undefined
   #closed = false
 
   constructor(opts: ProcessServiceOptions) {
     this.#warn = opts.warn
-    this.metrics = memoryMetrics({ onWarning: (m) => this.#warn(m) })
+  }
+
+  /** The registry every runtime records into; undefined before the first configuration. */
+  get metrics(): MemoryMetrics | undefined {
+    return this.#opened?.metrics
   }
 
   /**
@@ -68,8 +73,13 @@ export class ProcessServices {
     const dnsSettings = collecting(problems, () => JSON.stringify(readDnsSettings(loaded.source)))
     const dnsServers = collecting(problems, () => JSON.stringify(readDnsServers(loaded.source)))
     if (setting !== undefined) collecting(problems, () => checkStoreSpec(setting, loaded.baseDir))
+    const maxSeries = collecting(problems, () => metricsMaxSeries(loaded.source))
     if (problems.length > 0) throw combineConfigErrors(problems)
-    const basis: Basis = { store: setting?.text, dns: `${dnsSettings} ${dnsServers}` }
+    const basis: Basis = {
+      store: setting?.text,
+      dns: `${dnsSettings} ${dnsServers}`,
+      maxSeries: maxSeries ?? defaultMaxSeries,
+    }
     const running = this.#opened
     const opened = running ?? (this.#opened = await this.#open(loaded, setting, basis))
     const warnings: string[] = []
@@ -82,11 +92,15 @@ export class ProcessServices {
       warnings.push(
         'dns: dns_servers or a dns_* setting changed; the running resolver stays until qtsmtpd is restarted',
       )
+    if (running !== undefined && basis.maxSeries !== running.basis.maxSeries)
+      warnings.push(
+        'metrics_max_series changed; the running metrics registry keeps its limit until qtsmtpd is restarted',
+      )
     return {
       services: {
         store: borrowedStore(opened.store),
         dns: opened.dns,
-        metrics: this.metrics,
+        metrics: opened.metrics,
         clock: systemClock,
         net: systemNet,
       },
@@ -96,6 +110,7 @@ export class ProcessServices {
 
   async #open(loaded: LoadedConfig, setting: StoreLine | undefined, basis: Basis): Promise<Opened> {
     const dns = createDnsService(loaded.source)
+    const metrics = memoryMetrics({ maxSeries: basis.maxSeries, onWarning: (m) => this.#warn(m) })
     try {
       // The default store file lives in the spool directory, which may not exist yet.
       if (setting === undefined) await makeDirectories(loaded.settings.spoolDir, 0o700)
@@ -105,7 +120,7 @@ export class ProcessServices {
         stateDir: loaded.settings.spoolDir,
         onWarning: (m) => this.#warn(m),
       })
-      return { basis, store, dns }
+      return { basis, store, dns, metrics }
     } catch (e) {
       throw asConfigError(e, setting, loaded)
     }
@@ -117,6 +132,25 @@ export class ProcessServices {
     this.#closed = true
     await this.#opened?.store.close()
   }
+}
+
+/** `metrics_max_series N` in smtpd.conf: label combinations one metric keeps. */
+function metricsMaxSeries(source: ConfigSource): number | undefined {
+  let value: number | undefined
+  for (const line of source.lines('smtpd.conf') ?? []) {
+    const m = /^metrics_max_series\s+(.+)$/.exec(line.text)
+    if (!m) continue
+    const n = /^\d{1,9}$/.test(m[1] ?? '') ? Number(m[1]) : 0
+    if (n < 1)
+      throw new ConfigError(
+        'SMTPD_ERR_CONFIG_VALUE',
+        line.file,
+        line.line,
+        `metrics_max_series: expected a whole number from 1, got "${m[1]}"`,
+      )
+    value = n
+  }
+  return value
 }
 
 interface StoreLine extends ConfigLine {

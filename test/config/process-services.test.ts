@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { ConfigErrors } from '../../src/config/config-error.ts'
 import type { LogEntry } from '../../src/host/logger.ts'
+import type { MemoryMetrics } from '../../src/metrics/index.ts'
 import { runtimeFromConfigDir } from '../../src/server/load-runtime.ts'
 import { ProcessServices } from '../../src/server/process-services.ts'
 
@@ -33,7 +34,9 @@ function configDir(files: Readonly<Record<string, string>>): { config: string; s
 describe('the process services from the configuration', () => {
   it('report store and DNS setting errors at their lines, with the other problems', async () => {
     const { config } = configDir({
-      'smtpd.conf': ['recipient_limit lots', 'store nosuch:thing', 'dns_timeout soon', 'dns_frobnicate 1'].join('\n'),
+      'smtpd.conf': ['recipient_limit lots', 'store nosuch:thing', 'dns_timeout soon', 'metrics_max_series none'].join(
+        '\n',
+      ),
       dns_servers: '192.0.2.500',
     })
     const at = (file: string, line: number) => `${join(config, file)}:${line}`
@@ -45,6 +48,7 @@ describe('the process services from the configuration', () => {
           `${at('smtpd.conf', 1)}: expected a whole number, got "lots"`,
           `${at('smtpd.conf', 2)}: store: "nosuch:thing" is not memory, sqlite:FILE, redis://, redis-sentinel:// or redis-cluster://`,
           `${at('smtpd.conf', 3)}: expected a duration such as 5s or 1500ms, got "soon"`,
+          `${at('smtpd.conf', 4)}: metrics_max_series: expected a whole number from 1, got "none"`,
           `${at('dns_servers', 1)}: expected IP, IP:port or [IPv6]:port, got "192.0.2.500"`,
         ],
       )
@@ -65,6 +69,19 @@ describe('the process services from the configuration', () => {
       await runtime.close()
     }
     await assert.rejects(runtime.provided.store?.get('k') ?? Promise.resolve(), /closed/)
+  })
+
+  it('bound the label combinations of a metric by metrics_max_series', async () => {
+    const { config } = configDir({ 'smtpd.conf': 'metrics_max_series 2' })
+    const runtime = await runtimeFromConfigDir(config)
+    try {
+      const perIp = runtime.provided.metrics.counter({ name: 'per_ip_total', help: 'x', labelNames: ['ip'] })
+      for (const ip of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) perIp.labels({ ip }).inc()
+      const snapshot = (runtime.provided.metrics as MemoryMetrics).snapshot()
+      assert.equal(snapshot.find((m) => m.name === 'per_ip_total')?.series.length, 2)
+    } finally {
+      await runtime.close()
+    }
   })
 
   it('are kept by a reload, which is refused for a bad store line and warns for a changed one', async () => {
