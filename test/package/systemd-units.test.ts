@@ -8,11 +8,13 @@
  * - the program the units run is created by a step of docs/running.md;
  * - `systemd-analyze security --offline=yes` keeps the exposure at 2.0 or less;
  * - every system call qtsmtpd makes under `strace -f` (the launcher, two workers, a delivery,
- *   a reload, a drain) is allowed by the units' SystemCallFilter= (a denied one kills it).
+ *   a reload, a drain) is allowed by the units' SystemCallFilter= (a denied one kills it). It
+ *   runs as nobody, as the units' User= runs it: a root process makes calls the service never
+ *   does (SQLite, for one, gives its journal files the database's owner only as root).
  */
 import assert from 'node:assert/strict'
 import { execFile, execFileSync } from 'node:child_process'
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -150,24 +152,37 @@ describe('the systemd units', { timeout: 120_000 }, () => {
     }
   })
 
+  const asRoot = process.getuid?.() === 0
   describe('every system call qtsmtpd makes is allowed by SystemCallFilter=', {
-    skip: missing('strace', 'strace') || missing('systemd-analyze', 'systemd'),
+    skip:
+      missing('strace', 'strace') ||
+      missing('systemd-analyze', 'systemd') ||
+      (asRoot && missing('setpriv', 'util-linux')),
   }, () => {
     let dir: string
     let used: Set<string>
     before(async () => {
       dir = await mkdtemp(join(tmpdir(), 'qtsmtpd-strace-'))
       const config = join(dir, 'config')
+      const writable = join(dir, 'var')
       await mkdir(config)
+      await mkdir(writable)
+      // Readable by nobody, and one directory it may write (spool, maildir, the trace).
+      await chmod(dir, 0o755)
+      await chmod(writable, 0o777)
       await writeFile(join(config, 'me'), 'mx.test\n')
       await writeFile(join(config, 'loglevel'), '6\n')
       await writeFile(join(config, 'rcpthosts'), 'mx.test\n')
-      await writeFile(join(config, 'plugins'), `rcpt_ok\nqueue/maildir ${join(dir, 'maildir')}\n`)
+      await writeFile(join(config, 'spool_dir'), `${join(writable, 'spool')}\n`)
+      await writeFile(join(config, 'plugins'), `rcpt_ok\nqueue/maildir ${join(writable, 'maildir')}\n`)
       const port = await freePort()
-      const trace = join(dir, 'trace')
-      // As systemd starts it: the launcher finds Node.js 24 itself, signals go to the primary.
+      const trace = join(writable, 'trace')
+      // As systemd starts it: as its own user from the start, the launcher finds Node.js 24
+      // itself, signals go to the primary.
+      const nobody = asRoot ? ['--reuid=65534', '--regid=65534', '--clear-groups', 'strace'] : []
       const cli = startCli(
         [
+          ...nobody,
           '-f',
           '-qq',
           '-o',
@@ -180,7 +195,7 @@ describe('the systemd units', { timeout: 120_000 }, () => {
           '--workers',
           '2',
         ],
-        { command: 'strace', env: { PATH: '/usr/bin:/bin' }, cwd: dir },
+        { command: asRoot ? 'setpriv' : 'strace', env: { PATH: '/usr/bin:/bin' }, cwd: dir },
       )
       try {
         const pid = Number((await cli.waitFor(/primary \(pid (\d+)\)/, 60_000))[1])
