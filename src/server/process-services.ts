@@ -16,7 +16,7 @@ import { ConfigError, collecting, combineConfigErrors, configErrorsIn } from '..
 import type { LoadedConfig } from '../config/load.ts'
 import { createDnsService, type DnsService, readDnsServers, readDnsSettings } from '../dns/index.ts'
 import type { ConfigLine, ConfigSource } from '../host/config-view.ts'
-import { makeDirectories } from '../host/make-directories.ts'
+import { makeDirectories } from '../files/make-directories.ts'
 import type { ServiceSet } from '../host/plugin-services.ts'
 import { defaultMaxSeries, type MemoryMetrics, memoryMetrics } from '../metrics/index.ts'
 import { systemNet } from '../net/index.ts'
