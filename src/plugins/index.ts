@@ -15,6 +15,7 @@ import quitFortune from './connect/quit-fortune.ts'
 import randomError from './connect/random-error.ts'
 import relay from './connect/relay.ts'
 import whitelist from './connect/whitelist.ts'
+import rspamd from './content/rspamd.ts'
 import spamassassin from './content/spamassassin.ts'
 import arc from './data/arc.ts'
 import bogusBounce from './data/bogus-bounce.ts'
@@ -82,6 +83,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   uribl,
   bogusBounce,
   spamassassin,
+  rspamd,
   clamdscan,
   dkim,
   arc,

@@ -8,7 +8,8 @@
  *
  * rspamd compiles its TLD list and regexps at the first start (20 s on a loaded machine); the
  * compiled Hyperscan files go to one cache directory per user in the temp dir, keyed by content,
- * so later starts take about a second. Always call `close()`.
+ * so later starts take about a second. `pause()`/`resume()` (SIGSTOP/SIGCONT on its process
+ * group) make it accept and never answer. Always call `close()`.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -51,8 +52,14 @@ export interface Rspamd {
   readonly url: string
   readonly dir: string
   log(): Promise<string>
+  /** A graceful stop (SIGTERM): rspamd finishes the scans it has, then exits. */
   stop(): Promise<void>
+  /** A crash (SIGKILL to every process): scans under way get no answer. */
+  kill(): Promise<void>
   start(): Promise<void>
+  /** SIGSTOP to every rspamd process: connections are accepted and never answered. */
+  pause(): void
+  resume(): void
   close(): Promise<void>
 }
 
@@ -118,12 +125,23 @@ worker "normal" {
     exited.catch(() => undefined)
     await Promise.race([waitForPort(port, 120_000), exited])
   }
+  const group = (signal: NodeJS.Signals) => {
+    const pid = child?.pid
+    if (pid === undefined) return
+    try {
+      process.kill(-pid, signal)
+    } catch {}
+  }
   const stop = async () => {
     const c = child
-    child = undefined
-    if (c === undefined || c.exitCode !== null || c.signalCode !== null) return
+    if (c === undefined || c.exitCode !== null || c.signalCode !== null) {
+      child = undefined
+      return
+    }
     const pid = c.pid as number
     const gone = new Promise((r) => c.once('exit', r))
+    group('SIGCONT')
+    child = undefined
     process.kill(-pid, 'SIGTERM')
     const timer = setTimeout(() => {
       try {
@@ -136,6 +154,14 @@ worker "normal" {
       process.kill(-pid, 'SIGKILL')
     } catch {}
   }
+  const kill = async () => {
+    const c = child
+    child = undefined
+    if (c === undefined || c.exitCode !== null || c.signalCode !== null) return
+    const gone = new Promise((r) => c.once('exit', r))
+    process.kill(-(c.pid as number), 'SIGKILL')
+    await gone
+  }
   const rspamd: Rspamd = {
     port,
     url: `http://127.0.0.1:${port}`,
@@ -143,6 +169,9 @@ worker "normal" {
     log: () => readFile(join(dir, 'rspamd.log'), 'utf8').catch(() => ''),
     start,
     stop,
+    kill,
+    pause: () => group('SIGSTOP'),
+    resume: () => group('SIGCONT'),
     close: async () => {
       await stop()
       await rm(dir, { recursive: true, force: true })

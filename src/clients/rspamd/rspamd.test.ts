@@ -31,6 +31,7 @@ describe('rspamd client (/checkv2) against Debian rspamd, offline', () => {
       localFiles: {
         'settings.conf': `strict { id = "strict"; apply { actions { reject = -100; } } }
 strict_user { rcpt = "strict@local.test"; apply { actions { reject = -100; } } }
+strict_login { user = "strictuser"; apply { actions { reject = -100; } } }
 `,
         'milter_headers.conf': 'use = ["x-spamd-bar"];\nskip_local = false;\nskip_authenticated = false;\n',
       },
@@ -60,13 +61,14 @@ strict_user { rcpt = "strict@local.test"; apply { actions { reject = -100; } } }
     )
   })
 
-  it('per-user settings: a Settings-ID and a recipient select stricter actions', async () => {
+  it('per-user settings: a Settings-ID, a recipient and an SMTP AUTH user select stricter actions', async () => {
     const ham = message('Shall we meet for lunch at noon on Friday?\r\n')
     assert.equal((await check(client, ham, { ...envelope, settingsId: 'strict' })).action, 'reject')
     assert.equal(
       (await check(client, ham, { ...envelope, rcpt: ['strict@local.test'], deliverTo: 'strict@local.test' })).action,
       'reject',
     )
+    assert.equal((await check(client, ham, { ...envelope, user: 'strictuser' })).action, 'reject')
     assert.equal((await check(client, ham, { ...envelope, user: 'alice' })).action, 'no action')
   })
 

@@ -209,13 +209,14 @@ export function parseCheckReply(text: string): RspamdResult {
     for (const [name, spec] of Object.entries(milter.add_headers)) {
       if (!NAME.test(name)) throw bad(`header name "${printable(name)}"`)
       for (const one of Array.isArray(spec) ? spec : [spec]) {
-        const value = typeof one === 'string' ? one : isObject(one) ? one.value : undefined
+        const raw = typeof one === 'string' ? one : isObject(one) ? one.value : undefined
         const order = isObject(one) ? one.order : undefined
-        if (typeof value !== 'string') throw bad(`value of ${name}`)
+        const value = optionalText(raw, `value of ${name}`, bad)
+        if (value === undefined) throw bad(`value of ${name}`)
         if (order !== undefined && !Number.isInteger(order)) throw bad(`order of ${name}`)
         // rspamd's order -1 (its default) appends; 0 and up insert at that position.
         const at = order === undefined || (order as number) < 0 ? undefined : (order as number)
-        addHeaders.push({ name, value: unfold(value), order: at })
+        addHeaders.push({ name, value, order: at })
       }
     }
   if (isObject(milter.remove_headers))
