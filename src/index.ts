@@ -39,6 +39,7 @@ export {
   Naughty,
   P0f,
   type P0fFingerprint,
+  Quarantined,
   type RejectPolicy,
   rejectAs,
   rejectOptions,
@@ -107,12 +108,13 @@ export {
 } from './host/hook-map.ts'
 export { defineKey, type Key, type KeyScope } from './host/keys.ts'
 export type { LogEntry, Logger, LogLevel, LogLevelAdjustment } from './host/logger.ts'
-export type {
-  BodySource,
-  HeaderField,
-  Message,
-  MessageHeaders,
-  MessageStreamOptions,
+export {
+  type BodySource,
+  type HeaderField,
+  type Message,
+  type MessageHeaders,
+  type MessageStreamOptions,
+  OwnReceived,
 } from './host/message.ts'
 export { type OptionSchema, type OptionSpec, type OptionsOf, opt } from './host/options.ts'
 export type { Paths } from './host/paths.ts'

@@ -31,7 +31,6 @@ const advice: Readonly<Record<string, Advice>> = {
     [
       'karma',
       'dspam',
-      'milter',
       'content_log',
       'ident/geoip',
       'ident/p0f',

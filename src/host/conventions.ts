@@ -11,6 +11,11 @@ import { defer, pass, reject, type Verdict } from './verdict.ts'
 
 /** Reasons collected for a later rejection by the `naughty` plugin; AUTH clears it. */
 export const Naughty = defineKey<string[]>('naughty', { scope: 'connection', initial: () => [] })
+/**
+ * Why content filters want the message quarantined (milter's SMFIR_QUARANTINE), one entry per
+ * request: `queue/quarantine` with `marked_only` keeps exactly these messages (Postfix's hold queue).
+ */
+export const Quarantined = defineKey<string[]>('quarantine', { scope: 'transaction', initial: () => [] })
 /** Connection karma: plugins add or subtract. */
 export const Karma = defineKey<number>('karma', { scope: 'connection', initial: 0 })
 /**

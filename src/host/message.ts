@@ -8,8 +8,19 @@ import type { Readable } from 'node:stream'
 import type { HeaderField } from '../message/headers.ts'
 import type { BodySource, MessageContent } from '../message/message-content.ts'
 import type { EditWindow } from './edit-window.ts'
+import { defineKey } from './keys.ts'
 
 export type { BodySource, HeaderField }
+
+/**
+ * The value of the Received field the core put on top of the message before dataPost. Filters
+ * that show the message as the client sent it (milter, as Sendmail and Postfix do) find it by
+ * this value and leave it out.
+ */
+export const OwnReceived = defineKey<string | undefined>('core/own-received', {
+  scope: 'transaction',
+  initial: undefined,
+})
 
 /**
  * The header section: fields in order, names case-insensitive. Untouched fields keep their bytes;

@@ -42,6 +42,7 @@ import parseAddrWithhelo from './mail/parse-addr-withhelo.ts'
 import resolvableFromhost from './mail/resolvable-fromhost.ts'
 import rhsbl from './mail/rhsbl.ts'
 import senderPermittedFrom from './mail/sender-permitted-from.ts'
+import milter from './milter/index.ts'
 import naughty from './naughty.ts'
 import discard from './queue/discard.ts'
 import eximBsmtp from './queue/exim-bsmtp.ts'
@@ -103,6 +104,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   qmailDeliverable,
   help,
   naughty,
+  milter,
   qmailQueue,
   eximBsmtp,
   postfixQueue,

@@ -4,6 +4,7 @@
  * accepted the message (its durable hand-off); anything else, including an exception,
  * is a 4xx or 5xx, never a 250.
  */
+import { OwnReceived } from '../host/message.ts'
 import { writeAuthResults } from '../mailauth/auth-results-header.ts'
 import { buildReceived } from '../message/received.ts'
 import type { ContentResult } from '../protocol/codec.ts'
@@ -125,6 +126,7 @@ async function judge(
   edits.enter('receivedLine')
   const received = (await s.runner.receivedLine(s, msg, defaultReceived)) ?? defaultReceived
   content.headers.prepend('Received', received)
+  txn.notes.set(OwnReceived, received)
 
   edits.enter('dataPost')
   const post = await s.runner.chain('dataPost', s, msg)

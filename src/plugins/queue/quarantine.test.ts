@@ -96,7 +96,9 @@ describe('queue/quarantine', () => {
     assert.deepEqual(parsePluginArgs(quarantine.definition.options, ['/q', 'reply', 'reject']), {
       dir: '/q',
       reply: 'reject',
+      marked_only: false,
     })
+    assert.equal(parsePluginArgs(quarantine.definition.options, ['/q', 'marked_only', '1']).marked_only, true)
     assert.throws(() => quarantine({ dir: base, reply: 'maybe' as never }), /option "reply"/)
     assert.throws(() => parsePluginArgs(quarantine.definition.options, []), /option "dir" is required/)
   })
