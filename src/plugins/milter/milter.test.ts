@@ -393,7 +393,7 @@ describe('milter: every modification, as the queue stores it', () => {
         assert.deepEqual(envelopeSeen[0]?.to, ['u2@local.test NEVER', 'new@local.test -', 'dsn@local.test SUCCESS'])
         assert.match(
           q.text,
-          /^X-Top: first\r\nReceived: from client\.test [^]*?\r\nSubject: hello\r\nFrom: <s@sender\.test>\r\nX-Old: B2\r\nX-Added: one\r\n\ttwo\r\nX-Missing: added\r\n\r\nnew\r\nbody\r\n$/,
+          /^X-Top: first\r\nReceived: from client\.test [\s\S]*?\r\nSubject: hello\r\nFrom: <s@sender\.test>\r\nX-Old: B2\r\nX-Added: one\r\n\ttwo\r\nX-Missing: added\r\n\r\nnew\r\nbody\r\n$/,
         )
       },
       { server: { plugins: [] } },

@@ -127,7 +127,7 @@ describe('milter with OpenDKIM verifying', () => {
       },
     )
     // Relayed on: our Received field on top is not the client's, so drop it as the next hop would keep it.
-    const relayed = signed.replace(/\r\nReceived: [^]*?(?=\r\n[^ \t])/, '')
+    const relayed = signed.replace(/\r\nReceived: [\s\S]*?(?=\r\n[^ \t])/, '')
     await withTestServer(
       { plugins: [milter({ name: 'verifier', socket: verifier.socket }), acceptAllRecipients()] },
       async (srv) => {

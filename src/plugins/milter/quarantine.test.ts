@@ -78,7 +78,7 @@ describe('milter quarantine', () => {
         const stored = await readFile(join(dir, day as string, file as string), 'utf8')
         assert.match(
           stored,
-          /^X-Envelope-From: <s@sender\.test>\r\nX-Envelope-To: <u@local\.test>\r\nX-Quarantine-Reason: milter clamav: Infected \(Test\.EICAR\)\r\nReceived: [^]*Subject: held\r\n\r\nbody\r\n$/,
+          /^X-Envelope-From: <s@sender\.test>\r\nX-Envelope-To: <u@local\.test>\r\nX-Quarantine-Reason: milter clamav: Infected \(Test\.EICAR\)\r\nReceived: [\s\S]*Subject: held\r\n\r\nbody\r\n$/,
         )
       },
     )
