@@ -1,6 +1,6 @@
 /**
  * Private rspamd instances for tests (Debian rspamd 3.4): one normal worker on an ephemeral
- * loopback port (no controller, no proxy), Debian's rules (its /etc/rspamd/common.conf) with our
+ * loopback port (no controller; with `milter`, a proxy worker in milter mode on another port), Debian's rules (its /etc/rspamd/common.conf) with our
  * own LOCAL_CONFDIR, DBDIR and RUNDIR in a temp dir, and nothing that reaches the network: DNS
  * goes to 127.0.0.1:9 (nothing answers), and the modules that look names up or fetch maps from
  * maps.rspamd.com are disabled. `localFiles` adds local.d files (settings.conf, actions.conf,
@@ -50,6 +50,8 @@ const OFFLINE_DISABLED = [
 export interface Rspamd {
   readonly port: number
   readonly url: string
+  /** With `milter`: the proxy worker's milter socket, `inet:PORT@127.0.0.1`. */
+  readonly milterSocket: string | undefined
   readonly dir: string
   log(): Promise<string>
   /** A graceful stop (SIGTERM): rspamd finishes the scans it has, then exits. */
@@ -66,6 +68,8 @@ export interface Rspamd {
 export interface RspamdOptions {
   /** Files of local.d: `{ 'settings.conf': '...' }`. */
   readonly localFiles?: Readonly<Record<string, string>>
+  /** Also a proxy worker in milter mode (`milter = yes`, scanning itself) on its own port. */
+  readonly milter?: boolean
 }
 
 export async function startRspamd(opts: RspamdOptions = {}): Promise<Rspamd> {
@@ -77,6 +81,7 @@ export async function startRspamd(opts: RspamdOptions = {}): Promise<Rspamd> {
   await mkdir(run)
   await mkdir(cache, { recursive: true })
   const port = await freePort()
+  const milterPort = opts.milter ? await freePort() : undefined
   for (const m of OFFLINE_DISABLED) await writeFile(join(local, `${m}.conf`), 'enabled = false;\n')
   for (const [name, text] of Object.entries(opts.localFiles ?? {})) await writeFile(join(local, name), text)
   const conf = join(dir, 'rspamd.conf')
@@ -95,7 +100,18 @@ worker "normal" {
   .include "$CONFDIR/worker-normal.inc"
   count = 1;
 }
-`,
+${
+  milterPort === undefined
+    ? ''
+    : `worker "rspamd_proxy" {
+  bind_socket = "127.0.0.1:${milterPort}";
+  milter = yes;
+  timeout = 120s;
+  upstream "local" { default = yes; self_scan = yes; }
+  count = 1;
+}
+`
+}`,
   )
   // rspamd drops privileges to _rspamd when started as root: it must write its own directories.
   const asRoot = process.getuid?.() === 0
@@ -124,6 +140,7 @@ worker "normal" {
     )
     exited.catch(() => undefined)
     await Promise.race([waitForPort(port, 120_000), exited])
+    if (milterPort !== undefined) await Promise.race([waitForPort(milterPort, 120_000), exited])
   }
   const group = (signal: NodeJS.Signals) => {
     const pid = child?.pid
@@ -165,6 +182,7 @@ worker "normal" {
   const rspamd: Rspamd = {
     port,
     url: `http://127.0.0.1:${port}`,
+    milterSocket: milterPort === undefined ? undefined : `inet:${milterPort}@127.0.0.1`,
     dir,
     log: () => readFile(join(dir, 'rspamd.log'), 'utf8').catch(() => ''),
     start,
