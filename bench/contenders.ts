@@ -45,7 +45,7 @@ const DOMAIN = 'bench.test'
 const DPKG_VERSION = '$' + '{Version}'
 
 /** Spawns a server, waits for a 220 on its port, and returns a handle that stops it (SIGTERM, then SIGKILL). */
-async function launch(
+export async function launch(
   cmd: string,
   args: readonly string[],
   port: number,
@@ -164,6 +164,19 @@ function qtsmtpdHelp(ctx: BenchContext): string {
   return execFileSync(process.execPath, [join(ctx.repo, 'bin/qtsmtpd'), '--help'], { encoding: 'utf8' })
 }
 
+/** What `qtsmtpd --check` says about a config directory ('' when it is fine). */
+export function qtsmtpdCheck(ctx: BenchContext, config: string): string {
+  try {
+    execFileSync(process.execPath, [join(ctx.repo, 'bin/qtsmtpd'), '--config', config, '--check'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    return ''
+  } catch (e) {
+    return String((e as { stderr?: string }).stderr ?? e)
+  }
+}
+
 /** Generates the config dir for a queue backend; returns it. Uses fallback plugins only when needed. */
 function qtsmtpdConfig(ctx: BenchContext, queue: 'discard' | 'maildir'): string {
   const base = join(ctx.work, 'qtsmtpd', queue)
@@ -186,17 +199,7 @@ function qtsmtpdConfig(ctx: BenchContext, queue: 'discard' | 'maildir'): string 
     ].join('\n'),
   )
   write(join(config, 'plugins'), [`tls ${ctx.tls.cert} ${ctx.tls.key}`, 'rcpt_ok', queueLine].join('\n'))
-  const check = () => {
-    try {
-      execFileSync(process.execPath, [join(ctx.repo, 'bin/qtsmtpd'), '--config', config, '--check'], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-      return ''
-    } catch (e) {
-      return String((e as { stderr?: string }).stderr ?? e)
-    }
-  }
+  const check = () => qtsmtpdCheck(ctx, config)
   let problem = check()
   const missing = ['queue/discard', 'rcpt_ok'].filter((n) => problem.includes(`unknown plugin "${n}"`))
   if (missing.length > 0) {
@@ -256,13 +259,27 @@ export function qtsmtpdContenders(ctx: BenchContext): Contender[] {
 
 // ---------------------------------------------------------------- Haraka
 
-export function haraka(): Contender {
+/** A Haraka instance; the default is the plain one (rcpt_to.in_host_list, queue/discard, TLS). */
+export interface HarakaVariant {
+  readonly id: string
+  readonly label: string
+  readonly instance: string
+  readonly only?: readonly string[]
+  /** Replaces config/plugins. */
+  readonly plugins?: readonly string[]
+  /** More files under the instance directory, by relative path. */
+  readonly files?: () => Readonly<Record<string, string>>
+  readonly env?: () => Readonly<Record<string, string>>
+}
+
+export function haraka(variant: HarakaVariant = { id: 'haraka', label: 'Haraka', instance: 'instance' }): Contender {
   let root = ''
   let bin = ''
   return {
-    id: 'haraka',
-    label: 'Haraka',
-    tls: true,
+    id: variant.id,
+    label: variant.label,
+    tls: variant.plugins === undefined,
+    ...(variant.only === undefined ? {} : { only: variant.only }),
     async install(ctx) {
       const dir = join(ctx.work, 'haraka')
       const pkg = join(dir, 'node_modules/Haraka/package.json')
@@ -281,7 +298,7 @@ export function haraka(): Contender {
         )
       }
       bin = join(dir, 'node_modules/Haraka/bin/haraka')
-      root = join(dir, 'instance')
+      root = join(dir, variant.instance)
       rmSync(root, { recursive: true, force: true })
       // As `haraka -i` does: start from the package's default config files, then set ours.
       cpSync(join(dir, 'node_modules/Haraka/config'), join(root, 'config'), { recursive: true })
@@ -300,6 +317,8 @@ exports.hook_lookup_rdns = function (next) { next(OK, 'localhost') }`,
       cpSync(ctx.tls.key, join(root, 'config/tls_key.pem'))
       cpSync(ctx.tls.cert, join(root, 'config/tls_cert.pem'))
       write(join(root, 'config/tls.ini'), '[main]\n')
+      if (variant.plugins !== undefined) write(join(root, 'config/plugins'), variant.plugins.join('\n'))
+      for (const [file, text] of Object.entries(variant.files?.() ?? {})) write(join(root, file), text)
       const v = JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }
       return `Haraka ${v.version}, Node ${process.version}`
     },
@@ -307,7 +326,7 @@ exports.hook_lookup_rdns = function (next) { next(OK, 'localhost') }`,
       write(join(root, 'config/smtp.ini'), `listen=127.0.0.1:${port}\nnodes=${ctx.cores}\n`)
       return launch(process.execPath, [bin, '-c', root], port, {
         cwd: root,
-        env: { YES_REALLY_DO_DISCARD: '1' },
+        env: { YES_REALLY_DO_DISCARD: '1', ...variant.env?.() },
         startMs: ctx.quick ? 20_000 : 60_000,
       })
     },

@@ -20,6 +20,7 @@ import {
   type Running,
   smtpSink,
 } from './contenders.ts'
+import { harakaPolicy, qtsmtpdPolicy, stopPolicyDns } from './policy.ts'
 import { treeRssKiB } from './proc.ts'
 import { profileMarkdown, summariseProfile } from './profile-summary.ts'
 import { type Cell, type IdleResult, markdown, type Report, rewriteSection, summarise, withRatios } from './report.ts'
@@ -139,6 +140,8 @@ async function main(): Promise<number> {
   const wanted = args.only?.split(',')
   const wl = workloads.filter((w) => !args.workloads || args.workloads.split(',').includes(w.id))
   let all: Contender[] = [...qtsmtpdContenders(ctx), haraka(), qpsmtpd(), smtpSink()]
+  // The policy chain's servers run only its workload: leave them out when it is not chosen.
+  if (wl.some((w) => w.id === 'policy')) all.push(qtsmtpdPolicy(), harakaPolicy())
   if (wanted) all = all.filter((c) => wanted.includes(c.id))
   if (quick) all = all.filter((c) => c.id !== 'qtsmtpd-maildir' || wanted?.includes(c.id))
   const labels = Object.fromEntries(all.map((c) => [c.id, c.label]))
@@ -174,6 +177,7 @@ async function main(): Promise<number> {
   const stopAll = async () => {
     for (const r of running.values()) await r.stop()
     running.clear()
+    await stopPolicyDns()
   }
   process.once('SIGINT', () => void stopAll().then(() => process.exit(130)))
 
@@ -202,7 +206,13 @@ async function main(): Promise<number> {
       for (const id of [...order.slice(shift), ...order.slice(0, shift)]) {
         const c = all.find((x) => x.id === id) as Contender
         let r = running.get(id)
-        if (!r || (c.only && !c.only.includes(w.id)) || (w.tls && !c.tls)) continue
+        if (
+          !r ||
+          (c.only && !c.only.includes(w.id)) ||
+          (w.contenders && !w.contenders.includes(id)) ||
+          (w.tls && !c.tls)
+        )
+          continue
         if (!r.alive()) {
           // Other processes on a shared machine may kill ours; restart rather than lose the round.
           const note = `${id} exited during the run (${r.tail().trim().split('\n').pop()?.slice(0, 120)}); restarted before ${w.id} round ${round + 1}`

@@ -19,6 +19,8 @@ export interface Workload {
   readonly quickCount: number
   /** Also run a latency probe (one transaction at a time, on its own connections) during the load. */
   readonly probe: boolean
+  /** Only these contenders run it (the policy chain's own servers); every contender when absent. */
+  readonly contenders?: readonly string[]
 }
 
 export const workloads: readonly Workload[] = [
@@ -98,6 +100,19 @@ export const workloads: readonly Workload[] = [
     count: 1000,
     quickCount: 20,
     probe: false,
+  },
+  {
+    // bench/policy.ts: dnsbl (3 zones), helo rfc, badmailfrom, resolvable_fromhost against unbound.
+    id: 'policy',
+    label: '2 KB, 1 msg/conn, c=20, policy chain',
+    size: 2048,
+    concurrency: 20,
+    keepAlive: false,
+    tls: false,
+    count: 4000,
+    quickCount: 40,
+    probe: false,
+    contenders: ['qtsmtpd-policy', 'haraka-policy'],
   },
 ]
 
