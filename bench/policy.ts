@@ -21,6 +21,9 @@ export function policyDns(): Promise<Unbound> {
   dns ??= startUnbound({
     zones: { 'test.': 'static', '127.in-addr.arpa.': 'static' },
     records: [
+      // SOA records, as real zones have, so that NXDOMAIN and NODATA are cached (RFC 2308).
+      'test. 300 IN SOA ns.test. hostmaster.test. 1 3600 600 86400 300',
+      '127.in-addr.arpa. 300 IN SOA ns.test. hostmaster.test. 1 3600 600 86400 300',
       // smtp-source says HELO client.test from 127.0.0.1 and sends from sender@client.test.
       'client.test. 300 IN A 127.0.0.1',
       '1.0.0.127.in-addr.arpa. 300 IN PTR client.test.',

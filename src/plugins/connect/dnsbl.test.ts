@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+import packet from 'dns-packet'
 import { answer, startDnsResponder } from '../../../test/peers/dns-responder.ts'
 import { ConfigError } from '../../config/config-error.ts'
-import { createDnsService, scriptedDns } from '../../dns/index.ts'
+import { createDnsService, type DnsResolver, scriptedDns } from '../../dns/index.ts'
 import { objectConfigSource } from '../../host/config-view.ts'
 import { reversedLabels } from '../../net/ip.ts'
 import { openSession, SmtpTestClient, startTestServer, withTestServer } from '../../testing/index.ts'
@@ -212,6 +213,46 @@ describe('dnsbl logic (scripted DNS)', () => {
       ),
       '554 5.7.1 no\r\n',
     )
+  })
+})
+
+describe('dnsbl and bad DNS answers: failures of the list, never listings', () => {
+  const greet = async (dns: DnsResolver, zones: readonly string[], options = {}) =>
+    withTestServer(
+      { plugins: [dnsbl(options)], config: { dnsbl_zones: zones }, dns },
+      async (srv) => (await (await srv.connect()).reply()).raw,
+    )
+
+  it('a malformed answer (record data shorter than its length), from a server on loopback', async () => {
+    const responder = await startDnsResponder((q) => {
+      const good = packet.encode(answer(q, { answers: [{ name: q.name, type: 'A', ttl: 60, data: '127.0.0.2' }] }))
+      return [good.subarray(0, good.length - 2)]
+    })
+    try {
+      const dns = createDnsService(objectConfigSource({ dns_servers: [`127.0.0.1:${responder.port}`] }))
+      assert.match(await greet(dns, ['bad.test']), /^220 /)
+      assert.match(await greet(dns, ['bad.test'], { on_error: 'defer' }), /^421 4\.4\.3 /)
+    } finally {
+      await responder.close()
+    }
+  })
+
+  it('an oversized answer and a CNAME loop, from unbound', async () => {
+    const big = await startLoopbackDns(
+      [
+        ...Array.from({ length: 60 }, (_, i) => `1.0.0.127.big.test. 300 IN A 127.0.0.${i + 2}`),
+        '1.0.0.127.loop.test. 300 IN CNAME 1.0.0.127.loop2.test.',
+        '1.0.0.127.loop2.test. 300 IN CNAME 1.0.0.127.loop.test.',
+      ],
+      { zones: ['big.test', 'loop.test', 'loop2.test'], settings: ['dns_answer_size_limit 512'] },
+    )
+    try {
+      assert.match(await greet(big.dns, ['big.test']), /^220 /)
+      assert.match(await greet(big.dns, ['loop.test']), /^220 /)
+      assert.match(await greet(big.dns, ['big.test', 'loop.test'], { on_error: 'defer' }), /^421 4\.4\.3 /)
+    } finally {
+      await big.stop()
+    }
   })
 })
 
