@@ -14,8 +14,11 @@ export interface Received {
   readonly strings: string[]
 }
 
-/** What the fake does after a command: send these packets, say nothing, or close at once. */
-export type FakeAnswer = readonly Buffer[] | 'silent' | 'die'
+/**
+ * What the fake does after a command: send these packets, say nothing, close at once, or stop
+ * reading from the socket and say nothing (`stall`: what a filter stuck in a scan looks like).
+ */
+export type FakeAnswer = readonly Buffer[] | 'silent' | 'die' | 'stall'
 
 export interface NegotiationOffer {
   readonly version: number
@@ -159,6 +162,7 @@ function serve(socket: Socket, script: FakeMilterScript): FakeConnection {
   }
   const answer = (a: FakeAnswer) => {
     if (a === 'die') socket.destroy()
+    else if (a === 'stall') socket.pause()
     else if (a !== 'silent' && !socket.destroyed) for (const p of a) socket.write(p)
   }
   socket.on('error', () => {})

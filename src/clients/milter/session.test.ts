@@ -68,6 +68,15 @@ describe('milter session: negotiation', () => {
     await rejectsWith(open({ negotiate: () => [milterReply.negotiate(6, 0x1000, 0)] }), 'negotiation')
   })
 
+  it('an older protocol version: events it does not define are never sent', async () => {
+    const { session, conn } = await open({ negotiate: () => [milterReply.negotiate(2, 0, 0)] })
+    assert.equal(session.negotiated.version, 2)
+    assert.deepEqual(await session.unknown('XFOO', macros({})), { kind: 'continue' })
+    assert.deepEqual(await session.data(macros({ i: 'Q1' })), { kind: 'continue' })
+    assert.deepEqual(await session.mail(['<s@x.test>'], macros({ i: 'Q1' })), { kind: 'continue' })
+    assert.deepEqual(conn.letters(), ['O', 'M'])
+  })
+
   it("the filter's symbol lists replace the configured macro names of their stage", async () => {
     const { session, conn } = await open({
       negotiate: () => [milterReply.negotiate(6, Action.setSymbolList, 0, [[2, '{auth_authen} {mail_addr}']])],

@@ -14,7 +14,7 @@ import {
   milterReply as r,
   startFakeMilter,
 } from '../../../test/peers/fake-milter.ts'
-import { Action } from '../../clients/milter/index.ts'
+import { Action, Protocol } from '../../clients/milter/index.ts'
 import type { PluginChoice } from '../../host/define-plugin.ts'
 import type { SmtpTestClient } from '../../testing/client.ts'
 import { acceptAllRecipients, type TestServer, withTestServer } from '../../testing/index.ts'
@@ -182,6 +182,24 @@ describe('milter failures end in default_action', () => {
       await c.quit()
       assert.equal(srv.queued.length, 1)
     })
+  })
+
+  it('stops reading the body (no reply per chunk): our writes wait and time out; the body is never buffered whole', async () => {
+    const body = `${'x'.repeat(78)}\r\n`.repeat(250_000)
+    await withFailing(
+      { negotiate: () => [r.negotiate(6, 0, Protocol.noBodyReply)], reply: at('B', 'stall') },
+      {},
+      async (srv) => {
+        const c = await greeted(srv)
+        await c.send('MAIL FROM:<s@sender.test>', 250)
+        await c.send('RCPT TO:<u@local.test>', 250)
+        await c.send('DATA', 354)
+        c.write(`Subject: big\r\n\r\n${body}.\r\n`)
+        await c.expect(TEMPFAIL, 20_000)
+        await c.quit()
+        logged(srv, /milter flaky read nothing of "B" for 400 ms \(at content\)/)
+      },
+    )
   })
 
   it('dies in the middle of the body: 451, nothing stored; the next connection gets a new milter connection', async () => {

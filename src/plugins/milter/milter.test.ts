@@ -130,6 +130,35 @@ describe('milter: what the milter is told', () => {
   })
 })
 
+describe('milter: macros as configured', () => {
+  it("connect_macros, daemon_name and macro_defaults, as Postfix's milter_* settings", async () => {
+    await withMilter(
+      cont,
+      async (srv, fake) => {
+        const c = await session(srv)
+        await c.quit()
+        const conn = await fake.connected()
+        await conn.closed
+        assert.deepEqual(conn.macros('C'), {
+          '{daemon_name}': 'inbound',
+          '{client_addr}': '127.0.0.1',
+          '{client_name}': 'unknown',
+          '{client_connections}': '0',
+        })
+        assert.deepEqual(conn.macros('H'), { '{client_resolve}': 'FAIL' })
+      },
+      {
+        options: {
+          connect_macros: '{daemon_name},{client_addr},{client_name},{client_connections},{unset}',
+          helo_macros: '{client_resolve},{tls_version}',
+          daemon_name: 'inbound',
+          macro_defaults: '{client_connections}=0',
+        },
+      },
+    )
+  })
+})
+
 describe('milter: decisions at each stage, as the client sees them', () => {
   it('connect: reject is 554 5.7.1 and the end; tempfail 421 4.7.1', async () => {
     await withMilter(
