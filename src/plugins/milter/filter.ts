@@ -116,6 +116,7 @@ export class MilterFilter {
     const session = link.session
     if (link.discard) return this.#discard(ctx)
     if (session === undefined || link.message !== 'open') return this.#quarantine(ctx, msg, quarantine)
+    const started = performance.now()
     const own = ctx.get(OwnReceived)
     const changes = new Changes(msg, this.#s.maxEditBytes)
     let decision: Decision
@@ -151,7 +152,11 @@ export class MilterFilter {
         new MilterError('malformed', `a change it asked for: ${(e as Error).message}`),
       )
     }
-    const what = [`${changes.edits.length} changes`, ...(changes.bodyReplaced ? ['body replaced'] : [])]
+    const what = [
+      `${changes.edits.length} changes`,
+      ...(changes.bodyReplaced ? ['body replaced'] : []),
+      `${Math.round(performance.now() - started)} ms`,
+    ]
     ctx.result('pass', `${decision.kind}, ${what.join(', ')}`)
     return this.#quarantine(ctx, msg, [...quarantine, ...changes.quarantine])
   }
