@@ -25,7 +25,6 @@ const advice: Readonly<Record<string, Advice>> = {
   check_norelay: renamed('relay', 'qpsmtpd merged it into relay (norelayclients)'),
   relay_only: { kind: 'renamed', to: 'relay only 1', why: 'qpsmtpd merged it into relay' },
   // qpsmtpd-async's variants of plugins that are asynchronous here anyway.
-  'async/queue/smtp-forward': renamed('queue/smtp-forward', 'every qtsmtpd plugin is asynchronous'),
   // Connection, HELO, sender and recipient policy, content checks.
   ...Object.fromEntries(
     [

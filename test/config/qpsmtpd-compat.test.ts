@@ -5,12 +5,14 @@
  * config.sample's plugins of later issues are refused with their line and listed in docs.
  */
 import assert from 'node:assert/strict'
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ConfigErrors } from '../../src/config/config-error.ts'
+import { PluginCatalog } from '../../src/host/loader.ts'
 import { type LoopbackDns, startLoopbackDns } from '../../src/plugins/dns-test-support.ts'
+import { builtinPlugins } from '../../src/plugins/index.ts'
 import { withTestServer } from '../../src/testing/index.ts'
 
 const roots: string[] = []
@@ -64,6 +66,32 @@ describe("Debian's /etc/qpsmtpd", {
     const log = readFileSync(join(root, 'qpsmtpd.log'), 'utf8')
     for (const plugin of ['connect/dnsbl', 'mail/rhsbl', 'helo/checks'])
       assert.match(log, new RegExp(`${plugin.replace('/', '\\/')}`), `${plugin} ran`)
+  })
+})
+
+describe("qpsmtpd 0.94's async/* plugins", () => {
+  const dir = '/usr/share/qpsmtpd/plugins/async'
+  it('each loads the plugin of its name without async/ (every qtsmtpd plugin is asynchronous)', {
+    skip: !existsSync(dir) && 'qpsmtpd (Debian) is not installed',
+  }, () => {
+    const catalog = new PluginCatalog(builtinPlugins)
+    const names = readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => relative(dir, join(e.parentPath, e.name)))
+    assert.deepEqual(names.sort(), [
+      'dns_whitelist_soft',
+      'dnsbl',
+      'earlytalker',
+      'queue/smtp-forward',
+      'resolvable_fromhost',
+      'rhsbl',
+      'uribl',
+    ])
+    for (const name of names) {
+      const base = catalog.get(name)
+      assert.ok(base !== undefined, name)
+      assert.equal(catalog.get(`async/${name}`)?.definition, base.definition, `async/${name}`)
+    }
   })
 })
 

@@ -30,7 +30,7 @@ export function translateXclientArg(args: readonly string[]): readonly string[] 
 
 export default definePlugin({
   name: 'queue/smtp-forward',
-  aliases: ['queue/smtp_forward', 'smtp-forward'],
+  aliases: ['queue/smtp_forward', 'smtp-forward', 'async/queue/smtp-forward'],
   description: 'forwards accepted messages to the next hop over SMTP',
   // Our own per-step timeouts bound the hook; this only catches a bug.
   timeoutMs: 1_800_000,
