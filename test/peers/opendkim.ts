@@ -7,6 +7,7 @@
  * Always call close().
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,7 +15,7 @@ import { promisify } from 'node:util'
 import { freePort, waitForPort } from './free-port.ts'
 
 export interface OpenDkim {
-  /** `inet:PORT@127.0.0.1`. */
+  /** `inet:PORT@127.0.0.1`, or `unix:/path` when the settings give a `local:` Socket. */
   readonly socket: string
   readonly port: number
   readonly dir: string
@@ -74,7 +75,8 @@ export async function startOpenDkim(opts: OpenDkimOptions): Promise<OpenDkim> {
       c.once('exit', (code) => reject(new Error(`opendkim exited with ${code}: ${stderr}`))),
     )
     exited.catch(() => undefined)
-    await Promise.race([waitForPort(port), exited])
+    const unix = /^(?:local|unix):(.+)$/.exec(settings.Socket as string)?.[1]
+    await Promise.race([unix === undefined ? waitForPort(port) : waitForPath(unix), exited])
   }
   const stop = async () => {
     const c = child
@@ -88,7 +90,7 @@ export async function startOpenDkim(opts: OpenDkimOptions): Promise<OpenDkim> {
     clearTimeout(timer)
   }
   const dkim: OpenDkim = {
-    socket: `inet:${port}@127.0.0.1`,
+    socket: (settings.Socket as string).replace(/^local:/, 'unix:'),
     port,
     dir,
     record,
@@ -109,4 +111,12 @@ export async function startOpenDkim(opts: OpenDkimOptions): Promise<OpenDkim> {
     throw e
   }
   return dkim
+}
+
+async function waitForPath(path: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!existsSync(path)) {
+    if (Date.now() > deadline) throw new Error(`no socket at ${path} after ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
 }
