@@ -15,6 +15,22 @@
 export type { Clock } from './clock/index.ts'
 export { readConfigDir } from './config/load.ts'
 export type { DnsAnswer, DnsResolver, QueryOptions, RecordData, RecordType } from './dns/index.ts'
+export {
+  type Authenticated,
+  type AuthVerdict,
+  authenticated,
+  type BearerToken,
+  type ChannelBindingType,
+  type PasswordLogin,
+  type SaslChannel,
+  type ScramCredentials,
+  type ScramFound,
+  type ScramLookup,
+  type ScramMechanism,
+  type ScramVerdict,
+  scramCredentials,
+  type TokenMechanism,
+} from './host/auth.ts'
 export type { ConfigLine, ConfigView } from './host/config-view.ts'
 export type {
   AuthInfo,
@@ -60,7 +76,12 @@ export type {
   AuthCramMd5Hook,
   AuthHook,
   AuthLoginHook,
+  AuthMechanismsHook,
+  AuthPasswordHook,
   AuthPlainHook,
+  AuthSaslHook,
+  AuthScramHook,
+  AuthTokenHook,
   CapabilitiesHook,
   ConfigHook,
   ConnectHook,

@@ -5,6 +5,7 @@
  * all run.
  */
 import type { MailFrom, RcptTo } from '../protocol/envelope.ts'
+import type { AuthVerdict, BearerToken, PasswordLogin, SaslChannel, ScramLookup, ScramVerdict } from './auth.ts'
 import type { HookContext, Message, TxnContext } from './context.ts'
 import type { LogEntry } from './logger.ts'
 import type { Verdict } from './verdict.ts'
@@ -71,6 +72,16 @@ export interface HookMap {
   authLogin: (ctx: HookContext, creds: AuthCredentials) => Awaitable<Verdict>
   authCramMd5: (ctx: HookContext, creds: AuthCredentials) => Awaitable<Verdict>
   auth: (ctx: HookContext, creds: AuthCredentials) => Awaitable<Verdict>
+  /** A password backend: PLAIN and LOGIN, after `authPlain`/`authLogin` and `auth` passed (host/auth.ts). */
+  authPassword: (ctx: HookContext, login: PasswordLogin) => Awaitable<AuthVerdict>
+  /** A SCRAM backend: the user's stored secrets; the core runs SCRAM-SHA-256(-PLUS) with them. */
+  authScram: (ctx: HookContext, lookup: ScramLookup) => Awaitable<ScramVerdict>
+  /** An OAuth 2.0 backend: OAUTHBEARER and XOAUTH2 bearer tokens. */
+  authToken: (ctx: HookContext, token: BearerToken) => Awaitable<AuthVerdict>
+  /** The mechanisms this plugin's `authSasl` runs, for the EHLO AUTH keyword (synchronous). */
+  authMechanisms: (ctx: HookContext) => readonly string[]
+  /** Runs a whole SASL exchange over the core's channel; `pass()` without a word for mechanisms it does not run. */
+  authSasl: (ctx: HookContext, channel: SaslChannel) => Awaitable<AuthVerdict>
   deny: (ctx: HookContext, event: VerdictEvent) => Awaitable<void>
   ok: (ctx: HookContext, event: VerdictEvent) => Awaitable<void>
   logging: (entry: LogEntry) => void
@@ -114,14 +125,19 @@ export type AuthPlainHook = HookMap['authPlain']
 export type AuthLoginHook = HookMap['authLogin']
 export type AuthCramMd5Hook = HookMap['authCramMd5']
 export type AuthHook = HookMap['auth']
+export type AuthPasswordHook = HookMap['authPassword']
+export type AuthScramHook = HookMap['authScram']
+export type AuthTokenHook = HookMap['authToken']
+export type AuthMechanismsHook = HookMap['authMechanisms']
+export type AuthSaslHook = HookMap['authSasl']
 export type DenyHook = HookMap['deny']
 export type OkHook = HookMap['ok']
 export type LoggingHook = HookMap['logging']
 export type ConfigHook = HookMap['config']
 export type UserConfigHook = HookMap['userConfig']
 
-/** qpsmtpd hook names, as they appear in qpsmtpd plugins and docs. */
-export const qpsmtpdHookNames: Readonly<Record<HookName, string>> = {
+/** qpsmtpd hook names, as they appear in qpsmtpd plugins and docs; undefined for hooks qpsmtpd has not. */
+export const qpsmtpdHookNames: Readonly<Record<HookName, string | undefined>> = {
   preConnection: 'pre-connection',
   connect: 'connect',
   helo: 'helo',
@@ -153,6 +169,11 @@ export const qpsmtpdHookNames: Readonly<Record<HookName, string>> = {
   authLogin: 'auth-login',
   authCramMd5: 'auth-cram-md5',
   auth: 'auth',
+  authPassword: undefined,
+  authScram: undefined,
+  authToken: undefined,
+  authMechanisms: undefined,
+  authSasl: undefined,
   deny: 'deny',
   ok: 'ok',
   logging: 'logging',

@@ -9,7 +9,7 @@ import type { RegisteredPlugin } from './runner.ts'
 import type { Verdict } from './verdict.ts'
 
 /** How a hook call ended, as counted: the verdict's kind, `ok` for observers, or the failure. */
-type Outcome = Verdict['kind'] | 'rewrite' | 'ok' | 'error' | 'timeout'
+type Outcome = Verdict['kind'] | 'rewrite' | 'authenticated' | 'credentials' | 'ok' | 'error' | 'timeout'
 type OutcomeLabels = 'plugin' | 'hook' | 'verdict'
 
 /** One plugin on one hook, with its metrics children bound once. */

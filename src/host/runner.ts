@@ -12,6 +12,7 @@ import type { ListenerSelector } from '../config/listener-selector.ts'
 import { type Metrics, memoryMetrics } from '../metrics/index.ts'
 import type { Reply } from '../protocol/reply.ts'
 import { HookAnswer } from './answer.ts'
+import type { AuthVerdict, ScramVerdict } from './auth.ts'
 import type { Connection, HookContext, ServerInfo, Transaction } from './context.ts'
 import { DeferredEdits, readOnlyEnvelope } from './deferred-edits.ts'
 import type { FailurePolicy } from './define-plugin.ts'
@@ -19,7 +20,7 @@ import { type CallExtras, makeContext, type PendingResult, recordResult } from '
 import type { HookMap, HookName, RewriteVerdict } from './hook-map.ts'
 import { HookSlot, hookMetrics } from './hook-slot.ts'
 import type { Logger, LogLevelAdjustment } from './logger.ts'
-import { defer, type Verdict } from './verdict.ts'
+import { accept, defer, type Verdict } from './verdict.ts'
 
 /** One set-up plugin instance, as the runner needs it. */
 export interface RegisteredPlugin {
@@ -63,13 +64,14 @@ export interface ChainResult<V> {
 }
 
 type ChainHook = {
-  [K in HookName]: HookMap[K] extends (...a: never[]) => infer R
-    ? Awaited<R> extends Verdict | RewriteVerdict
-      ? K
-      : never
-    : never
+  [K in HookName]: HookMap[K] extends (...a: never[]) => infer R ? (Awaited<R> extends AnyVerdict ? K : never) : never
 }[HookName]
-type ObserverHook = Exclude<HookName, ChainHook | 'logging' | 'config' | 'userConfig' | 'receivedLine'>
+type ObserverHook = Exclude<
+  HookName,
+  ChainHook | 'logging' | 'config' | 'userConfig' | 'receivedLine' | 'authMechanisms'
+>
+/** What a chain hook may answer: a Verdict, or the kinds only some hooks may give (kindAllowed). */
+type AnyVerdict = Verdict | RewriteVerdict | AuthVerdict | ScramVerdict
 type ArgsOf<K extends HookName> = HookMap[K] extends (ctx: never, ...args: infer A) => unknown ? A : never
 
 const nobodyDecided: Promise<ChainResult<Verdict>> = Promise.resolve(
@@ -135,6 +137,23 @@ export class HookRunner {
     return this.#chain(hook, view, args)
   }
 
+  /**
+   * Runs one plugin's chain hook alone (the authSasl backend that offered the client's mechanism),
+   * with the deadline and failure handling of a chain; pass when it passed or has no such hook.
+   */
+  async chainOne<K extends ChainHook>(
+    plugin: string,
+    hook: K,
+    view: SessionView,
+    ...args: ArgsOf<K>
+  ): Promise<ChainResult<Awaited<ReturnType<HookMap[K]>>>> {
+    type R = Awaited<ReturnType<HookMap[K]>>
+    const slot = this.#slotsFor(hook).find((x) => x.plugin.name === plugin)
+    if (slot === undefined || view.signal.aborted) return { verdict: { kind: 'pass' } as R, plugin: undefined }
+    const decided = await this.#decide(slot, hook, view, await this.#start(slot, hook, view, args))
+    return (decided as ChainResult<R> | undefined) ?? { verdict: { kind: 'pass' } as R, plugin: undefined }
+  }
+
   async #chain<K extends ChainHook>(
     hook: K,
     view: SessionView,
@@ -185,11 +204,13 @@ export class HookRunner {
     hook: HookName,
     view: SessionView,
     call: StartedCall,
-  ): Promise<ChainResult<Verdict | RewriteVerdict> | undefined> {
+  ): Promise<ChainResult<AnyVerdict> | undefined> {
     const { plugin } = slot
     const { started, answer, outcome } = call
     const failed = (): ChainResult<Verdict> | undefined => {
-      if (plugin.onFailure === 'pass') return undefined
+      // A backend that cannot answer must never let the client in, nor have it refused as if
+      // its password were wrong: AUTH's failures are temporary whatever the plugin declared.
+      if (plugin.onFailure === 'pass' && !authHooks.has(hook)) return undefined
       view.noteRefusal?.(plugin.name)
       return { verdict: failureVerdict(), plugin: plugin.name }
     }
@@ -201,10 +222,11 @@ export class HookRunner {
       return failed()
     }
     const verdict = outcome.value
-    if (!isVerdict(verdict) || ((verdict as { kind: string }).kind === 'rewrite' && !rewriteHooks.has(hook))) {
+    if (!isVerdict(verdict) || !kindAllowed(hook, verdict.kind)) {
       slot.record(started, 'error')
       answer.abandon()
-      plugin.log.error(`hook ${hook} returned ${String(verdict)}, not a verdict; treated as a failure`)
+      const what = isVerdict(verdict) ? `${verdict.kind}(), which it may not` : `${String(verdict)}, not a verdict`
+      plugin.log.error(`hook ${hook} returned ${what}; treated as a failure`)
       return failed()
     }
     const answered = answer.settle(verdict)
@@ -216,7 +238,9 @@ export class HookRunner {
     if (answered.reply !== undefined) view.respond(answered.reply)
     if (verdict.kind === 'pass') return undefined
     if (verdict.kind === 'reject' || verdict.kind === 'defer') view.noteRefusal?.(plugin.name)
-    await this.#observe(verdict as Verdict, plugin.name, hook, view)
+    // A SCRAM lookup decides nothing yet; an authentication by name is an acceptance to observers.
+    if (verdict.kind === 'authenticated') await this.#observe(accept(verdict.reply), plugin.name, hook, view)
+    else if (verdict.kind !== 'credentials') await this.#observe(verdict as Verdict, plugin.name, hook, view)
     return { verdict, plugin: plugin.name }
   }
 
@@ -231,7 +255,7 @@ export class HookRunner {
     slots: readonly HookSlot[],
     view: SessionView,
     [msg]: ArgsOf<'dataPost'>,
-  ): Promise<ChainResult<Verdict | RewriteVerdict> | undefined> {
+  ): Promise<ChainResult<AnyVerdict> | undefined> {
     const stop = new AbortController()
     const transaction = view.transaction === undefined ? undefined : readOnlyEnvelope(view.transaction)
     const calls = slots.map((slot) => {
@@ -286,6 +310,38 @@ export class HookRunner {
         answer.abandon()
       }
     }
+  }
+
+  /**
+   * authMechanisms: the SASL mechanisms each plugin's authSasl runs, in configuration order
+   * (synchronous: EHLO lists them). A plugin that throws or answers something else offers none.
+   */
+  saslMechanisms(view: SessionView): { readonly plugin: string; readonly mechanisms: readonly string[] }[] {
+    const out: { plugin: string; mechanisms: readonly string[] }[] = []
+    for (const slot of this.#slotsFor('authMechanisms')) {
+      const { plugin } = slot
+      const started = performance.now()
+      const answer = new HookAnswer('authMechanisms', (m) => plugin.log.error(m))
+      try {
+        const ctx = makeContext(view, plugin, 'authMechanisms', () => view.signal, answer)
+        const names: unknown = plugin.hooks.authMechanisms?.(ctx)
+        if (!Array.isArray(names)) throw new Error(`returned ${String(names)}, not a list of mechanism names`)
+        // They go into the EHLO reply: a name that is not a SASL name (RFC 4422 §3.1) must not.
+        const good = names.filter((n): n is string => typeof n === 'string' && saslName.test(n))
+        if (good.length < names.length)
+          plugin.log.error(
+            `hook authMechanisms: not SASL mechanism names, left out: ${JSON.stringify(names.filter((n) => !good.includes(n)))}`,
+          )
+        out.push({ plugin: plugin.name, mechanisms: good.map((n) => n.toUpperCase()) })
+        slot.record(started, 'ok')
+      } catch (e) {
+        slot.record(started, 'error')
+        plugin.log.error(`hook authMechanisms failed: ${describe(e)}`)
+      } finally {
+        answer.abandon()
+      }
+    }
+    return out
   }
 
   /** received_line: the first plugin that returns a value replaces the Received header. */
@@ -390,10 +446,31 @@ function concurrentRun(slots: readonly HookSlot[], from: number): number {
   return n
 }
 
-const verdictKinds = new Set(['pass', 'accept', 'reject', 'defer', 'done', 'rewrite'])
-/** The only hooks whose callers handle `rewrite`; elsewhere (an untyped plugin) it would leave no reply. */
-const rewriteHooks: ReadonlySet<HookName> = new Set(['mailParse', 'mailPre', 'rcptParse', 'rcptPre'])
-const isVerdict = (v: unknown): v is Verdict =>
+const saslName = /^[A-Za-z0-9_-]{1,20}$/
+const verdictKinds = new Set(['pass', 'accept', 'reject', 'defer', 'done', 'rewrite', 'authenticated', 'credentials'])
+/**
+ * The kinds only some hooks may give, and those hooks: their callers handle them; elsewhere (an
+ * untyped plugin) they would leave no reply, or accept where nothing was proven.
+ */
+const hooksOfKind: { readonly [kind: string]: ReadonlySet<HookName> } = {
+  rewrite: new Set(['mailParse', 'mailPre', 'rcptParse', 'rcptPre']),
+  authenticated: new Set(['authPassword', 'authToken', 'authSasl']),
+  credentials: new Set(['authScram']),
+}
+const kindAllowed = (hook: HookName, kind: string): boolean =>
+  hooksOfKind[kind]?.has(hook) ?? !(hook === 'authScram' && kind === 'accept')
+/** Hooks whose failure is a temporary failure whatever `onFailure` says. */
+const authHooks: ReadonlySet<HookName> = new Set([
+  'authPlain',
+  'authLogin',
+  'authCramMd5',
+  'auth',
+  'authPassword',
+  'authScram',
+  'authToken',
+  'authSasl',
+])
+const isVerdict = (v: unknown): v is AnyVerdict =>
   typeof v === 'object' && v !== null && verdictKinds.has((v as { kind?: unknown }).kind as string)
 
 const describe = (e: unknown): string => (e instanceof Error ? e.message : String(e))

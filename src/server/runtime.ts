@@ -106,7 +106,16 @@ export interface Runtime {
   readonly configSnapshot?: () => ConfigSnapshot
 }
 
-const authHooks = ['auth', 'authPlain', 'authLogin', 'authCramMd5'] as const
+const authHooks = [
+  'auth',
+  'authPlain',
+  'authLogin',
+  'authCramMd5',
+  'authPassword',
+  'authScram',
+  'authToken',
+  'authSasl',
+] as const
 
 /** A spool directory that cannot be made, at the spool_dir line when the config has one. */
 function spoolDirError(source: ConfigSource, dir: string, e: Error): ConfigError {

@@ -59,6 +59,10 @@ export interface SessionCore extends SessionView {
   resetTransaction(): Promise<void>
   /** Reads one more line (AUTH responses): the reply for a malformed line, undefined if the session ended. */
   readLine(maxLength: number): Promise<string | Reply | undefined>
+  /** Ends a pending readLine (it resolves undefined) without ending the session. */
+  cancelReadLine(): void
+  /** Keying material exported from the TLS 1.3 connection (RFC 8446 §7.5); undefined otherwise. */
+  tlsExporter(label: string, length: number): Buffer | undefined
   /** Switches the connection to TLS (STARTTLS); resolves false if the handshake failed. */
   startTls(): Promise<boolean>
   /** Whether the client was offered PIPELINING (EHLO) and so may pipeline. */

@@ -7,6 +7,7 @@
  * (RFC 3207 §4, CVE-2011-0411); clients that talk out of turn are refused (Postfix 3.9).
  */
 import type { Duplex } from 'node:stream'
+import { TLSSocket } from 'node:tls'
 import type { ListenerInfo, Peer, ServerInfo, Transaction } from '../host/context.ts'
 import type { Logger } from '../host/logger.ts'
 import type { HookRunner } from '../host/runner.ts'
@@ -362,6 +363,19 @@ export class Session implements SessionCore {
     if (ev.type === 'command') waiter(decodeLine(ev.line) ?? Replies.badUtf8)
     // Command mode yields nothing else but command errors.
     else waiter(ev.type === 'command-error' ? commandErrorReplies[ev.error] : Replies.internalError)
+  }
+
+  cancelReadLine(): void {
+    this.#releaseLineWaiter()
+  }
+
+  tlsExporter(label: string, length: number): Buffer | undefined {
+    const stream = this.#stream
+    // RFC 9266 §3: tls-exporter over TLS 1.2 is safe only with extended master secret, which
+    // Node does not report; TLS 1.3 always has it.
+    if (!(stream instanceof TLSSocket) || stream.getProtocol() !== 'TLSv1.3') return undefined
+    // TLS 1.3 makes no context and an empty one the same (RFC 8446 §7.5).
+    return stream.exportKeyingMaterial(length, label, Buffer.alloc(0))
   }
 
   #releaseLineWaiter(): void {

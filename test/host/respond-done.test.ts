@@ -238,7 +238,8 @@ describe('where the core answers', () => {
         await c.send(`AUTH PLAIN ${Buffer.from('\0u\0p').toString('base64')}`)
         return (await c.reply()).raw
       },
-      failure: /^451 4\.3\.0 /,
+      // RFC 4954 §6: AUTH's temporary failure is 454 4.7.0.
+      failure: /^454 4\.7\.0 /,
     },
   ]
   for (const k of coreAnswers) {

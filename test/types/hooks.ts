@@ -7,7 +7,12 @@ import {
   type AuthCramMd5Hook,
   type AuthHook,
   type AuthLoginHook,
+  type AuthMechanismsHook,
+  type AuthPasswordHook,
   type AuthPlainHook,
+  type AuthSaslHook,
+  type AuthScramHook,
+  type AuthTokenHook,
   accept,
   type CapabilitiesHook,
   type ConfigHook,
@@ -92,6 +97,11 @@ export type EveryHookIsExported = Expect<
       authLogin: AuthLoginHook
       authCramMd5: AuthCramMd5Hook
       auth: AuthHook
+      authPassword: AuthPasswordHook
+      authScram: AuthScramHook
+      authToken: AuthTokenHook
+      authMechanisms: AuthMechanismsHook
+      authSasl: AuthSaslHook
       deny: DenyHook
       ok: OkHook
       logging: LoggingHook

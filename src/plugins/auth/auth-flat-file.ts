@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto'
 import type { HookContext } from '../../host/context.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
-import type { AuthCredentials } from '../../host/hook-map.ts'
+import type { AuthCramMd5Hook, AuthPasswordHook } from '../../host/hook-map.ts'
 import { accept, pass, reject, type Verdict } from '../../host/verdict.ts'
 import { cramVerify } from '../../protocol/sasl.ts'
 import { storedCramSecret, verifyPassword } from './password-hash.ts'
@@ -69,27 +69,26 @@ export default definePlugin({
         `${users.size} user(s) in flat_auth_pw${cramUsable ? '' : '; CRAM-MD5 not offered (no clear-text password)'}`,
       )
 
-    const check = async (ctx: HookContext, creds: AuthCredentials): Promise<Verdict> => {
-      const entry = users.get(creds.user.toLowerCase())
-      let ok: boolean
-      if (creds.mechanism === 'CRAM-MD5' && creds.cram !== undefined) {
-        const secret = entry === undefined ? undefined : storedCramSecret(entry)
-        ok = cramVerify(secret ?? dummyCram, creds.cram.challenge, creds.cram.digest) && secret !== undefined
-        if (entry !== undefined && secret === undefined) ctx.log.notice('CRAM-MD5 needs a clear-text password')
-      } else ok = await verifyEntry(entry, creds.password ?? '', dummy)
+    const decide = (ctx: HookContext, entry: string | undefined, ok: boolean, mechanism: string): Verdict => {
       if (entry === undefined) {
         ctx.result('skip', 'unknown user')
         return pass('unknown user')
       }
-      ctx.result(ok ? 'pass' : 'fail', `authflat/${creds.mechanism}`)
+      ctx.result(ok ? 'pass' : 'fail', `authflat/${mechanism}`)
       return ok ? accept() : reject()
     }
-    return {
-      hooks: {
-        authPlain: check,
-        authLogin: check,
-        ...(cramUsable ? { authCramMd5: check } : {}),
-      },
+    const authPassword: AuthPasswordHook = async (ctx, login) => {
+      const entry = users.get(login.user.toLowerCase())
+      return decide(ctx, entry, await verifyEntry(entry, login.password, dummy), login.mechanism)
     }
+    const authCramMd5: AuthCramMd5Hook = (ctx, creds) => {
+      const entry = users.get(creds.user.toLowerCase())
+      const secret = entry === undefined ? undefined : storedCramSecret(entry)
+      const digest = creds.cram ?? { challenge: '', digest: '' }
+      const ok = cramVerify(secret ?? dummyCram, digest.challenge, digest.digest) && secret !== undefined
+      if (entry !== undefined && secret === undefined) ctx.log.notice('CRAM-MD5 needs a clear-text password')
+      return decide(ctx, entry, ok, creds.mechanism)
+    }
+    return { hooks: cramUsable ? { authPassword, authCramMd5 } : { authPassword } }
   },
 })
