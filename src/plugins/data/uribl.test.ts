@@ -112,6 +112,34 @@ describe('uribl against a DNS server on loopback', () => {
 })
 
 describe('uribl logic (scripted DNS)', () => {
+  it('reads at most max_size octets of a message, and the header fields only with scan-headers', async () => {
+    const dns = scriptedDns({})
+    const filler = 'x'.repeat(76)
+    const body = [
+      'Subject: see http://subject-site.example/',
+      '',
+      'early http://early.example/',
+      ...Array.from({ length: 40 }, () => filler),
+      'late http://late.example/',
+      '',
+    ].join('\r\n')
+    const asked = async (options: Parameters<typeof uribl>[0]) => {
+      const before = dns.calls.length
+      await withTestServer(
+        { plugins: [uribl(options), acceptRcpt()], config: { uribl_zones: ['z.test'] }, dns },
+        async (srv) => assert.match((await sendMailSession(srv, 's@sender.example', ['u@mx.test'], body)).raw, /^250 /),
+      )
+      return dns.calls.slice(before).map((q) => q.name)
+    }
+    assert.deepEqual(await asked({}), ['early.example.z.test', 'late.example.z.test'])
+    assert.deepEqual(await asked({ max_size: 2048 }), ['early.example.z.test'])
+    assert.deepEqual(await asked({ 'scan-headers': true }), [
+      'early.example.z.test',
+      'late.example.z.test',
+      'subject-site.example.z.test',
+    ])
+  })
+
   it('every name of every zone is asked at once; a failing list passes, or defers with on_error defer', async () => {
     const dns = scriptedDns({ 'a.example.z1.test': 'servfail' }, { delayMs: 50 })
     let inflight = 0
