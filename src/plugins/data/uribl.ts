@@ -103,6 +103,8 @@ export default definePlugin({
   },
   requires: ['dns'],
   timeoutMs: 60_000,
+  // Its lookups can overlap with the content scanners next to it (spamassassin, clamdscan).
+  concurrent: true,
   setup({ options, config, dns }) {
     const zones = config.live('uribl_zones', parseUriblZones)
     const whitelist = config.live(
