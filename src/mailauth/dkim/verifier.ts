@@ -16,7 +16,7 @@ import type { DKIMResult } from 'mailauth'
 import type { DnsResolver } from '../../dns/types.ts'
 import { type MailauthResolver, mailauthResolver } from '../dns-adapter.ts'
 
-export interface ParsedField {
+interface ParsedField {
   /** The name in lower case. */
   readonly key: string
   readonly casedKey: string
@@ -63,7 +63,7 @@ const require = createRequire(import.meta.url)
 const { DkimVerifier } = require('mailauth/lib/dkim/dkim-verifier.js') as {
   DkimVerifier: new (opts: VerifierOptions) => MailauthVerifier
 }
-export const { parseDkimHeaders } = require('mailauth/lib/tools.js') as {
+const { parseDkimHeaders } = require('mailauth/lib/tools.js') as {
   parseDkimHeaders(line: Buffer | string): SignatureTags
 }
 
