@@ -44,9 +44,21 @@ export interface ArcData {
   readonly error?: Error
 }
 
+interface KeyOptions {
+  readonly strict?: boolean
+  readonly hashAlgo?: string
+}
+
+/** mailauth's per-message cache of key lookups, which dkim and arc verification both ask. */
+interface KeyCache {
+  readonly resolver: MailauthResolver
+  get(type: string, name: string, minBitLength: number, options?: KeyOptions): Promise<unknown>
+}
+
 interface MailauthVerifier extends Writable {
   readonly results: DKIMResult[]
   readonly arc: ArcData
+  readonly keyCache: KeyCache
   signatureHeaders: SignatureHeader[]
   messageHeaders(headers: ParsedHeaders): Promise<void>
 }
@@ -63,8 +75,15 @@ const require = createRequire(import.meta.url)
 const { DkimVerifier } = require('mailauth/lib/dkim/dkim-verifier.js') as {
   DkimVerifier: new (opts: VerifierOptions) => MailauthVerifier
 }
-const { parseDkimHeaders } = require('mailauth/lib/tools.js') as {
+const { parseDkimHeaders, getPublicKey } = require('mailauth/lib/tools.js') as {
   parseDkimHeaders(line: Buffer | string): SignatureTags
+  getPublicKey(
+    type: string,
+    name: string,
+    minBitLength: number,
+    resolver: MailauthResolver,
+    options: KeyOptions,
+  ): Promise<unknown>
 }
 
 /** A tag's value as text ('' when absent). */
@@ -113,6 +132,7 @@ export async function verifierPass(input: Readable, opts: VerifierPassOptions): 
     strict: opts.strict === true,
     curTime: opts.now,
   })
+  reuseParsedKeys(verifier.keyCache)
   const messageHeaders = verifier.messageHeaders.bind(verifier)
   verifier.messageHeaders = async (headers) => {
     const all = headers.parsed
@@ -135,6 +155,56 @@ export async function verifierPass(input: Readable, opts: VerifierPassOptions): 
   }
   await pipeline(input, verifier, ...(opts.signal === undefined ? [] : [{ signal: opts.signal }]))
   return { results: verifier.results, arc: verifier.arc, resolver, temporaryFailures }
+}
+
+/**
+ * Keys parsed from their records, shared by every message of the process: the record is still
+ * looked up for each message (through the DNS cache, so a new record takes effect at its TTL),
+ * but the same text is not parsed into a key object again (a third of mailauth's work per
+ * signature, measured). Only keys that parsed are kept; at most PARSED_KEYS, oldest out first.
+ */
+const parsedKeys = new Map<string, Promise<unknown>>()
+const PARSED_KEYS = 1000
+
+function reuseParsedKeys(cache: KeyCache): void {
+  const perMessage = new Map<string, Promise<unknown>>()
+  cache.get = (type, name, minBitLength, options = {}) => {
+    const asked = [type, options.strict === true, minBitLength, options.hashAlgo ?? '', name].join('|')
+    let lookup = perMessage.get(asked)
+    if (lookup === undefined) {
+      lookup = parsedKey(cache.resolver, type, name, minBitLength, options)
+      lookup.catch(() => undefined)
+      perMessage.set(asked, lookup)
+    }
+    return lookup
+  }
+}
+
+async function parsedKey(
+  resolve: MailauthResolver,
+  type: string,
+  name: string,
+  minBitLength: number,
+  options: KeyOptions,
+): Promise<unknown> {
+  const answer = await resolve(name, 'TXT').then(
+    (records) => ({ records }),
+    (error: unknown) => ({ error }),
+  )
+  if ('error' in answer) return getPublicKey(type, name, minBitLength, () => Promise.reject(answer.error), options)
+  const text = [type, options.strict === true, minBitLength, options.hashAlgo ?? '', JSON.stringify(answer.records)]
+  const key = text.join('|')
+  const known = parsedKeys.get(key)
+  if (known !== undefined) return known
+  const parsed = getPublicKey(type, name, minBitLength, () => Promise.resolve(answer.records), options)
+  parsed.then(
+    () => {
+      parsedKeys.set(key, parsed)
+      if (parsedKeys.size > PARSED_KEYS) parsedKeys.delete(parsedKeys.keys().next().value as string)
+    },
+    () => undefined,
+  )
+  return parsed
 }
 
 /** Failures that say nothing about the record: asking later may well succeed. */

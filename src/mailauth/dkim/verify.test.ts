@@ -213,6 +213,24 @@ describe('verifyDkim', () => {
     assert.equal(most, 5)
   })
 
+  it('a key record that changes takes effect at once: parsed keys are shared by record text, not by name', async () => {
+    const dns = scriptedDns({ 'rot._domainkey.example.org': { TXT: [dnsRecord(rsa.publicKey)] } })
+    const run = async (key: SigningKey) => {
+      const v = await verifyDkim(Readable.from([Buffer.from(await sign(message, key))]), {
+        dns,
+        maxSignatures: 5,
+        maxSignedFields: 500,
+      })
+      return v.signatures.map((s) => s.result)
+    }
+    assert.deepEqual(await run({ ...rsaKey, selector: 'rot' }), ['pass'])
+    assert.deepEqual(await run({ ...rsaKey, selector: 'rot' }), ['pass'])
+    dns.set('rot._domainkey.example.org', { TXT: [dnsRecord(ed.publicKey)] })
+    assert.deepEqual(await run({ ...rsaKey, selector: 'rot' }), ['neutral']) // an RSA signature, an Ed25519 key
+    assert.deepEqual(await run({ ...edKey, selector: 'rot' }), ['pass'])
+    assert.equal(dns.calls.length, 4, 'each message looks its key up (the DNS layer caches, by TTL)')
+  })
+
   it('an aborted signal ends the lookups as temperror', async () => {
     const controller = new AbortController()
     const dns = scriptedDns({ 'rsa1._domainkey.example.org': { TXT: [dnsRecord(rsa.publicKey)], delayMs: 60_000 } })

@@ -16,6 +16,7 @@ import { pass } from '../../host/verdict.ts'
 import { ArcValidated, arcAuthResult, sealArc, verifyArc } from '../../mailauth/arc/arc.ts'
 import { addAuthResult, authResultsOf, WrittenAuthResults } from '../../mailauth/auth-results.ts'
 import { formatAuthResults } from '../../mailauth/auth-results-header.ts'
+import { deadline } from '../../mailauth/deadline.ts'
 import { readKeyring } from '../../mailauth/dkim/keys.ts'
 import type { SigningKey } from '../../mailauth/dkim/sign.ts'
 
@@ -44,18 +45,20 @@ export default definePlugin({
 
     const dataPostHeaders: DataPostHeadersHook = async (ctx, msg) => {
       if (ctx.connection.relayClient) return
-      const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(options.timeout * 1000)])
+      const limit = deadline(ctx.signal, options.timeout * 1000)
       try {
-        const validation = await verifyArc(msg.stream(), { dns, signal, strict: options.strict })
+        const validation = await verifyArc(msg.stream(), { dns, signal: limit.signal, strict: options.strict })
         ctx.set(ArcValidated, validation)
         addAuthResult(ctx, arcAuthResult(validation, ctx.connection.remote.ip))
         ctx.result(validation.result === 'fail' ? 'fail' : 'info', `arc=${validation.result} i=${validation.instance}`)
       } catch (e) {
         if (ctx.signal.aborted) throw e
-        const reason = signal.aborted ? `validation took longer than ${options.timeout} s` : (e as Error).message
+        const reason = limit.expired ? `validation took longer than ${options.timeout} s` : (e as Error).message
         const failed = { result: 'fail', instance: 0, reason, temporary: true, sealers: [] } as const
         ctx.set(ArcValidated, failed)
         addAuthResult(ctx, arcAuthResult(failed, ctx.connection.remote.ip))
+      } finally {
+        limit.clear()
       }
     }
 

@@ -15,6 +15,7 @@ import type { Message } from '../../host/message.ts'
 import { opt } from '../../host/options.ts'
 import { defer, pass } from '../../host/verdict.ts'
 import { addAuthResult } from '../../mailauth/auth-results.ts'
+import { deadline } from '../../mailauth/deadline.ts'
 import { relaxedBodyHash } from '../../mailauth/dkim/canonical.ts'
 import { type DkimKeyring, readKeyring } from '../../mailauth/dkim/keys.ts'
 import { dkimSignature, type SigningKey } from '../../mailauth/dkim/sign.ts'
@@ -78,22 +79,24 @@ export default definePlugin({
         ctx.set(NotVerified, true)
         return
       }
-      const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(options.timeout * 1000)])
+      const limit = deadline(ctx.signal, options.timeout * 1000)
       let verification: DkimVerification
       try {
         verification = await verifyDkim(msg.stream(), {
           dns,
-          signal,
+          signal: limit.signal,
           maxSignatures: options.max_signatures,
           maxSignedFields: options.max_signed_fields,
           unsignedBody: options.unsigned_body,
         })
       } catch (e) {
         if (ctx.signal.aborted) throw e
-        const why = signal.aborted ? `verification took longer than ${options.timeout} s` : (e as Error).message
+        const why = limit.expired ? `verification took longer than ${options.timeout} s` : (e as Error).message
         ctx.log.warn(`dkim: ${why}`)
         addAuthResult(ctx, { method: 'dkim', result: 'temperror', reason: why, properties: [] })
         return
+      } finally {
+        limit.clear()
       }
       ctx.set(DkimVerified, verification)
       for (const r of dkimAuthResults(verification, options.max_signatures)) addAuthResult(ctx, r)
