@@ -75,10 +75,9 @@ export function summarise(workload: string, contender: string, runs: readonly Ru
 export function withRatios(cells: readonly Cell[]): Cell[] {
   return cells.map((c) => {
     const of = (id: string) => cells.find((x) => x.workload === c.workload && x.contender === id)?.msgsPerSec.median
-    // The policy workload's Haraka is the one with the same policy chain.
-    const harakaId = cells.some((x) => x.workload === c.workload && x.contender === 'haraka-policy')
-      ? 'haraka-policy'
-      : 'haraka'
+    // A workload with its own Haraka (haraka-policy, haraka-auth: the same checks on) compares to it.
+    const harakaId =
+      cells.find((x) => x.workload === c.workload && x.contender.startsWith('haraka-'))?.contender ?? 'haraka'
     const h = of(harakaId)
     const s = of('sink')
     const hc = cells.find((x) => x.workload === c.workload && x.contender === harakaId)?.cpuMsPerMsg

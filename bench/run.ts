@@ -20,6 +20,7 @@ import {
   type Running,
   smtpSink,
 } from './contenders.ts'
+import { harakaAuth, qtsmtpdAuth, stopAuthWorld } from './mailauth.ts'
 import { harakaPolicy, qtsmtpdPolicy, stopPolicyDns } from './policy.ts'
 import { treeRssKiB } from './proc.ts'
 import { profileMarkdown, summariseProfile } from './profile-summary.ts'
@@ -30,7 +31,7 @@ import { type RunResult, runOnce, type Workload, workloads } from './workloads.t
 const usage = `Usage: npm run bench -- [--quick] [--rounds N] [--only ids] [--workloads ids] [--cap SECONDS]
                       [--idle N] [--no-idle] [--no-profile] [--no-docs]
        npm run bench -- --report .bench-work/results/FILE.json   (re-render a run into docs/performance.md)
-  contenders: qtsmtpd qtsmtpd-n qtsmtpd-maildir haraka qpsmtpd sink
+  contenders: qtsmtpd qtsmtpd-n qtsmtpd-maildir qtsmtpd-policy qtsmtpd-auth haraka haraka-policy haraka-auth qpsmtpd sink
   workloads:  ${workloads.map((w) => w.id).join(' ')}
 `
 
@@ -109,7 +110,9 @@ const defaultLabels: Readonly<Record<string, string>> = {
   qtsmtpd: 'qtsmtpd (1 process)',
   'qtsmtpd-n': `qtsmtpd (${cpus().length} workers)`,
   'qtsmtpd-maildir': 'qtsmtpd Maildir (1 process)',
+  'qtsmtpd-auth': 'qtsmtpd + sender_permitted_from, dkim, dmarc (1 process)',
   haraka: 'Haraka',
+  'haraka-auth': 'Haraka + spf, dkim',
   qpsmtpd: 'qpsmtpd (prefork)',
   sink: 'smtp-sink (ceiling)',
 }
@@ -142,6 +145,7 @@ async function main(): Promise<number> {
   let all: Contender[] = [...qtsmtpdContenders(ctx), haraka(), qpsmtpd(), smtpSink()]
   // The policy chain's servers run only its workload: leave them out when it is not chosen.
   if (wl.some((w) => w.id === 'policy')) all.push(qtsmtpdPolicy(), harakaPolicy())
+  if (wl.some((w) => w.id === 'auth')) all.push(qtsmtpdAuth(), harakaAuth())
   if (wanted) all = all.filter((c) => wanted.includes(c.id))
   if (quick) all = all.filter((c) => c.id !== 'qtsmtpd-maildir' || wanted?.includes(c.id))
   const labels = Object.fromEntries(all.map((c) => [c.id, c.label]))
@@ -178,6 +182,7 @@ async function main(): Promise<number> {
     for (const r of running.values()) await r.stop()
     running.clear()
     await stopPolicyDns()
+    await stopAuthWorld()
   }
   process.once('SIGINT', () => void stopAll().then(() => process.exit(130)))
 

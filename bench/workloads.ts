@@ -5,6 +5,7 @@
  * the messages smtp-source reported done (its -c counter).
  */
 import { spawn } from 'node:child_process'
+import { AUTH_SENDER, authWorld } from './mailauth.ts'
 import { CLK_TCK, sampleRss, treeTicks } from './proc.ts'
 import { makeBody, oneTransaction, runLoad } from './smtp-client.ts'
 
@@ -21,6 +22,8 @@ export interface Workload {
   readonly probe: boolean
   /** Only these contenders run it (the policy chain's own servers); every contender when absent. */
   readonly contenders?: readonly string[]
+  /** Sends bench/mailauth.ts's DKIM-signed message with our client (smtp-source cannot send a given one). */
+  readonly signed?: boolean
 }
 
 export const workloads: readonly Workload[] = [
@@ -114,6 +117,20 @@ export const workloads: readonly Workload[] = [
     probe: false,
     contenders: ['qtsmtpd-policy', 'haraka-policy'],
   },
+  {
+    // bench/mailauth.ts: SPF, DKIM and DMARC of a signed message against unbound.
+    id: 'auth',
+    label: '2 KB DKIM-signed, 1 msg/conn, c=20, SPF + DKIM + DMARC',
+    size: 2048,
+    concurrency: 20,
+    keepAlive: false,
+    tls: false,
+    count: 2000,
+    quickCount: 20,
+    probe: false,
+    contenders: ['qtsmtpd-auth', 'haraka-auth'],
+    signed: true,
+  },
 ]
 
 export interface RunResult {
@@ -198,11 +215,11 @@ export async function runOnce(
   let capped = false
   let error: string | undefined
   let latency: RunResult['latency']
-  if (w.tls) {
+  if (w.tls || w.signed) {
     const r = await runLoad({
       port: server.port,
-      starttls: true,
-      body: makeBody(w.size),
+      starttls: w.tls,
+      ...(w.signed ? { body: (await authWorld()).message, from: AUTH_SENDER } : { body: makeBody(w.size) }),
       concurrency: w.concurrency,
       count,
       capMs: opts.capMs,
