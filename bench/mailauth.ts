@@ -75,16 +75,18 @@ export async function stopAuthWorld(): Promise<void> {
 
 const write = (file: string, text: string) => writeFileSync(file, text.endsWith('\n') ? text : `${text}\n`)
 
-export function qtsmtpdAuth(): Contender {
+/** qtsmtpd with the three checks, in one process or, with `workers`, one worker per core as Haraka runs. */
+export function qtsmtpdAuth(workers?: number): Contender {
   let config = ''
+  const one = workers === undefined
   return {
-    id: 'qtsmtpd-auth',
-    label: 'qtsmtpd + sender_permitted_from, dkim, dmarc (1 process)',
+    id: one ? 'qtsmtpd-auth' : 'qtsmtpd-auth-n',
+    label: `qtsmtpd + sender_permitted_from, dkim, dmarc (${one ? '1 process' : `${workers} workers`})`,
     tls: false,
     only: ['auth'],
     async install(ctx) {
       const { unbound } = await authWorld()
-      const base = join(ctx.work, 'qtsmtpd', 'auth')
+      const base = join(ctx.work, 'qtsmtpd', one ? 'auth' : 'auth-n')
       config = join(base, 'config')
       rmSync(base, { recursive: true, force: true })
       mkdirSync(config, { recursive: true })
@@ -113,6 +115,7 @@ export function qtsmtpdAuth(): Contender {
         '0',
         '--max-connections-per-ip',
         '0',
+        ...(one ? [] : ['--workers', String(workers)]),
       ]
       return launch(process.execPath, args, port, { cwd: ctx.repo })
     },

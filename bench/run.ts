@@ -31,7 +31,7 @@ import { type RunResult, runOnce, type Workload, workloads } from './workloads.t
 const usage = `Usage: npm run bench -- [--quick] [--rounds N] [--only ids] [--workloads ids] [--cap SECONDS]
                       [--idle N] [--no-idle] [--no-profile] [--no-docs]
        npm run bench -- --report .bench-work/results/FILE.json   (re-render a run into docs/performance.md)
-  contenders: qtsmtpd qtsmtpd-n qtsmtpd-maildir qtsmtpd-policy qtsmtpd-auth haraka haraka-policy haraka-auth qpsmtpd sink
+  contenders: qtsmtpd qtsmtpd-n qtsmtpd-maildir qtsmtpd-policy qtsmtpd-auth qtsmtpd-auth-n haraka haraka-policy haraka-auth qpsmtpd sink
   workloads:  ${workloads.map((w) => w.id).join(' ')}
 `
 
@@ -111,6 +111,7 @@ const defaultLabels: Readonly<Record<string, string>> = {
   'qtsmtpd-n': `qtsmtpd (${cpus().length} workers)`,
   'qtsmtpd-maildir': 'qtsmtpd Maildir (1 process)',
   'qtsmtpd-auth': 'qtsmtpd + sender_permitted_from, dkim, dmarc (1 process)',
+  'qtsmtpd-auth-n': `qtsmtpd + sender_permitted_from, dkim, dmarc (${cpus().length} workers)`,
   haraka: 'Haraka',
   'haraka-auth': 'Haraka + spf, dkim',
   qpsmtpd: 'qpsmtpd (prefork)',
@@ -145,7 +146,7 @@ async function main(): Promise<number> {
   let all: Contender[] = [...qtsmtpdContenders(ctx), haraka(), qpsmtpd(), smtpSink()]
   // The policy chain's servers run only its workload: leave them out when it is not chosen.
   if (wl.some((w) => w.id === 'policy')) all.push(qtsmtpdPolicy(), harakaPolicy())
-  if (wl.some((w) => w.id === 'auth')) all.push(qtsmtpdAuth(), harakaAuth())
+  if (wl.some((w) => w.id === 'auth')) all.push(qtsmtpdAuth(), qtsmtpdAuth(cpus().length), harakaAuth())
   if (wanted) all = all.filter((c) => wanted.includes(c.id))
   if (quick) all = all.filter((c) => c.id !== 'qtsmtpd-maildir' || wanted?.includes(c.id))
   const labels = Object.fromEntries(all.map((c) => [c.id, c.label]))

@@ -128,7 +128,7 @@ export const workloads: readonly Workload[] = [
     count: 2000,
     quickCount: 20,
     probe: false,
-    contenders: ['qtsmtpd-auth', 'haraka-auth'],
+    contenders: ['qtsmtpd-auth', 'qtsmtpd-auth-n', 'haraka-auth'],
     signed: true,
   },
 ]
