@@ -98,3 +98,12 @@ describe('Perl patterns in linear time', () => {
     )
   })
 })
+
+describe('PerlPattern.groups', () => {
+  it('gives the capture groups of the first match, as $1, $2', () => {
+    const p = compilePerlPattern('^ALERT: \\[([^\\]]+)\\s+(\\w+)?\\]')
+    assert.deepEqual(p.groups('ALERT: [Eicar-Test-Signature virus] /tmp/x'), ['Eicar-Test-Signature', 'virus'])
+    assert.deepEqual(p.groups('ALERT: [Eicar ]'), ['Eicar', ''])
+    assert.equal(p.groups('nothing here'), undefined)
+  })
+})

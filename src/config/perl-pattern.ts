@@ -18,6 +18,8 @@ export interface PerlPattern {
   readonly source: string
   /** Perl's `$input =~ /pattern/`: true when the pattern matches anywhere in the input. */
   test(input: string): boolean
+  /** The first match's capture groups (`$1`, `$2`, ...; '' for a group that took no part), or undefined. */
+  groups(input: string): readonly string[] | undefined
 }
 
 export class PatternError extends Error {}
@@ -188,7 +190,15 @@ export function compilePerlPattern(source: string, opts: { readonly caseInsensit
   } catch (e) {
     throw new PatternError((e as Error).message.replace(/^error parsing regexp: /, ''))
   }
-  return { source, test: (input) => compiled.test(input) }
+  return {
+    source,
+    test: (input) => compiled.test(input),
+    groups: (input) => {
+      const m = compiled.matcher(input)
+      if (!m.find()) return undefined
+      return Array.from({ length: m.groupCount() }, (_, i) => m.group(i + 1) ?? '')
+    },
+  }
 }
 
 /** compilePerlPattern for a config line: a refusal becomes a ConfigError at the line's file:line. */

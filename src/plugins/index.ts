@@ -59,7 +59,18 @@ import rcptOk from './rcpt/ok.ts'
 import qmailDeliverable from './rcpt/qmail-deliverable.ts'
 import rcptRegexp from './rcpt/regexp.ts'
 import tls from './tls.ts'
+import clamav from './virus/clamav.ts'
 import clamdscan from './virus/clamdscan.ts'
+import klezFilter from './virus/klez-filter.ts'
+import {
+  aveclientScanner,
+  bitdefenderScanner,
+  hbedvScanner,
+  kavscannerScanner,
+  sophieScanner,
+  uvscanScanner,
+  virusScanner,
+} from './virus/presets.ts'
 
 export const builtinPlugins: readonly AnyPluginFactory[] = [
   tls,
@@ -86,6 +97,15 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   spamassassin,
   rspamd,
   clamdscan,
+  clamav,
+  virusScanner,
+  aveclientScanner,
+  bitdefenderScanner,
+  hbedvScanner,
+  kavscannerScanner,
+  sophieScanner,
+  uvscanScanner,
+  klezFilter,
   dkim,
   arc,
   domainkeys,
