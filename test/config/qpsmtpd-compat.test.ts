@@ -96,9 +96,7 @@ describe("qpsmtpd 0.94's async/* plugins", () => {
 })
 
 /** config.sample's plugins of later issues (docs/plugins.md lists them as coming). */
-const LATER = [
-  ['auth/authdeny', 'an auth backend'],
-] as const
+const LATER = [['auth/authdeny', 'an auth backend']] as const
 
 describe("qpsmtpd's config.sample", () => {
   const copy = () => {
