@@ -21,6 +21,7 @@ import {
   type Timeouts,
 } from '../session/settings.ts'
 import { ConfigError, collecting, combineConfigErrors } from './config-error.ts'
+import { parseDuration } from './duration.ts'
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
@@ -73,15 +74,6 @@ export interface CoreSettings {
 }
 
 const err = (l: ConfigLine, text: string) => new ConfigError('SMTPD_ERR_CONFIG_VALUE', l.file, l.line, text)
-
-/** `300`, `300s`, `5m`, `1h`, `1500ms` → milliseconds. */
-export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim())
-  if (!m) return undefined
-  const n = Number(m[1])
-  const unit = m[2] ?? 's'
-  return Math.round(n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000))
-}
 
 function parseCount(l: ConfigLine, text: string): number {
   if (!/^\d{1,15}$/.test(text)) throw err(l, `expected a whole number, got "${text}"`)

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { ConfigError } from '../config/config-error.ts'
-import { parseDuration } from '../config/core-settings.ts'
+import { parseDuration } from '../config/duration.ts'
 import type { ConfigLine, ConfigSource } from '../host/config-view.ts'
 import { formatIp, parseIp } from '../net/ip.ts'
 import { createDnsCache, type DnsCacheOptions, defaultCacheOptions } from './cache.ts'
