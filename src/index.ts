@@ -13,7 +13,6 @@
  */
 
 export type { Clock } from './clock/index.ts'
-export { readConfigDir } from './config/load.ts'
 export type { DnsAnswer, DnsResolver, QueryOptions, RecordData, RecordType } from './dns/index.ts'
 export {
   type Authenticated,
@@ -188,6 +187,7 @@ export { normalizeDomain } from './protocol/address.ts'
 export type { Address, MailFrom, MailParams, RcptParams, RcptTo } from './protocol/envelope.ts'
 export { formatAddress } from './protocol/envelope.ts'
 export { type EnhancedCode, type Reply, reply } from './protocol/reply.ts'
+export { readConfigDir } from './server/load-config.ts'
 export { buildRuntime, type Runtime } from './server/runtime.ts'
 export { SmtpServer } from './server/smtp-server.ts'
 export { type Store, StoreUnavailable, type WriteOptions } from './store/index.ts'

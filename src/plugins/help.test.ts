@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ConfigError } from '../config/config-error.ts'
-import { readConfigDir } from '../config/load.ts'
+import { readConfigDir } from '../server/load-config.ts'
 import { startTestServer, type TestServer } from '../testing/index.ts'
 import help from './help.ts'
 

@@ -7,9 +7,9 @@
  */
 import type { ConfigSnapshot } from '../config/config-dir.ts'
 import { ConfigError, combineConfigErrors, configErrorsIn } from '../config/config-error.ts'
-import { inspectConfigDir } from '../config/load.ts'
 import type { ListenerInfo } from '../host/context.ts'
 import { createLogger, type Logger, type LogWriter, stderrWriter } from '../host/logger.ts'
+import { inspectConfigDir } from './load-config.ts'
 import { ProcessServices, type ServicesForConfig } from './process-services.ts'
 import { buildRuntime, type Runtime } from './runtime.ts'
 

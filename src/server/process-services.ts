@@ -13,7 +13,6 @@
 import { join } from 'node:path'
 import { systemClock } from '../clock/index.ts'
 import { ConfigError, collecting, combineConfigErrors, configErrorsIn } from '../config/config-error.ts'
-import type { LoadedConfig } from '../config/load.ts'
 import { createDnsService, type DnsService, readDnsServers, readDnsSettings } from '../dns/index.ts'
 import { makeDirectories } from '../files/make-directories.ts'
 import type { ConfigLine, ConfigSource } from '../host/config-view.ts'
@@ -21,6 +20,7 @@ import type { ServiceSet } from '../host/plugin-services.ts'
 import { defaultMaxSeries, type MemoryMetrics, memoryMetrics } from '../metrics/index.ts'
 import { systemNet } from '../net/index.ts'
 import { borrowedStore, openStore, parseStoreSpec, type Store, StoreSpecError } from '../store/index.ts'
+import type { LoadedConfig } from './load-config.ts'
 
 /** What the services were opened from, to tell whether a reload asks for others. */
 interface Basis {

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict'
 import { Duplex } from 'node:stream'
 import { test } from 'node:test'
-import { sessionSettings } from '../config/core-settings.ts'
 import { createLogger } from '../host/logger.ts'
 import { HookRunner } from '../host/runner.ts'
+import { sessionSettings } from '../server/core-settings.ts'
 import { Session } from './session.ts'
 
 /** A duplex that records what the session writes and holds each write until release(). */

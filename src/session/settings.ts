@@ -1,6 +1,6 @@
 /**
  * Every limit, timeout and protocol policy of a session, with its safe default.
- * docs/limits.md lists each with its config key; config/core-settings.ts reads them.
+ * docs/limits.md lists each with its config key; server/core-settings.ts reads them.
  */
 import type { BareLineEndingPolicy } from '../protocol/codec.ts'
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, beforeEach, describe, it } from 'node:test'
 import { ConfigError, ConfigErrorCode } from '../../src/config/config-error.ts'
-import { readConfigDir } from '../../src/config/load.ts'
+import { readConfigDir } from '../../src/server/load-config.ts'
 import { startTestServer, type TestServer } from '../../src/testing/index.ts'
 
 const PLUGINS = `# qpsmtpd config/plugins, as an operator wrote it

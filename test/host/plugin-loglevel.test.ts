@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ConfigError } from '../../src/config/config-error.ts'
-import { readConfigDir } from '../../src/config/load.ts'
 import { rejectOptions } from '../../src/host/conventions.ts'
 import { definePlugin } from '../../src/host/define-plugin.ts'
 import { pass } from '../../src/host/verdict.ts'
+import { readConfigDir } from '../../src/server/load-config.ts'
 import { acceptAllRecipients, openSession, type TestServer, withTestServer } from '../../src/testing/index.ts'
 
 const chatty = definePlugin({

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { pathToFileURL } from 'node:url'
-import { readConfigDir } from '../../src/config/load.ts'
+import { readConfigDir } from '../../src/server/load-config.ts'
 import { startTestServer } from '../../src/testing/index.ts'
 
 const api = pathToFileURL(join(import.meta.dirname, '../../src/index.ts')).href

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
-import { readConfigDir } from '../../src/config/load.ts'
+import { readConfigDir } from '../../src/server/load-config.ts'
 import { openSession, startTestServer, type TestServer } from '../../src/testing/index.ts'
 
 const repo = resolve(import.meta.dirname, '../..')

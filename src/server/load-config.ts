@@ -5,6 +5,9 @@
  * once (ConfigErrors), so that an operator fixes a configuration in one round.
  */
 import { dirname } from 'node:path'
+import { ConfigDir, type ConfigSnapshot } from '../config/config-dir.ts'
+import { ConfigError, collecting, combineConfigErrors, configErrorsIn } from '../config/config-error.ts'
+import { parsePluginLine } from '../config/plugin-list.ts'
 import type { ConfigSource } from '../host/config-view.ts'
 import type { PluginChoice } from '../host/define-plugin.ts'
 import { choosePlugins, PluginCatalog } from '../host/loader.ts'
@@ -12,10 +15,7 @@ import type { LogFormat } from '../host/log-json.ts'
 import type { LogLevel } from '../host/logger.ts'
 import { builtinPlugins } from '../plugins/index.ts'
 import type { SessionSettings } from '../session/settings.ts'
-import { ConfigDir, type ConfigSnapshot } from './config-dir.ts'
-import { ConfigError, collecting, combineConfigErrors, configErrorsIn } from './config-error.ts'
 import { readCoreSettingsCollecting } from './core-settings.ts'
-import { parsePluginLine } from './plugin-list.ts'
 
 export interface LoadedConfig {
   readonly dir: string

@@ -6,6 +6,8 @@
  */
 import { hostname, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { ConfigError, collecting, combineConfigErrors } from '../config/config-error.ts'
+import { parseDuration } from '../config/duration.ts'
 import type { ConfigLine, ConfigSource } from '../host/config-view.ts'
 import type { PluginTimeouts } from '../host/loader.ts'
 import { type LogFormat, logFormats } from '../host/log-json.ts'
@@ -20,8 +22,6 @@ import {
   type SessionSettings,
   type Timeouts,
 } from '../session/settings.ts'
-import { ConfigError, collecting, combineConfigErrors } from './config-error.ts'
-import { parseDuration } from './duration.ts'
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
