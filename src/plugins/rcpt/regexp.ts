@@ -11,10 +11,10 @@
 import type { ConfigLine } from '../../config/config-dir.ts'
 import { ConfigError, combineConfigErrors } from '../../config/config-error.ts'
 import { type PerlPattern, perlPatternAt } from '../../config/perl-pattern.ts'
-import { parseReturnCode, type VerdictFromText } from '../../config/return-code.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
 import type { RcptHook } from '../../host/hook-map.ts'
 import { opt } from '../../host/options.ts'
+import { parseReturnCode, type VerdictFromText } from '../../host/return-code.ts'
 import { pass } from '../../host/verdict.ts'
 
 interface Rule {

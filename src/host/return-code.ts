@@ -3,7 +3,7 @@
  * user`) as verdicts. DONE and YIELD are refused: from a config file they would leave the
  * client without a reply (qpsmtpd sent none).
  */
-import { accept, defer, pass, reject, type Verdict } from '../host/verdict.ts'
+import { accept, defer, pass, reject, type Verdict } from './verdict.ts'
 
 export type VerdictFromText = (text: string | undefined) => Verdict
 
