@@ -7,8 +7,9 @@
  * the 127.255.255.0/24 error codes and dnswl.org's 127.0.0.255 ("over the query limit") are not.
  * A lookup that fails whitelists nobody, the safe direction; it is logged.
  */
-import { parseRhsblZones } from '../../config/dns-list-zones.ts'
+
 import { queryList } from '../../dns/dnsbl.ts'
+import { parseRhsblZones } from '../../dns/list-zones.ts'
 import { WhitelistHost } from '../../host/conventions.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
 import type { ConnectHook } from '../../host/hook-map.ts'

@@ -8,8 +8,8 @@
  * and relay/whitelisted clients are not checked; RBLSMTPD works as under rblsmtpd (tcpserver).
  */
 
-import { type ListZone, parseDnsblZones } from '../../config/dns-list-zones.ts'
 import { queryList, replyText } from '../../dns/dnsbl.ts'
+import { type ListZone, parseDnsblZones } from '../../dns/list-zones.ts'
 import { adjustKarma, isImmune, NaughtySpared, rejectAs, rejectOptions, sparedKey } from '../../host/conventions.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
 import type { ConnectHook, RcptHook } from '../../host/hook-map.ts'

@@ -6,8 +6,9 @@
  * qpsmtpd). A list that cannot answer lists nobody (logged), or with `on_error defer` gets 451.
  * The null sender's domain is not checked; relay clients and whitelisted hosts not at all.
  */
-import { parseRhsblZones } from '../../config/dns-list-zones.ts'
+
 import { isDomainName, queryList, replyText } from '../../dns/dnsbl.ts'
+import { parseRhsblZones } from '../../dns/list-zones.ts'
 import { isImmune, rejectAs, rejectOptions } from '../../host/conventions.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
 import type { MailHook } from '../../host/hook-map.ts'

@@ -5,9 +5,10 @@
  * only the codes an operator wants are listings. A malformed line is a ConfigError at its
  * file:line: a zone name that is not a domain, a filter that does not parse, a zone listed twice.
  */
-import { type CodeFilter, isDomainName, parseCodeFilter } from '../dns/dnsbl.ts'
-import type { ConfigLine } from './config-dir.ts'
-import { ConfigError, ConfigErrorCode, combineConfigErrors } from './config-error.ts'
+
+import type { ConfigLine } from '../config/config-dir.ts'
+import { ConfigError, ConfigErrorCode, combineConfigErrors } from '../config/config-error.ts'
+import { type CodeFilter, isDomainName, parseCodeFilter } from './dnsbl.ts'
 
 export interface ListZone {
   /** Lower case, without a trailing dot. */
