@@ -9,12 +9,12 @@
 
 import { ConfigError, ConfigErrorCode } from '../../config/config-error.ts'
 import type { ConfigLine } from '../../host/config-view.ts'
+import { ConnectionsFromIp } from '../../host/connection-keys.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
 import type { HookMap } from '../../host/hook-map.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer, pass, reject, type Verdict } from '../../host/verdict.ts'
 import { type Cidr, CidrList } from '../../net/cidr.ts'
-import { ConnectionsFromIp } from '../../server/connection-keys.ts'
 
 type Code = 'OK' | 'DENY' | 'DENYSOFT' | 'DENY_DISCONNECT' | 'DENYSOFT_DISCONNECT' | 'DECLINED' | 'DONE'
 const codes = new Set<string>(['OK', 'DENY', 'DENYSOFT', 'DENY_DISCONNECT', 'DENYSOFT_DISCONNECT', 'DECLINED', 'DONE'])

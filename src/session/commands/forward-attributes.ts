@@ -4,11 +4,11 @@
  * applying them to the connection. Only trusted forwarders get here (ForwarderTrusted).
  */
 
+import { ForwardedInfo, ForwarderTrusted } from '../../host/connection-keys.ts'
 import type { Peer } from '../../host/context.ts'
 import { normalizeIp } from '../../net/ip.ts'
 import { reply } from '../../protocol/reply.ts'
 import { decodeXtext } from '../../protocol/xtext.ts'
-import { ForwardedInfo, ForwarderTrusted } from '../../server/connection-keys.ts'
 import { inTransaction } from '../phase.ts'
 import type { SessionCore } from '../session-core.ts'
 

@@ -2,12 +2,13 @@
  * Connection facts the server (not a plugin) knows, as typed connection-scoped keys.
  *
  * @example
- *   import { ConnectionsFromIp } from '../../server/connection-keys.ts'
+ *   import { ConnectionsFromIp } from '../../host/connection-keys.ts'
  *   if (ctx.get(ConnectionsFromIp) > max) return defer('too many connections')
  */
-import type { Peer } from '../host/context.ts'
-import { defineKey } from '../host/keys.ts'
-import type { ProxyTlvs } from './proxy-protocol.ts'
+
+import type { ProxyTlvs } from '../server/proxy-protocol.ts'
+import type { Peer } from './context.ts'
+import { defineKey } from './keys.ts'
 
 /** Open connections from this client's address, this one included, when the session starts. */
 export const ConnectionsFromIp = defineKey<number>('server/connections-from-ip', { scope: 'connection', initial: 1 })
