@@ -6,12 +6,35 @@
  *   if (ctx.get(ConnectionsFromIp) > max) return defer('too many connections')
  */
 
-import type { ProxyTlvs } from '../server/proxy-protocol.ts'
 import type { Peer } from './context.ts'
 import { defineKey } from './keys.ts'
 
 /** Open connections from this client's address, this one included, when the session starts. */
 export const ConnectionsFromIp = defineKey<number>('server/connections-from-ip', { scope: 'connection', initial: 1 })
+
+/** The TLS a PROXY v2 header reports (PP2_TYPE_SSL and its sub-TLVs). */
+export interface ProxySsl {
+  /** The client connected over TLS/SSL (PP2_CLIENT_SSL). */
+  readonly ssl: boolean
+  readonly certConnection: boolean
+  readonly certSession: boolean
+  /** PP2_CLIENT_SSL set and verify == 0: the client certificate was verified. */
+  readonly verified: boolean
+  readonly version: string | undefined
+  readonly cn: string | undefined
+  readonly cipher: string | undefined
+  readonly sigAlg: string | undefined
+  readonly keyAlg: string | undefined
+}
+
+/** PROXY v2 TLVs (server/proxy-protocol.ts parses them). */
+export interface ProxyTlvs {
+  readonly alpn: string | undefined
+  /** The host name the client asked for (SNI), as the proxy saw it. */
+  readonly authority: string | undefined
+  readonly uniqueId: Buffer | undefined
+  readonly ssl: ProxySsl | undefined
+}
 
 /** What a trusted proxy said about this connection (PROXY protocol), when it came through one. */
 export interface ProxiedConnection {

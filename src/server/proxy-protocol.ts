@@ -7,30 +7,9 @@
  * Security: strict address syntax (no octal octets), bounded work and size, never guesses.
  */
 
+import type { ProxySsl, ProxyTlvs } from '../host/connection-keys.ts'
 import type { Peer } from '../host/context.ts'
 import { formatIPv6, parseIPv4, parseIPv6 } from '../net/ip.ts'
-
-export interface ProxySsl {
-  /** The client connected over TLS/SSL (PP2_CLIENT_SSL). */
-  readonly ssl: boolean
-  readonly certConnection: boolean
-  readonly certSession: boolean
-  /** PP2_CLIENT_SSL set and verify == 0: the client certificate was verified. */
-  readonly verified: boolean
-  readonly version: string | undefined
-  readonly cn: string | undefined
-  readonly cipher: string | undefined
-  readonly sigAlg: string | undefined
-  readonly keyAlg: string | undefined
-}
-
-export interface ProxyTlvs {
-  readonly alpn: string | undefined
-  /** The host name the client asked for (SNI), as the proxy saw it. */
-  readonly authority: string | undefined
-  readonly uniqueId: Buffer | undefined
-  readonly ssl: ProxySsl | undefined
-}
 
 export type ProxyHeader =
   | {
