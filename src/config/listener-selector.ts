@@ -7,8 +7,16 @@
  * `role:port` that `--listen` gives); which names exist is known only where the listeners
  * are (host/listener-chains.ts checks them).
  */
-import type { ListenerInfo, ListenerRole } from '../host/context.ts'
 import { ConfigError, ConfigErrorCode } from './config-error.ts'
+
+/** What a listener is for: port 25, authenticated submission (587), or submission over implicit TLS (465). */
+export type ListenerRole = 'smtp' | 'submission' | 'smtps'
+
+export interface ListenerInfo {
+  /** `role:port` (`smtp:25`), or the name systemd gave its socket. */
+  readonly name: string
+  readonly role: ListenerRole
+}
 
 export const listenerRoles: readonly ListenerRole[] = ['smtp', 'submission', 'smtps']
 

@@ -3,22 +3,19 @@
  * a logger and typed notes. One context object per hook call, so `ctx.log` and
  * `ctx.result()` know which plugin is speaking.
  */
+import type { ListenerInfo } from '../config/listener-selector.ts'
 import type { BodyType, MailFrom, RcptTo } from '../protocol/envelope.ts'
 import type { Reply } from '../protocol/reply.ts'
 import type { Key, Notes } from './keys.ts'
 import type { Logger } from './logger.ts'
 import type { ResultKind, Results } from './results.ts'
 
+// Listeners are named in configuration (config/plugins selectors), so config owns their types.
+export type { ListenerInfo, ListenerRole } from '../config/listener-selector.ts'
+
 export interface Peer {
   readonly ip: string
   readonly port: number
-}
-
-export type ListenerRole = 'smtp' | 'submission' | 'smtps'
-
-export interface ListenerInfo {
-  readonly name: string
-  readonly role: ListenerRole
 }
 
 export interface TlsInfo {
