@@ -13,6 +13,7 @@
  */
 
 export type { Clock } from './clock/index.ts'
+export type { ConfigLine } from './config/config-dir.ts'
 export type { DnsAnswer, DnsResolver, QueryOptions, RecordData, RecordType } from './dns/index.ts'
 export {
   type Authenticated,
@@ -30,7 +31,7 @@ export {
   scramCredentials,
   type TokenMechanism,
 } from './host/auth.ts'
-export type { ConfigLine, ConfigView } from './host/config-view.ts'
+export type { ConfigView } from './host/config-view.ts'
 export type {
   AuthInfo,
   Connection,

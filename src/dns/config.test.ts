@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { ConfigError } from '../config/config-error.ts'
-import type { ConfigSource } from '../host/config-view.ts'
+import type { ConfigSource } from '../config/config-source.ts'
 import { parseResolvConf, parseServer, readDnsServers, readDnsSettings } from './config.ts'
 
 /** A config source from file texts, with the file:line a real directory would give. */

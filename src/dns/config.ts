@@ -6,9 +6,10 @@
  * unreadable lines are skipped as the C library skips them.
  */
 import { readFileSync } from 'node:fs'
+import type { ConfigLine } from '../config/config-dir.ts'
 import { ConfigError } from '../config/config-error.ts'
+import type { ConfigSource } from '../config/config-source.ts'
 import { parseDuration } from '../config/duration.ts'
-import type { ConfigLine, ConfigSource } from '../host/config-view.ts'
 import { formatIp, parseIp } from '../net/ip.ts'
 import { createDnsCache, type DnsCacheOptions, defaultCacheOptions } from './cache.ts'
 import { createStubResolver, defaultStubOptions, type StubResolverOptions } from './stub-resolver.ts'

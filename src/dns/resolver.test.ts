@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import packet from 'dns-packet'
 import { answer, startDnsResponder } from '../../test/peers/dns-responder.ts'
 import { startUnbound, type Unbound } from '../../test/peers/unbound.ts'
-import { objectConfigSource } from '../host/config-view.ts'
+import { objectConfigSource } from '../config/config-source.ts'
 import { reverseName } from '../net/ip.ts'
 import { createDnsService } from './config.ts'
 

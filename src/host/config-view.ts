@@ -3,26 +3,10 @@
  * answer first (qpsmtpd's config hook), then the flat files of the configuration directory.
  * `live(key, parse)` gives a list file that takes effect when edited (live-config.ts).
  */
-import { type ConfigRead, type LiveConfig, liveConfig } from './live-config.ts'
+import type { ConfigLine } from '../config/config-dir.ts'
+import type { ConfigRead, ConfigSource } from '../config/config-source.ts'
+import { type LiveConfig, liveConfig } from './live-config.ts'
 import { createLogger, type Logger } from './logger.ts'
-
-export interface ConfigLine {
-  readonly text: string
-  readonly file: string
-  readonly line: number
-}
-
-/** Where configuration lines come from: a directory (config/config-dir.ts) or an object in tests. */
-export interface ConfigSource {
-  lines(key: string): readonly ConfigLine[] | undefined
-  /** The file a key would be read from, for messages and for plugins that need a path. */
-  path(key: string): string | undefined
-  /**
-   * Reads a key again, bypassing any cache, with every path whose change matters (the key in
-   * each directory searched, `$include`d files). Sources whose contents never change leave it out.
-   */
-  reread?(key: string): ConfigRead
-}
 
 export interface ConfigView {
   /** Lines of a config file (comments and blank lines removed, `$include` expanded); [] when absent. */
@@ -88,20 +72,5 @@ export function createConfigView(
       }
       return located(key).map((l) => l.text)
     },
-  }
-}
-
-/** A configuration given as an object: `{ me: 'mx.example', rcpthosts: ['example.com'] }`. */
-export function objectConfigSource(values: Readonly<Record<string, string | readonly string[]>>): ConfigSource {
-  return {
-    lines(key) {
-      const v = values[key]
-      if (v === undefined) return undefined
-      const list = typeof v === 'string' ? v.split('\n') : v
-      return list
-        .map((text, i) => ({ text: text.trim(), file: `<config ${key}>`, line: i + 1 }))
-        .filter((l) => l.text !== '' && !l.text.startsWith('#'))
-    },
-    path: () => undefined,
   }
 }

@@ -7,20 +7,14 @@
  * next edit is tried again. Nothing runs between uses: no timers, no watchers.
  */
 import { readFileSync, statSync } from 'node:fs'
+import type { ConfigLine } from '../config/config-dir.ts'
 import { ConfigError } from '../config/config-error.ts'
-import type { ConfigLine } from './config-view.ts'
+import type { ConfigRead } from '../config/config-source.ts'
 import type { Logger } from './logger.ts'
 
 /** A parsed config file that follows edits; `current()` is cheap. */
 export interface LiveConfig<T> {
   current(): T
-}
-
-/** What one read found: the lines, and every file whose change should trigger a new read. */
-export interface ConfigRead {
-  readonly lines: readonly ConfigLine[]
-  /** Paths to watch, present or not (a file created later counts as a change). */
-  readonly watch: readonly string[]
 }
 
 /** How often files are checked at most: qpsmtpd re-read on every use; once a second costs a few stat calls. */

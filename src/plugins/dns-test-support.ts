@@ -5,8 +5,8 @@
  */
 
 import { startUnbound, type Unbound } from '../../test/peers/unbound.ts'
+import { objectConfigSource } from '../config/config-source.ts'
 import { createDnsService, type DnsService } from '../dns/index.ts'
-import { objectConfigSource } from '../host/config-view.ts'
 
 export interface LoopbackDns {
   readonly dns: DnsService

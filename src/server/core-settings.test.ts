@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { ConfigError } from '../config/config-error.ts'
-import type { ConfigSource } from '../host/config-view.ts'
+import type { ConfigSource } from '../config/config-source.ts'
 import { readCoreSettings } from './core-settings.ts'
 
 /** A config source from file texts, with the file:line a real directory would give. */

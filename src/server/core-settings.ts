@@ -6,9 +6,10 @@
  */
 import { hostname, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import type { ConfigLine } from '../config/config-dir.ts'
 import { ConfigError, collecting, combineConfigErrors } from '../config/config-error.ts'
+import type { ConfigSource } from '../config/config-source.ts'
 import { parseDuration } from '../config/duration.ts'
-import type { ConfigLine, ConfigSource } from '../host/config-view.ts'
 import type { PluginTimeouts } from '../host/loader.ts'
 import { type LogFormat, logFormats } from '../host/log-json.ts'
 import type { LogLevel } from '../host/logger.ts'

@@ -12,10 +12,11 @@
 
 import { join } from 'node:path'
 import { systemClock } from '../clock/index.ts'
+import type { ConfigLine } from '../config/config-dir.ts'
 import { ConfigError, collecting, combineConfigErrors, configErrorsIn } from '../config/config-error.ts'
+import type { ConfigSource } from '../config/config-source.ts'
 import { createDnsService, type DnsService, readDnsServers, readDnsSettings } from '../dns/index.ts'
 import { makeDirectories } from '../files/make-directories.ts'
-import type { ConfigLine, ConfigSource } from '../host/config-view.ts'
 import type { ServiceSet } from '../host/plugin-services.ts'
 import { defaultMaxSeries, type MemoryMetrics, memoryMetrics } from '../metrics/index.ts'
 import { systemNet } from '../net/index.ts'

@@ -4,16 +4,11 @@
  * swaps it for new connections, while open sessions finish on theirs.
  */
 
-import type { ConfigSnapshot } from '../config/config-dir.ts'
+import type { ConfigLine, ConfigSnapshot } from '../config/config-dir.ts'
 import { ConfigError, combineConfigErrors, configErrorsIn } from '../config/config-error.ts'
+import type { ConfigSource } from '../config/config-source.ts'
 import { makeDirectories } from '../files/make-directories.ts'
-import {
-  type ConfigHook,
-  type ConfigLine,
-  type ConfigSource,
-  createConfigView,
-  type UserConfigHook,
-} from '../host/config-view.ts'
+import { type ConfigHook, createConfigView, type UserConfigHook } from '../host/config-view.ts'
 import type { ListenerInfo, ServerInfo } from '../host/context.ts'
 import type { PluginChoice } from '../host/define-plugin.ts'
 import { ListenerChains, listenerSelectorProblems } from '../host/listener-chains.ts'

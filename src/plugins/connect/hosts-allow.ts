@@ -7,8 +7,8 @@
  * (qpsmtpd skipped it). The count is the server's (per process with --workers).
  */
 
+import type { ConfigLine } from '../../config/config-dir.ts'
 import { ConfigError, ConfigErrorCode } from '../../config/config-error.ts'
-import type { ConfigLine } from '../../host/config-view.ts'
 import { ConnectionsFromIp } from '../../host/connection-keys.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
 import type { HookMap } from '../../host/hook-map.ts'
