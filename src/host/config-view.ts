@@ -3,6 +3,7 @@
  * answer first (qpsmtpd's config hook), then the flat files of the configuration directory.
  * `live(key, parse)` gives a list file that takes effect when edited (live-config.ts).
  */
+
 import type { ConfigLine } from '../config/config-dir.ts'
 import type { ConfigRead, ConfigSource } from '../config/config-source.ts'
 import { type LiveConfig, liveConfig } from './live-config.ts'
@@ -29,7 +30,7 @@ export interface ConfigView {
    * parse is logged and the previous value stays.
    *
    * @example
-   *   const relay = config.live('relayclients', (lines) => CidrList.parse(lines))
+   *   const relay = config.live('relayclients', parseCidrList)
    *   // in a hook: relay.current().contains(ip)
    */
   live<T>(key: string, parse: (lines: readonly ConfigLine[]) => T): LiveConfig<T>

@@ -3,8 +3,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { parseCidrList } from '../config/cidr-list.ts'
 import { ConfigDir } from '../config/config-dir.ts'
-import { CidrList } from '../net/cidr.ts'
 import { liveConfig } from './live-config.ts'
 import { createLogger, type LogEntry } from './logger.ts'
 
@@ -33,7 +33,7 @@ describe('live config files', () => {
           reads++
           return cd.reread(key)
         },
-        parse: (lines) => CidrList.parse(lines),
+        parse: (lines) => parseCidrList(lines),
         log: createLogger((e) => logs.push(e), 7),
         now: () => clock,
       }),

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict'
 import { isIPv6 } from 'node:net'
 import { describe, it } from 'node:test'
+import { parseCidrList } from '../config/cidr-list.ts'
 import { ConfigError } from '../config/config-error.ts'
-import { CidrList, parseCidr } from './cidr.ts'
+import { parseCidr } from './cidr.ts'
 import { parseIPv6 } from './ip.ts'
 
 const list = (...texts: string[]) =>
-  CidrList.parse(texts.map((text, i) => ({ text, file: 'config/relayclients', line: i + 1 })))
+  parseCidrList(texts.map((text, i) => ({ text, file: 'config/relayclients', line: i + 1 })))
 
 describe('parseCidr', () => {
   const ok = [

@@ -1,5 +1,5 @@
 /**
- * IPv4/IPv6 address lists (relayclients, norelayclients, dnsbl_allow, …) without dependencies.
+ * IPv4/IPv6 address lists (relayclients, norelayclients, dnsbl_allow, …) on net/ip.ts's parsers.
  *
  * Accepted entries: `1.2.3.4`, `1.2.3.0/24`, `2001:db8::/32`, `::ffff:1.2.3.4[/n]` (becomes an IPv4
  * rule), and qpsmtpd's relayclients prefixes: `192.168.` (whole dotted octets) and `2001:db8:`
@@ -11,8 +11,6 @@
  * Client addresses in ::ffff:0:0/96 are matched against IPv4 rules only; other IPv6 rules (even
  * ::/0) match only real IPv6 clients, so an IPv6 catch-all never opens relaying to all of IPv4.
  */
-import type { ConfigLine } from '../config/config-dir.ts'
-import { ConfigError, ConfigErrorCode } from '../config/config-error.ts'
 import { parseIPv4, parseIPv6, parseIp } from './ip.ts'
 
 export type Cidr =
@@ -110,7 +108,7 @@ function inRanges<T extends number | bigint>(r: Ranges<T>, x: T): boolean {
  * A parsed address list with O(log n) lookups over merged ranges.
  *
  * @example
- * const relay = CidrList.parse(config.lines('relayclients') ?? [])
+ * const relay = CidrList.of(['192.168.', '2001:db8::/32'].map((t) => parseCidr(t)!))
  * relay.contains('::ffff:192.168.1.9') // true when 192.168. is listed
  */
 export class CidrList {
@@ -130,20 +128,8 @@ export class CidrList {
     )
   }
 
-  /** Parses config lines; a bad entry is a ConfigError at its file:line. */
-  static parse(lines: readonly ConfigLine[]): CidrList {
-    const entries = lines.map((l) => {
-      const c = parseCidr(l.text)
-      if (c === undefined) {
-        throw new ConfigError(
-          ConfigErrorCode.Syntax,
-          l.file,
-          l.line,
-          `not an IP address, CIDR or prefix: ${JSON.stringify(l.text)}`,
-        )
-      }
-      return c
-    })
+  /** The list of these entries; config/cidr-list.ts reads one from configuration lines. */
+  static of(entries: readonly Cidr[]): CidrList {
     return new CidrList(entries)
   }
 

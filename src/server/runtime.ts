@@ -4,6 +4,7 @@
  * swaps it for new connections, while open sessions finish on theirs.
  */
 
+import { parseCidrList } from '../config/cidr-list.ts'
 import type { ConfigLine, ConfigSnapshot } from '../config/config-dir.ts'
 import { ConfigError, combineConfigErrors, configErrorsIn } from '../config/config-error.ts'
 import type { ConfigSource } from '../config/config-source.ts'
@@ -27,7 +28,7 @@ import { pathsFrom } from '../host/paths.ts'
 import { type OptionalService, type ProvidedServices, type ServiceSet, withDefaults } from '../host/plugin-services.ts'
 import type { HookRunner, RegisteredPlugin } from '../host/runner.ts'
 import { emptyServices, type Services } from '../host/services.ts'
-import { CidrList } from '../net/cidr.ts'
+import type { CidrList } from '../net/cidr.ts'
 import type { SessionSettings } from '../session/settings.ts'
 import { createTlsContextProvider, type TlsContextProvider } from '../session/tls.ts'
 import { version } from '../version.ts'
@@ -124,8 +125,8 @@ function spoolDirError(source: ConfigSource, dir: string, e: Error): ConfigError
 
 export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const trust: Trust = {
-    proxy: CidrList.parse(opts.config.lines('proxy_trusted') ?? []),
-    xclient: CidrList.parse(opts.config.lines('xclient_trusted') ?? []),
+    proxy: parseCidrList(opts.config.lines('proxy_trusted') ?? []),
+    xclient: parseCidrList(opts.config.lines('xclient_trusted') ?? []),
   }
   const logFormat = opts.logFormat ?? 'text'
   const fallback = opts.logWriter ?? (logFormat === 'json' ? jsonStderrWriter : stderrWriter)

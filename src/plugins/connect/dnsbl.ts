@@ -8,6 +8,7 @@
  * and relay/whitelisted clients are not checked; RBLSMTPD works as under rblsmtpd (tcpserver).
  */
 
+import { parseCidrList } from '../../config/cidr-list.ts'
 import { queryList, replyText } from '../../dns/dnsbl.ts'
 import { type ListZone, parseDnsblZones } from '../../dns/list-zones.ts'
 import { adjustKarma, isImmune, NaughtySpared, rejectAs, rejectOptions, sparedKey } from '../../host/conventions.ts'
@@ -15,7 +16,6 @@ import { definePlugin } from '../../host/define-plugin.ts'
 import type { ConnectHook, RcptHook } from '../../host/hook-map.ts'
 import { opt } from '../../host/options.ts'
 import { defer, pass } from '../../host/verdict.ts'
-import { CidrList } from '../../net/cidr.ts'
 import { reversedLabels } from '../../net/ip.ts'
 import type { EnhancedCode } from '../../protocol/reply.ts'
 
@@ -50,7 +50,7 @@ export default definePlugin({
   timeoutMs: 60_000,
   setup({ options, config, dns, log }) {
     const zones = config.live('dnsbl_zones', parseDnsblZones)
-    const allow = config.live('dnsbl_allow', (lines) => CidrList.parse(lines))
+    const allow = config.live('dnsbl_allow', (lines) => parseCidrList(lines))
     const rejectMessage = config.lines('dnsbl_rejectmsg').join(' ')
     const rblsmtpd = process.env.RBLSMTPD
     if (rblsmtpd === '') log.info('RBLSMTPD is set and empty: clients are not checked')

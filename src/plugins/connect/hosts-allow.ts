@@ -7,6 +7,7 @@
  * (qpsmtpd skipped it). The count is the server's (per process with --workers).
  */
 
+import { parseCidrList } from '../../config/cidr-list.ts'
 import type { ConfigLine } from '../../config/config-dir.ts'
 import { ConfigError, ConfigErrorCode } from '../../config/config-error.ts'
 import { ConnectionsFromIp } from '../../host/connection-keys.ts'
@@ -14,7 +15,7 @@ import { definePlugin } from '../../host/define-plugin.ts'
 import type { HookMap } from '../../host/hook-map.ts'
 import { opt } from '../../host/options.ts'
 import { accept, defer, pass, reject, type Verdict } from '../../host/verdict.ts'
-import { type Cidr, CidrList } from '../../net/cidr.ts'
+import type { Cidr, CidrList } from '../../net/cidr.ts'
 
 type Code = 'OK' | 'DENY' | 'DENYSOFT' | 'DENY_DISCONNECT' | 'DENYSOFT_DISCONNECT' | 'DECLINED' | 'DONE'
 const codes = new Set<string>(['OK', 'DENY', 'DENYSOFT', 'DENY_DISCONNECT', 'DENYSOFT_DISCONNECT', 'DECLINED', 'DONE'])
@@ -35,7 +36,7 @@ export function parseHostsAllow(lines: readonly ConfigLine[]): HostsAllowRule[] 
     if (!m) throw bad('expected "ip[/mask] RETURNCODE [message]"')
     const code = (m[2] as string).toUpperCase()
     if (!codes.has(code)) throw bad(`unknown return code ${m[2]} (OK, DENY, DENYSOFT, *_DISCONNECT, DECLINED, DONE)`)
-    const net = CidrList.parse([{ ...l, text: m[1] as string }])
+    const net = parseCidrList([{ ...l, text: m[1] as string }])
     return { net, cidr: net.entries[0] as Cidr, code: code as Code, message: m[3]?.trim() || undefined }
   })
 }

@@ -9,14 +9,14 @@
  * Security: RELAYCLIENT is process-wide here, so setting it opens relaying to every client.
  */
 
+import { parseCidrList } from '../../config/cidr-list.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
 import type { ConnectHook, Hooks, RcptHook } from '../../host/hook-map.ts'
 import { opt } from '../../host/options.ts'
 import { accept, pass, reject } from '../../host/verdict.ts'
-import { CidrList } from '../../net/cidr.ts'
 
 /** qpsmtpd's is_octet_match treats the IPv6 loopback as a relay client. */
-const LOOPBACK_V6 = CidrList.parse([{ text: '::1', file: '<relay>', line: 0 }])
+const LOOPBACK_V6 = parseCidrList([{ text: '::1', file: '<relay>', line: 0 }])
 
 /** Perl truthiness of an environment value: unset, empty and "0" are false. */
 const envTrue = (v: string | undefined): boolean => v !== undefined && v !== '' && v !== '0'
@@ -30,10 +30,9 @@ export default definePlugin({
     only: opt.boolean({ default: false, description: 'refuse RCPT from clients that may not relay' }),
   },
   setup({ options, config, log }) {
-    const parse = (lines: Parameters<typeof CidrList.parse>[0]) => CidrList.parse(lines)
-    const norelay = config.live('norelayclients', parse)
-    const relay = config.live('relayclients', parse)
-    const more = config.live('morerelayclients', parse)
+    const norelay = config.live('norelayclients', parseCidrList)
+    const relay = config.live('relayclients', parseCidrList)
+    const more = config.live('morerelayclients', parseCidrList)
     const fromEnv = envTrue(process.env.RELAYCLIENT)
     if (fromEnv) log.warn('RELAYCLIENT is set: every client not in norelayclients may relay')
 

@@ -9,6 +9,7 @@
  * Security: a recipient accepted here passes no other rcpt plugin, rcpt_ok included (relaying).
  */
 
+import { parseCidrList } from '../../config/cidr-list.ts'
 import type { ConfigLine } from '../../config/config-dir.ts'
 import type { HookContext } from '../../host/context.ts'
 import { adjustKarma, WhitelistHost, WhitelistSender } from '../../host/conventions.ts'
@@ -17,7 +18,7 @@ import type { ConnectHook, HeloHook, Hooks, MailHook, RcptHook } from '../../hos
 import { defineKey } from '../../host/keys.ts'
 import { opt } from '../../host/options.ts'
 import { accept, pass, type Verdict } from '../../host/verdict.ts'
-import { CidrList } from '../../net/cidr.ts'
+import type { CidrList } from '../../net/cidr.ts'
 import type { Address } from '../../protocol/envelope.ts'
 
 /** The client matched whitelisthelo (qpsmtpd's `whitelisthelo` note). */
@@ -46,7 +47,7 @@ export default definePlugin({
     loglevel: opt.loglevel(),
   },
   setup({ options, config, log }) {
-    const hosts = config.live('whitelisthosts', (lines) => CidrList.parse(lines))
+    const hosts = config.live('whitelisthosts', (lines) => parseCidrList(lines))
     const helos = config.live('whitelisthelo', names)
     const senders = config.live('whitelistsenders', names)
     const rcpts = config.live('whitelistrcpt', names)
@@ -107,7 +108,7 @@ export default definePlugin({
         .forUser(lowerAddress(to), 'whitelisthosts')
         .map((text, i) => ({ text: text.trim(), file, line: i + 1 }))
       const global = options.merge ? config.located('whitelisthosts') : []
-      return CidrList.parse([...global, ...own])
+      return parseCidrList([...global, ...own])
     }
     const rcpt: RcptHook = (ctx, to) => {
       const a = to.address

@@ -5,11 +5,12 @@
  * does not match the `p0f` criteria, and clients from the `geoip` countries.
  */
 import { readFileSync } from 'node:fs'
+import { parseCidrList } from '../../config/cidr-list.ts'
 import type { ConfigLine } from '../../config/config-dir.ts'
 import { ConfigError, ConfigErrorCode } from '../../config/config-error.ts'
 import { type PerlPattern, perlPatternAt } from '../../config/perl-pattern.ts'
 import type { P0fFingerprint } from '../../host/conventions.ts'
-import { CidrList, parseCidr } from '../../net/cidr.ts'
+import { type CidrList, parseCidr } from '../../net/cidr.ts'
 
 export interface ExcludedHosts {
   readonly addresses: CidrList
@@ -45,7 +46,7 @@ export function readExcludeFiles(named: readonly ConfigLine[], resolve: (path: s
       else hostNames.add(line.toLowerCase())
     }
   }
-  return { addresses: CidrList.parse(addresses), hostNames, patterns }
+  return { addresses: parseCidrList(addresses), hostNames, patterns }
 }
 
 export function isExcludedHost(list: ExcludedHosts, ip: string, hostName: string | undefined): boolean {

@@ -8,6 +8,7 @@
  * failure 451 4.4.3 (never 5xx), and an MX lookup that fails is not followed by A (§5.1).
  */
 
+import { parseCidrList } from '../../config/cidr-list.ts'
 import type { DnsAnswer, DnsResolver } from '../../dns/types.ts'
 import type { HookContext } from '../../host/context.ts'
 import {
@@ -23,7 +24,6 @@ import type { MailHook } from '../../host/hook-map.ts'
 import { defineKey } from '../../host/keys.ts'
 import { opt } from '../../host/options.ts'
 import { defer, pass, type Verdict } from '../../host/verdict.ts'
-import { CidrList } from '../../net/cidr.ts'
 import { normalizeIp } from '../../net/ip.ts'
 
 /**
@@ -113,7 +113,7 @@ export default definePlugin({
   timeoutMs: 60_000,
   setup({ options, config, dns }) {
     const invalid = config.live('invalid_resolvable_fromhost', (lines) =>
-      CidrList.parse(lines.map((l) => ({ ...l, text: l.text.trim() }))),
+      parseCidrList(lines.map((l) => ({ ...l, text: l.text.trim() }))),
     )
     const refuse = (ctx: HookContext, policy: RejectPolicy, text: string, note: string): Verdict => {
       adjustKarma(ctx, -1)
