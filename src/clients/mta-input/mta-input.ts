@@ -5,8 +5,7 @@
  * is message/line-endings.ts.)
  */
 import { Transform, type TransformCallback } from 'node:stream'
-import type { Transaction } from '../../host/context.ts'
-import { formatAddress } from '../../protocol/envelope.ts'
+import { formatAddress, type MailFrom, type RcptTo } from '../../protocol/envelope.ts'
 
 /**
  * SMTP dot-stuffing (RFC 5321 §4.5.2) for a CRLF message, then the end-of-data line. A message
@@ -47,7 +46,10 @@ export function safeEnvelopeAddress(a: string): boolean {
 }
 
 /** The envelope as text for a local MTA, or undefined if any address could break its framing. */
-export function mtaEnvelope(txn: Transaction): { from: string; to: string[] } | undefined {
+export function mtaEnvelope(txn: {
+  readonly mailFrom: MailFrom
+  readonly recipients: readonly RcptTo[]
+}): { from: string; to: string[] } | undefined {
   const from = formatAddress(txn.mailFrom.address)
   const to = txn.recipients.map((r) => formatAddress(r.address))
   return [from, ...to].every(safeEnvelopeAddress) ? { from, to } : undefined

@@ -10,8 +10,7 @@
  * downgraded: `incompatible`, so the caller tries another hop or defers.
  */
 import type { Readable } from 'node:stream'
-import type { Transaction } from '../../host/context.ts'
-import type { BodyType, DsnNotify, Orcpt } from '../../protocol/envelope.ts'
+import type { BodyType, DsnNotify, MailFrom, Orcpt, RcptTo } from '../../protocol/envelope.ts'
 import { formatAddress } from '../../protocol/envelope.ts'
 import { DotStuffer } from './dot-stuff.ts'
 import { OutboundError } from './errors.ts'
@@ -38,7 +37,11 @@ export interface OutboundEnvelope {
   readonly recipients: readonly OutboundRecipient[]
 }
 
-export function envelopeOf(txn: Transaction, size: number): OutboundEnvelope {
+/** The envelope a transaction (host/context.ts Transaction) gives, for the next hop. */
+export function envelopeOf(
+  txn: { readonly mailFrom: MailFrom; readonly recipients: readonly RcptTo[]; readonly body: BodyType },
+  size: number,
+): OutboundEnvelope {
   const p = txn.mailFrom.params
   return {
     from: formatAddress(txn.mailFrom.address),
