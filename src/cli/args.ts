@@ -6,23 +6,15 @@ import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import type { ListenerRole } from '../host/context.ts'
 import { type ListenerSpec, roleForPort } from '../server/listeners.ts'
+import type { ServeOptions } from '../server/serve.ts'
 
-export interface CliOptions {
-  readonly configDir: string
+/** The command line: how to serve (ServeOptions) and what to do. */
+export interface CliOptions extends ServeOptions {
   /** Listeners from --listen; undefined when none was given (systemd sockets or the default). */
   readonly listeners: readonly ListenerSpec[] | undefined
-  readonly qmailControl: string | undefined
   readonly check: boolean
   readonly version: boolean
   readonly help: boolean
-  readonly pidFile: string | undefined
-  readonly drainSeconds: number
-  readonly maxConnections: number | undefined
-  readonly maxConnectionsPerIp: number | undefined
-  /** Worker processes; 0 = run in this process, no primary. */
-  readonly workers: number
-  readonly user: string | undefined
-  readonly group: string | undefined
   /** One session on stdin/stdout (tcpserver, inetd, systemd Accept=yes). */
   readonly stdio: boolean
   /** Admin command: signal the running server named by --pid-file, then exit. */

@@ -10,14 +10,13 @@
  * second TERM/INT → `exit-now`.
  */
 import cluster, { type Worker } from 'node:cluster'
-import type { CliOptions } from '../cli/args.ts'
 import type { ConfigSnapshot } from '../config/config-dir.ts'
 import { createLogger, stderrWriter } from '../host/logger.ts'
 import { ExitCode } from './exit-codes.ts'
 import type { ListenerSpec } from './listeners.ts'
 import { ReloadRounds } from './reload-rounds.ts'
 import { createReloadStatus } from './reload-status.ts'
-import { type ControlMessage, type WorkerMessage, writePidFile } from './serve.ts'
+import { type ControlMessage, type ServeOptions, type WorkerMessage, writePidFile } from './serve.ts'
 
 export const WorkerEnv = { id: 'QTSMTPD_WORKER_ID', listeners: 'QTSMTPD_LISTENERS' } as const
 
@@ -36,7 +35,7 @@ const quickDeathMs = 10_000
 /** How long a reload may take a worker (its plugins' set-up) before it counts as failed. */
 const reloadAnswerMs = 60_000
 
-export function runPrimary(opts: CliOptions, listeners: readonly ListenerSpec[]): void {
+export function runPrimary(opts: ServeOptions, listeners: readonly ListenerSpec[]): void {
   const log = createLogger(stderrWriter, 6)
   const removeOnlyPid = writePidFile(opts.pidFile)
   const reloadStatus = createReloadStatus(opts.pidFile)

@@ -10,7 +10,6 @@
  * Plugin code never runs as root when --user is given: the configuration is loaded after the drop.
  */
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs'
-import type { CliOptions } from '../cli/args.ts'
 import type { ConfigSnapshot } from '../config/config-dir.ts'
 import { ConfigError } from '../config/config-error.ts'
 import type { ListenerInfo } from '../host/context.ts'
@@ -24,6 +23,21 @@ import { ReloadQueue } from './reload-queue.ts'
 import { createReloadStatus } from './reload-status.ts'
 import type { Runtime } from './runtime.ts'
 import { SmtpServer } from './smtp-server.ts'
+
+/** How to serve: what the command line (cli/args.ts) or an embedding program gives. */
+export interface ServeOptions {
+  readonly configDir: string
+  /** qmail's control directory, searched after configDir (--qmail-control). */
+  readonly qmailControl: string | undefined
+  readonly pidFile: string | undefined
+  readonly drainSeconds: number
+  readonly maxConnections: number | undefined
+  readonly maxConnectionsPerIp: number | undefined
+  /** Worker processes; 0 = run in this process, no primary. */
+  readonly workers: number
+  readonly user: string | undefined
+  readonly group: string | undefined
+}
 
 /** Primary → worker. `config` answers `config?` with the configuration the workers run. */
 export type ControlMessage =
@@ -67,7 +81,7 @@ export class StartupError extends Error {
  * opens its own and closes them with itself.
  */
 export async function loadRuntime(
-  opts: CliOptions,
+  opts: ServeOptions,
   logWriter?: LogWriter,
   snapshot?: ConfigSnapshot,
   listeners?: readonly ListenerInfo[],
@@ -110,7 +124,7 @@ async function runningConfig(worker: WorkerRole): Promise<ConfigSnapshot | undef
   })
 }
 
-export function identityFrom(opts: CliOptions): Identity | undefined {
+export function identityFrom(opts: ServeOptions): Identity | undefined {
   if (opts.user === undefined) return undefined
   try {
     return resolveIdentity(opts.user, opts.group)
@@ -139,7 +153,11 @@ export function writePidFile(file: string | undefined): () => void {
   }
 }
 
-export async function serve(opts: CliOptions, listeners: readonly ListenerSpec[], worker?: WorkerRole): Promise<void> {
+export async function serve(
+  opts: ServeOptions,
+  listeners: readonly ListenerSpec[],
+  worker?: WorkerRole,
+): Promise<void> {
   const who = worker === undefined ? '' : `worker ${worker.id} (pid ${process.pid}): `
   // First thing: a process with no SIGUSR1 listener answers the signal by starting Node's inspector.
   let reopenLogs = (): void => {}

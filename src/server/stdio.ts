@@ -9,11 +9,10 @@
 import { fstatSync } from 'node:fs'
 import { Socket } from 'node:net'
 import { Duplex } from 'node:stream'
-import type { CliOptions } from '../cli/args.ts'
 import type { ListenerInfo, Peer } from '../host/context.ts'
 import { createLogger, stderrWriter } from '../host/logger.ts'
 import { unmapIPv4 } from '../net/ip.ts'
-import { becomeIdentity, identityFrom, loadRuntime } from './serve.ts'
+import { becomeIdentity, identityFrom, loadRuntime, type ServeOptions } from './serve.ts'
 import { SmtpServer } from './smtp-server.ts'
 
 export interface StdioClient {
@@ -50,7 +49,7 @@ function stdioIsOneSocket(): boolean {
   }
 }
 
-export async function runStdio(opts: CliOptions): Promise<void> {
+export async function runStdio(opts: ServeOptions): Promise<void> {
   becomeIdentity(identityFrom(opts), createLogger(stderrWriter, 6))
   // A socket on fd 0 (tcpserver, inetd, systemd) is used as one: STARTTLS then runs natively.
   const socket = stdioIsOneSocket() ? new Socket({ fd: 0, readable: true, writable: true }) : undefined
