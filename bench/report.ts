@@ -15,6 +15,8 @@ export interface Cell {
   readonly cpuPct: number
   /** Server CPU time per message, in ms: steadier than msgs/s on a loaded machine. */
   readonly cpuMsPerMsg: number
+  /** The workload's daemons' CPU (% of one core), when it has daemons. */
+  readonly peerCpuPct?: number
   readonly rssMiB: number
   readonly latency?: { readonly p50: number; readonly p99: number }
   readonly vsHaraka?: number
@@ -66,6 +68,9 @@ export function summarise(workload: string, contender: string, runs: readonly Ru
     cpuPct: median(runs.map((r) => r.cpuPct)),
     cpuMsPerMsg: median(runs.map((r) => (r.messages > 0 ? (r.cpuPct / 100 / r.msgsPerSec) * 1000 : Number.NaN))),
     rssMiB: median(runs.map((r) => r.rssPeakKiB)) / 1024,
+    ...(runs.some((r) => r.peerCpuPct !== undefined)
+      ? { peerCpuPct: median(runs.map((r) => r.peerCpuPct ?? Number.NaN)) }
+      : {}),
     ...(lat.length ? { latency: { p50: median(lat.map((l) => l.p50)), p99: median(lat.map((l) => l.p99)) } } : {}),
     errors,
   }
@@ -116,6 +121,21 @@ export function markdown(r: Report, workloads: readonly Workload[], labels: Read
       const err = c.errors.length ? ` ⚠ ${c.errors[0]?.slice(0, 80)}` : ''
       out.push(
         `| ${w.label} | ${labels[c.contender] ?? c.contender}${err} | ${f(c.msgsPerSec.median)} (${f(c.msgsPerSec.min)}–${f(c.msgsPerSec.max)}) | ${f(c.mbPerSec, 1)} | ${f(c.cpuPct)} | ${f(c.cpuMsPerMsg, c.cpuMsPerMsg < 10 ? 2 : 0)} | ${f(c.rssMiB)} | ${lat} | ${f(c.vsHaraka, 2)} | ${f(c.vsSink, 2)} | ${f(c.cpuVsHaraka, 2)} |`,
+      )
+    }
+  }
+  const split = r.cells.filter((c) => c.peerCpuPct !== undefined)
+  if (split.length) {
+    out.push(
+      '',
+      "| CPU split | contender | msgs/s | server CPU % | daemons CPU % | daemons' share of the CPU | daemons CPU ms/msg |",
+      '|---|---|---:|---:|---:|---:|---:|',
+    )
+    for (const c of split) {
+      const peer = c.peerCpuPct ?? Number.NaN
+      const w = workloads.find((x) => x.id === c.workload)
+      out.push(
+        `| ${w?.label ?? c.workload} | ${labels[c.contender] ?? c.contender} | ${f(c.msgsPerSec.median)} | ${f(c.cpuPct)} | ${f(peer)} | ${f((peer / (peer + c.cpuPct)) * 100)} % | ${f((peer / 100 / c.msgsPerSec.median) * 1000, 1)} |`,
       )
     }
   }

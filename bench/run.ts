@@ -20,6 +20,7 @@ import {
   type Running,
   smtpSink,
 } from './contenders.ts'
+import { harakaContent, qtsmtpdContent, stopContentDaemons } from './content.ts'
 import { harakaAuth, qtsmtpdAuth, stopAuthWorld } from './mailauth.ts'
 import { harakaPolicy, qtsmtpdPolicy, stopPolicyDns } from './policy.ts'
 import { treeRssKiB } from './proc.ts'
@@ -31,7 +32,7 @@ import { type RunResult, runOnce, type Workload, workloads } from './workloads.t
 const usage = `Usage: npm run bench -- [--quick] [--rounds N] [--only ids] [--workloads ids] [--cap SECONDS]
                       [--idle N] [--no-idle] [--no-profile] [--no-docs]
        npm run bench -- --report .bench-work/results/FILE.json   (re-render a run into docs/performance.md)
-  contenders: qtsmtpd qtsmtpd-n qtsmtpd-maildir qtsmtpd-policy qtsmtpd-auth qtsmtpd-auth-n haraka haraka-policy haraka-auth qpsmtpd sink
+  contenders: qtsmtpd qtsmtpd-n qtsmtpd-maildir qtsmtpd-policy qtsmtpd-auth qtsmtpd-auth-n qtsmtpd-content haraka haraka-policy haraka-auth haraka-content qpsmtpd sink
   workloads:  ${workloads.map((w) => w.id).join(' ')}
 `
 
@@ -147,6 +148,7 @@ async function main(): Promise<number> {
   // The policy chain's servers run only its workload: leave them out when it is not chosen.
   if (wl.some((w) => w.id === 'policy')) all.push(qtsmtpdPolicy(), harakaPolicy())
   if (wl.some((w) => w.id === 'auth')) all.push(qtsmtpdAuth(), qtsmtpdAuth(cpus().length), harakaAuth())
+  if (wl.some((w) => w.id === 'content')) all.push(qtsmtpdContent(), harakaContent())
   if (wanted) all = all.filter((c) => wanted.includes(c.id))
   if (quick) all = all.filter((c) => c.id !== 'qtsmtpd-maildir' || wanted?.includes(c.id))
   const labels = Object.fromEntries(all.map((c) => [c.id, c.label]))
@@ -184,6 +186,7 @@ async function main(): Promise<number> {
     running.clear()
     await stopPolicyDns()
     await stopAuthWorld()
+    await stopContentDaemons()
   }
   process.once('SIGINT', () => void stopAll().then(() => process.exit(130)))
 

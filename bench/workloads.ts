@@ -5,6 +5,7 @@
  * the messages smtp-source reported done (its -c counter).
  */
 import { spawn } from 'node:child_process'
+import { contentDaemonPids } from './content.ts'
 import { AUTH_SENDER, authWorld } from './mailauth.ts'
 import { CLK_TCK, sampleRss, treeTicks } from './proc.ts'
 import { makeBody, oneTransaction, runLoad } from './smtp-client.ts'
@@ -24,6 +25,8 @@ export interface Workload {
   readonly contenders?: readonly string[]
   /** Sends bench/mailauth.ts's DKIM-signed message with our client (smtp-source cannot send a given one). */
   readonly signed?: boolean
+  /** Daemons the servers ask (clamd, spamd): their process trees' CPU is measured beside the server's. */
+  readonly peers?: () => Promise<readonly number[]>
 }
 
 export const workloads: readonly Workload[] = [
@@ -131,6 +134,20 @@ export const workloads: readonly Workload[] = [
     contenders: ['qtsmtpd-auth', 'qtsmtpd-auth-n', 'haraka-auth'],
     signed: true,
   },
+  {
+    // bench/content.ts: virus/clamdscan + spamassassin, and Haraka's clamd + spamassassin, against one clamd and spamd.
+    id: 'content',
+    label: '2 KB, 1 msg/conn, c=10, clamd + spamd',
+    size: 2048,
+    concurrency: 10,
+    keepAlive: false,
+    tls: false,
+    count: 600,
+    quickCount: 10,
+    probe: false,
+    contenders: ['qtsmtpd-content', 'haraka-content'],
+    peers: contentDaemonPids,
+  },
 ]
 
 export interface RunResult {
@@ -140,6 +157,8 @@ export interface RunResult {
   readonly mbPerSec: number
   /** Server CPU over the run, in % of one core (200 = both cores of this machine). */
   readonly cpuPct: number
+  /** The workload's daemons' CPU over the run (Workload.peers), in % of one core. */
+  readonly peerCpuPct?: number
   readonly rssPeakKiB: number
   readonly capped: boolean
   readonly error?: string
@@ -208,6 +227,9 @@ export async function runOnce(
   opts: { quick: boolean; capMs: number },
 ): Promise<RunResult> {
   const count = opts.quick ? w.quickCount : w.count
+  const peers = (await w.peers?.()) ?? []
+  const peerTicks = () => peers.reduce((sum, pid) => sum + treeTicks(pid), 0)
+  const peerTicks0 = peerTicks()
   const ticks0 = treeTicks(server.pid)
   const rss = sampleRss(server.pid)
   const t0 = performance.now()
@@ -254,6 +276,7 @@ export async function runOnce(
   }
   const elapsedMs = performance.now() - t0
   const cpuTicks = treeTicks(server.pid) - ticks0
+  const peerCpuTicks = peerTicks() - peerTicks0
   const rssPeakKiB = rss.stop()
   const secs = elapsedMs / 1000
   const result: RunResult = {
@@ -262,6 +285,7 @@ export async function runOnce(
     msgsPerSec: done / secs,
     mbPerSec: (done * w.size) / 1e6 / secs,
     cpuPct: (cpuTicks / CLK_TCK / secs) * 100,
+    ...(peers.length > 0 ? { peerCpuPct: (peerCpuTicks / CLK_TCK / secs) * 100 } : {}),
     rssPeakKiB,
     capped,
     ...(error === undefined ? {} : { error }),

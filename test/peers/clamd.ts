@@ -48,6 +48,8 @@ export interface Clamd {
   /** The signature database directory. */
   readonly dbDir: string
   readonly dir: string
+  /** clamd's pid while it runs. */
+  readonly pid: number | undefined
   start(): Promise<void>
   /** Ends it (SIGTERM; SIGKILL after 5 s) and waits until it is gone. */
   stop(): Promise<void>
@@ -140,6 +142,9 @@ export async function startClamd(opts: ClamdOptions = {}): Promise<Clamd> {
     port,
     dbDir,
     dir,
+    get pid() {
+      return child?.pid
+    },
     start,
     stop,
     pause: () => child?.kill('SIGSTOP'),

@@ -20,6 +20,8 @@ export interface Spamd {
   readonly port: number
   readonly socket: string
   readonly dir: string
+  /** The spamd parent's pid while it runs (its children are its process tree). */
+  readonly pid: number | undefined
   /** Writes `user_prefs` for one spamd user (what the plugin sends as `User:`). */
   userPrefs(user: string, prefs: string): Promise<void>
   start(): Promise<void>
@@ -107,6 +109,9 @@ export async function startSpamd(extraConfig = ''): Promise<Spamd> {
     port,
     socket,
     dir,
+    get pid() {
+      return child?.pid
+    },
     userPrefs: async (user, prefs) => {
       await mkdir(join(users, user), { recursive: true, mode: 0o755 })
       await writeFile(join(users, user, 'user_prefs'), prefs, { mode: 0o644 })
