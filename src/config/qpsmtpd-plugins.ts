@@ -28,7 +28,6 @@ const advice: Readonly<Record<string, Advice>> = {
   // Connection, HELO, sender and recipient policy, content checks.
   ...Object.fromEntries(
     [
-      'karma',
       'dspam',
       'content_log',
       'ident/geoip',

@@ -29,6 +29,7 @@ import greylisting from './greylisting/index.ts'
 import heloChecks from './helo/checks.ts'
 import dontRequireAnglebrackets from './helo/dont-require-anglebrackets.ts'
 import help from './help.ts'
+import karma from './karma/index.ts'
 import logAdaptive from './logging/adaptive.ts'
 import logApache from './logging/apache.ts'
 import logConnectionId from './logging/connection-id.ts'
@@ -121,6 +122,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   rhsbl,
   resolvableFromhost,
   greylisting,
+  karma,
   qmailDeliverable,
   help,
   naughty,

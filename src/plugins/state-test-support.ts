@@ -17,12 +17,17 @@ export const storeKinds: readonly StoreKind[] = ['memory', 'sqlite', 'redis']
 export class TestStores {
   #redis: RedisServer | undefined
   #dir: string | undefined
-  #opened = 0
+  #opened: Store[] = []
 
-  /** A fresh, empty store of `kind` on `clock` (its own Redis prefix, its own SQLite file). */
+  /** A fresh, empty store of `kind` on `clock` (its own Redis prefix, its own SQLite file); closed by close(). */
   async open(kind: StoreKind, clock: Clock): Promise<Store> {
+    const store = await this.#open(kind, clock, this.#opened.length + 1)
+    this.#opened.push(store)
+    return store
+  }
+
+  async #open(kind: StoreKind, clock: Clock, n: number): Promise<Store> {
     const now = () => clock.now()
-    const n = ++this.#opened
     switch (kind) {
       case 'memory':
         return memoryStore({ now })
@@ -45,6 +50,7 @@ export class TestStores {
   }
 
   async close(): Promise<void> {
+    for (const s of this.#opened) await s.close()
     await this.#redis?.close()
     if (this.#dir !== undefined) rmSync(this.#dir, { recursive: true, force: true })
   }

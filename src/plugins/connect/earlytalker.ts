@@ -7,10 +7,11 @@
  * refuses every MAIL; `reject 0` (qpsmtpd's old `action log`) logs it and lets the session go on;
  * `reject naughty` leaves it to the naughty plugin. When the plugin has judged a client that
  * talked before the greeting, the core's enforce_sync does not refuse it a second time.
- * Relay clients and whitelisted hosts are not checked.
+ * Relay clients, whitelisted hosts and (at connect) clients with a karma history above 5 are
+ * not checked.
  */
 import type { HookContext } from '../../host/context.ts'
-import { adjustKarma, isImmune, rejectAs, rejectOptions } from '../../host/conventions.ts'
+import { adjustKarma, isImmune, KarmaHistory, rejectAs, rejectOptions } from '../../host/conventions.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
 import type { ConnectHook, DataHook, Hooks, MailHook } from '../../host/hook-map.ts'
 import { defineKey } from '../../host/keys.ts'
@@ -80,6 +81,11 @@ export default definePlugin({
     const connect: ConnectHook = async (ctx) => {
       if (isImmune(ctx)) {
         ctx.result('skip', 'immune')
+        return pass()
+      }
+      const history = ctx.connection.notes.get(KarmaHistory)
+      if (history !== undefined && history > 5) {
+        ctx.result('skip', `karma history ${history}`)
         return pass()
       }
       if (!(await ctx.clientSpoke(waitMs))) {
