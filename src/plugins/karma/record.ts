@@ -44,7 +44,7 @@ export function keyAddress(key: string): string | undefined {
 export function penaltyLeft(r: KarmaRecord, now: number, penaltyDays: number): number {
   if (r.penaltyStart === 0) return 0
   const left = penaltyDays - (now - r.penaltyStart) / 86_400
-  return left > 0 ? left : 0
+  return Math.max(0, left)
 }
 
 export type Judgement = 'penalty box' | 'negative' | 'positive' | 'neutral'
