@@ -21,7 +21,6 @@ import {
   packetHeader,
 } from './codec.ts'
 import {
-  Action,
   allActions,
   BODY_CHUNK,
   Command,
@@ -31,10 +30,10 @@ import {
   offeredProtocol,
   Protocol,
   type ProtocolVersion,
-  ReplyLetter,
   undefinedEvents,
 } from './constants.ts'
 import { MilterError } from './errors.ts'
+import { actionFor, type EventSpec, events, stageLetters, stageNames } from './events.ts'
 import { aborted, PacketReader } from './packet-reader.ts'
 
 export interface MilterSessionOptions {
@@ -88,65 +87,6 @@ export interface ModificationSink {
 }
 
 export type MacroLookup = (name: string) => string | undefined
-
-/** An event: its letter, the bits that say the filter does not want it or will not answer it. */
-interface EventSpec {
-  readonly letter: CommandLetter
-  readonly notWanted: number
-  readonly noReply: number
-  readonly stage: MacroStageName | 'unknown' | undefined
-  readonly content: boolean
-}
-
-const events = {
-  connect: {
-    letter: Command.connect,
-    notWanted: Protocol.noConnect,
-    noReply: Protocol.noConnectReply,
-    stage: 'connect',
-  },
-  helo: { letter: Command.helo, notWanted: Protocol.noHelo, noReply: Protocol.noHeloReply, stage: 'helo' },
-  mail: { letter: Command.mail, notWanted: Protocol.noMail, noReply: Protocol.noMailReply, stage: 'mail' },
-  rcpt: { letter: Command.rcpt, notWanted: Protocol.noRcpt, noReply: Protocol.noRcptReply, stage: 'rcpt' },
-  data: { letter: Command.data, notWanted: Protocol.noData, noReply: Protocol.noDataReply, stage: 'data' },
-  unknown: {
-    letter: Command.unknown,
-    notWanted: Protocol.noUnknown,
-    noReply: Protocol.noUnknownReply,
-    stage: 'unknown',
-  },
-  header: {
-    letter: Command.header,
-    notWanted: Protocol.noHeaders,
-    noReply: Protocol.noHeaderReply,
-    stage: 'endOfHeaders',
-    content: true,
-  },
-  endOfHeaders: {
-    letter: Command.endOfHeaders,
-    notWanted: Protocol.noEndOfHeaders,
-    noReply: Protocol.noEndOfHeadersReply,
-    stage: 'endOfHeaders',
-    content: true,
-  },
-  body: { letter: Command.body, notWanted: Protocol.noBody, noReply: Protocol.noBodyReply, content: true },
-  endOfMessage: { letter: Command.endOfMessage, notWanted: 0, noReply: 0, stage: 'endOfMessage', content: true },
-} as const satisfies Record<string, Partial<EventSpec> & Pick<EventSpec, 'letter' | 'notWanted' | 'noReply'>>
-
-/** The action bit each modification needs. */
-const actionFor: Readonly<Record<string, number>> = {
-  [ReplyLetter.addHeader]: Action.addHeaders,
-  [ReplyLetter.insertHeader]: Action.addHeaders,
-  [ReplyLetter.changeHeader]: Action.changeHeaders,
-  [ReplyLetter.addRecipient]: Action.addRecipients,
-  [ReplyLetter.addRecipientWithArgs]: Action.addRecipientsWithArgs,
-  [ReplyLetter.removeRecipient]: Action.removeRecipients,
-  [ReplyLetter.changeSender]: Action.changeSender,
-  [ReplyLetter.replaceBody]: Action.changeBody,
-  [ReplyLetter.quarantine]: Action.quarantine,
-}
-
-const stageNames = Object.keys(MacroStage) as MacroStageName[]
 
 export class MilterSession {
   readonly name: string
@@ -501,17 +441,6 @@ export class MilterSession {
 const CONTINUE: Decision = Object.freeze({ kind: 'continue' })
 const SKIP: Decision = Object.freeze({ kind: 'skip' })
 const SHUTDOWN: Decision = Object.freeze({ kind: 'shutdown' })
-
-/** SMFIC_MACRO names the command its macros are for. */
-const stageLetters: Readonly<Record<MacroStageName, CommandLetter>> = {
-  connect: Command.connect,
-  helo: Command.helo,
-  mail: Command.mail,
-  rcpt: Command.rcpt,
-  data: Command.data,
-  endOfMessage: Command.endOfMessage,
-  endOfHeaders: Command.endOfHeaders,
-}
 
 const strings = (args: readonly string[]): Part[] => args.map((a) => ({ string: a }))
 

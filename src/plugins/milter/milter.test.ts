@@ -2,85 +2,16 @@
  * milter through real SMTP sessions against a scripted milter: what it is sent at each stage
  * (macros included), each decision as the client sees it, and every modification as the queue
  * stores it. Failures: failures.test.ts; the real filters: opendkim, clamav-milter,
- * spamass-milter and rspamd tests beside this one.
+ * spamass-milter and rspamd tests beside this one; configuration: config.test.ts.
  */
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import {
-  type FakeAnswer,
-  type FakeConnection,
-  type FakeMilter,
-  type Received,
-  milterReply as r,
-  startFakeMilter,
-} from '../../../test/peers/fake-milter.ts'
-import { definePlugin } from '../../host/define-plugin.ts'
-import { pass } from '../../host/verdict.ts'
-import { formatAddress } from '../../protocol/envelope.ts'
+import { type FakeAnswer, milterReply as r, startFakeMilter } from '../../../test/peers/fake-milter.ts'
 import { SmtpTestClient } from '../../testing/client.ts'
-import { acceptAllRecipients, type TestServer, type TestServerOptions, withTestServer } from '../../testing/index.ts'
+import { acceptAllRecipients, withTestServer } from '../../testing/index.ts'
 import type { QueuedMessage } from '../../testing/memory-queue.ts'
 import milter from './index.ts'
-
-const CONTENT = 'Subject: hello\r\nFrom: <s@sender.test>\r\nX-Old: a\r\nX-Old: b\r\n\r\nbody line\r\n'
-
-async function withMilter(
-  answer: (c: Received, conn: FakeConnection) => FakeAnswer | Promise<FakeAnswer>,
-  run: (srv: TestServer, fake: FakeMilter) => Promise<void>,
-  opts: {
-    negotiate?: { actions?: number; protocol?: number }
-    options?: Record<string, string>
-    server?: TestServerOptions
-  } = {},
-) {
-  const fake = await startFakeMilter({
-    reply: answer,
-    ...(opts.negotiate === undefined
-      ? {}
-      : {
-          negotiate: (o) => [r.negotiate(6, opts.negotiate?.actions ?? o.actions, opts.negotiate?.protocol ?? 0)],
-        }),
-  })
-  try {
-    await withTestServer(
-      {
-        ...opts.server,
-        plugins: [
-          milter({ name: 'fake', socket: fake.socket, ...opts.options }),
-          acceptAllRecipients(),
-          recordEnvelope(),
-          ...(opts.server?.plugins ?? []),
-        ],
-      },
-      (srv) => run(srv, fake),
-    )
-  } finally {
-    await fake.close()
-  }
-}
-
-const cont = (): FakeAnswer => [r.continue()]
-
-async function session(srv: TestServer) {
-  const c = await srv.connect()
-  await c.expect(220)
-  await c.send('EHLO client.test', 250)
-  return c
-}
-
-async function sendMessage(srv: TestServer, to: readonly string[] = ['u1@local.test'], content = CONTENT) {
-  const c = await session(srv)
-  await c.send('MAIL FROM:<s@sender.test> SIZE=100 BODY=8BITMIME', 250)
-  for (const t of to) await c.send(`RCPT TO:<${t}> NOTIFY=NEVER`, /^[245]/)
-  await c.send('DATA', 354)
-  c.write(`${content}.\r\n`)
-  const reply = await c.reply(30_000)
-  await c.quit()
-  return reply
-}
+import { CONTENT, cont, envelopeSeen, sendMessage, session, withMilter } from './test-support.ts'
 
 describe('milter: what the milter is told', () => {
   it('every stage in order, with Postfix macros, ESMTP arguments, headers as received and the body', async () => {
@@ -130,35 +61,6 @@ describe('milter: what the milter is told', () => {
       )
       assert.equal(find('B')[0]?.data.toString(), 'body line\r\n')
     })
-  })
-})
-
-describe('milter: macros as configured', () => {
-  it("connect_macros, daemon_name and macro_defaults, as Postfix's milter_* settings", async () => {
-    await withMilter(
-      cont,
-      async (srv, fake) => {
-        const c = await session(srv)
-        await c.quit()
-        const conn = await fake.connected()
-        await conn.closed
-        assert.deepEqual(conn.macros('C'), {
-          '{daemon_name}': 'inbound',
-          '{client_addr}': '127.0.0.1',
-          '{client_name}': 'unknown',
-          '{client_connections}': '0',
-        })
-        assert.deepEqual(conn.macros('H'), { '{client_resolve}': 'FAIL' })
-      },
-      {
-        options: {
-          connect_macros: '{daemon_name},{client_addr},{client_name},{client_connections},{unset}',
-          helo_macros: '{client_resolve},{tls_version}',
-          daemon_name: 'inbound',
-          macro_defaults: '{client_connections}=0',
-        },
-      },
-    )
   })
 })
 
@@ -377,24 +279,6 @@ describe('milter: decisions at each stage, as the client sees them', () => {
   })
 })
 
-/** Records the envelope the queue will get, DSN parameters included. */
-const envelopeSeen: { from: string; to: string[] }[] = []
-const recordEnvelope = definePlugin({
-  name: 'test/record-envelope',
-  options: {},
-  setup: () => ({
-    hooks: {
-      queuePre: (ctx) => {
-        envelopeSeen.push({
-          from: formatAddress(ctx.transaction.mailFrom.address),
-          to: ctx.transaction.recipients.map((x) => `${formatAddress(x.address)} ${x.params.notify?.join(',') ?? '-'}`),
-        })
-        return pass()
-      },
-    },
-  }),
-})
-
 describe('milter: every modification, as the queue stores it', () => {
   it('headers added, inserted, changed, removed; the body replaced; recipients added and removed; the sender changed', async () => {
     envelopeSeen.length = 0
@@ -460,60 +344,5 @@ describe('milter: every modification, as the queue stores it', () => {
       await first.close()
       await second.close()
     }
-  })
-})
-
-describe('milter: from config/plugins', () => {
-  it("qpsmtpd's `milter NAME PORT`, then `milter:2` on a Unix socket relative to the base directory, both in the chain", async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'qtsmtpd-milter-config-'))
-    const first = await startFakeMilter({
-      reply: (c) => (c.letter === 'E' ? [r.addHeader('X-First', 'yes'), r.continue()] : cont()),
-    })
-    const second = await startFakeMilter(
-      { reply: (c) => (c.letter === 'E' ? [r.addHeader('X-Second', 'yes'), r.continue()] : cont()) },
-      { unixPath: join(dir, 'second.sock') },
-    )
-    try {
-      await mkdir(join(dir, 'config'))
-      await writeFile(
-        join(dir, 'config', 'plugins'),
-        `milter first ${first.port}\nmilter:2 second unix:second.sock default_action accept\n`,
-      )
-      await withTestServer({ configDir: join(dir, 'config'), plugins: [acceptAllRecipients()] }, async (srv) => {
-        assert.equal((await sendMessage(srv)).code, 250)
-        assert.match(srv.queued[0]?.text ?? '', /\r\nX-First: yes\r\nX-Second: yes\r\n\r\n/)
-      })
-    } finally {
-      await first.close()
-      await second.close()
-      await rm(dir, { recursive: true, force: true })
-    }
-  })
-})
-
-describe('milter: TLS macros', () => {
-  it('{tls_version} and {cipher} at HELO after STARTTLS', async () => {
-    await withMilter(
-      cont,
-      async (srv, fake) => {
-        const c = await srv.connect()
-        await c.expect(220)
-        await c.send('EHLO client.test', 250)
-        await c.startTls()
-        await c.send('EHLO client.test', 250)
-        await c.quit()
-        const conn = await fake.connected()
-        await conn.closed
-        const helo = conn.received.filter((x) => x.letter === 'D' && x.data.toString('latin1', 0, 1) === 'H')
-        assert.equal(conn.letters().filter((l) => l === 'H').length, 2)
-        assert.equal(helo.length, 1, 'before STARTTLS the HELO macros have no value: no macro packet')
-        const after = helo[0]?.strings ?? []
-        assert.equal(after[0], 'H{tls_version}')
-        assert.match(after[1] ?? '', /^TLSv1\.[23]$/)
-        assert.equal(after[2], '{cipher}')
-        assert.match(after[3] ?? '', /^TLS_|^ECDHE/)
-      },
-      { server: { tls: true } },
-    )
   })
 })
