@@ -30,6 +30,8 @@ const missingConfig =
 export const usage = `Usage: qtsmtpd --config DIR [--listen HOST:PORT[/smtp|submission|smtps]]... [options]
        qtsmtpd --stdio --config DIR        (one session on stdin/stdout: tcpserver, inetd)
        qtsmtpd dkim-keygen --config DIR [--ed25519] DOMAIN SELECTOR   (a DKIM key and its DNS record)
+       qtsmtpd karma --config DIR list|search|capture|release ...     (qpsmtpd's karma_tool)
+       qtsmtpd import-greylist|import-karma --config DIR SOURCE       (qpsmtpd's databases)
 
   --config DIR            qpsmtpd-layout configuration directory (plugins, me, rcpthosts, ...);
                           required: there is no default

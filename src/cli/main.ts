@@ -6,16 +6,19 @@
  */
 import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
+import { configErrorsIn } from '../config/config-error.ts'
 import { createLogger, type LogEntry, stderrWriter } from '../host/logger.ts'
 import { ExitCode } from '../server/exit-codes.ts'
 import { type ListenerSpec, plannedListenerInfo, socketActivationSpecs } from '../server/listeners.ts'
 import { runPrimary, WorkerEnv } from '../server/primary.ts'
 import { awaitReloadOutcome, readReloadStatus, reloadStatusFile } from '../server/reload-status.ts'
 import { becomeIdentity, identityFrom, loadRuntime, StartupError, serve } from '../server/serve.ts'
+import { StateUsageError } from '../server/state-commands.ts'
 import { runStdio } from '../server/stdio.ts'
 import { version } from '../version.ts'
 import { type CliOptions, defaultListen, parseCli, parseListen, usage } from './args.ts'
 import { dkimKeygen, KeygenUsageError, keygenUsage } from './dkim-keygen.ts'
+import { isStateCommand, runStateCommand, stateUsage } from './state.ts'
 
 function fail(code: ExitCode, message: string): never {
   process.stderr.write(`qtsmtpd: ${message}\n`)
@@ -89,6 +92,16 @@ export async function main(argv: readonly string[]): Promise<void> {
         ExitCode.usage,
         e instanceof KeygenUsageError ? `${e.message}\n${keygenUsage}` : `dkim-keygen: ${(e as Error).message}`,
       )
+    }
+  }
+  if (isStateCommand(argv[0])) {
+    if (argv.includes('--help') || argv.includes('-h')) return void process.stdout.write(stateUsage)
+    try {
+      return void process.stdout.write(await runStateCommand(argv[0], argv.slice(1)))
+    } catch (e) {
+      if (e instanceof StateUsageError) fail(ExitCode.usage, `${e.message}\n${stateUsage}`)
+      if (configErrorsIn(e) !== undefined) failConfig((e as Error).message)
+      fail(ExitCode.usage, `${argv[0]}: ${(e as Error).message}`)
     }
   }
   let opts: CliOptions

@@ -50,7 +50,10 @@ const advice: Readonly<Record<string, Advice>> = {
     kind: 'never',
     text: 'it is a script that makes a certificate, not a plugin: make one with openssl (docs/plugins/tls.md) and load tls',
   },
-  karma_tool: { kind: 'never', text: 'it is a command-line tool for the karma database, not a plugin' },
+  karma_tool: {
+    kind: 'never',
+    text: 'it is a command-line tool, not a plugin: run qtsmtpd karma (docs/plugins/karma.md)',
+  },
   http_config: { kind: 'never', text: 'qtsmtpd reads its configuration from files only' },
   user_config: { kind: 'never', text: 'per-user configuration files are not supported' },
   'auth/authnull': { kind: 'never', text: 'qpsmtpd itself removed it (it accepted every password)' },
