@@ -114,6 +114,14 @@ export async function startClamd(opts: ClamdOptions = {}): Promise<Clamd> {
   const start = async () => {
     await rm(socket, { force: true })
     const c = spawn('clamd', ['-c', conf], { stdio: 'ignore' })
+    // A test process that dies without close() must not leave the daemon behind.
+    const reap = () => {
+      try {
+        process.kill(c.pid as number, 'SIGKILL')
+      } catch {}
+    }
+    process.once('exit', reap)
+    c.once('exit', () => process.off('exit', reap))
     child = c
     let exited = false
     c.once('exit', () => {

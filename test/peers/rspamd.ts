@@ -134,6 +134,14 @@ ${
   const start = async () => {
     // Own process group: stop() reaches the workers too.
     const c = spawn('rspamd', args, { stdio: 'ignore', detached: true })
+    // A test process that dies without close() must not leave the daemon behind.
+    const reap = () => {
+      try {
+        process.kill(-(c.pid as number), 'SIGKILL')
+      } catch {}
+    }
+    process.once('exit', reap)
+    c.once('exit', () => process.off('exit', reap))
     child = c
     const exited = new Promise<never>((_, reject) =>
       c.once('exit', (code) => reject(new Error(`rspamd exited with ${code}; see ${join(dir, 'rspamd.log')}`))),

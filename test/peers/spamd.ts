@@ -76,6 +76,14 @@ export async function startSpamd(extraConfig = ''): Promise<Spamd> {
     // Its own process group, so pause() stops the forked children too.
     const log = await open(logFile, 'a')
     const c = spawn('spamd', args, { stdio: ['ignore', 'ignore', log.fd], detached: true })
+    // A test process that dies without close() must not leave the daemon behind.
+    const reap = () => {
+      try {
+        process.kill(-(c.pid as number), 'SIGKILL')
+      } catch {}
+    }
+    process.once('exit', reap)
+    c.once('exit', () => process.off('exit', reap))
     await log.close()
     child = c
     const exited = new Promise<never>((_, reject) =>
