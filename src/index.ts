@@ -29,6 +29,7 @@ export {
   type ScramMechanism,
   type ScramVerdict,
   scramCredentials,
+  scramPassword,
   type TokenMechanism,
 } from './host/auth.ts'
 export type { ConfigView } from './host/config-view.ts'

@@ -77,7 +77,8 @@ export type ScramVerdict = Verdict | ScramFound
 
 export interface ScramFound {
   readonly kind: 'credentials'
-  readonly credentials: ScramCredentials
+  /** Stored secrets, or a clear-text password the core derives them from. */
+  readonly credentials: ScramCredentials | { readonly password: string }
   /** The name the session is authenticated as on success (default: the client's). */
   readonly user?: string | undefined
 }
@@ -85,6 +86,16 @@ export interface ScramFound {
 /** The user's stored SCRAM secrets, for the core to check the client's proof against. */
 export const scramCredentials = (credentials: ScramCredentials, user?: string): ScramVerdict =>
   user === undefined ? { kind: 'credentials', credentials } : { kind: 'credentials', credentials, user }
+
+/**
+ * For a backend that stores the password in clear text: the core derives the secrets itself,
+ * with the salt and iteration count it uses for unknown users, so that a client cannot tell a
+ * clear-text entry, a stored one and a missing one apart by the salt.
+ */
+export const scramPassword = (password: string, user?: string): ScramVerdict =>
+  user === undefined
+    ? { kind: 'credentials', credentials: { password } }
+    : { kind: 'credentials', credentials: { password }, user }
 
 export type TokenMechanism = 'OAUTHBEARER' | 'XOAUTH2'
 

@@ -29,6 +29,7 @@ import { type OptionalService, type ProvidedServices, type ServiceSet, withDefau
 import type { HookRunner, RegisteredPlugin } from '../host/runner.ts'
 import { emptyServices, type Services } from '../host/services.ts'
 import type { CidrList } from '../net/cidr.ts'
+import { type AuthShared, openAuthShared } from '../session/auth/shared.ts'
 import type { SessionSettings } from '../session/settings.ts'
 import { createTlsContextProvider, type TlsContextProvider } from '../session/tls.ts'
 import { version } from '../version.ts'
@@ -87,6 +88,8 @@ export interface Runtime {
   /** What the plugins were given (dns, store, metrics, clock, net). */
   readonly provided: ProvidedServices
   readonly tlsContexts: TlsContextProvider | undefined
+  /** What the AUTH exchanges of all sessions share (session/auth/shared.ts). */
+  readonly auth: AuthShared
   readonly server: ServerInfo
   readonly log: Logger
   /**
@@ -211,6 +214,7 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
         'or set tls_before_auth 0 to allow AUTH without TLS',
     )
   const tlsContexts = services.tls === undefined ? undefined : createTlsContextProvider(services.tls)
+  const auth = await openAuthShared(provided.store, log)
   starting = false
   return {
     settings: opts.settings,
@@ -220,6 +224,7 @@ export async function buildRuntime(opts: RuntimeOptions): Promise<Runtime> {
     services,
     provided,
     tlsContexts,
+    auth,
     server,
     log,
     startupWarnings,

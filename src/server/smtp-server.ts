@@ -250,6 +250,7 @@ export class SmtpServer {
       local: info.local,
       tls: runtime.services.tls,
       tlsContexts: runtime.tlsContexts,
+      auth: runtime.auth,
       tlsInfo: info.tlsInfo,
       relayClient: info.relayClient ?? false,
     })

@@ -10,6 +10,7 @@ import type { HookRunner, SessionView } from '../host/runner.ts'
 import type { TlsSettings } from '../host/services.ts'
 import type { SmtpCodec } from '../protocol/codec.ts'
 import type { Reply } from '../protocol/reply.ts'
+import type { AuthShared } from './auth/shared.ts'
 import type { CommandInProgress } from './log-lines.ts'
 import type { Phase } from './phase.ts'
 import type { SessionSettings } from './settings.ts'
@@ -33,6 +34,8 @@ export interface SessionCore extends SessionView {
   readonly log: Logger
   readonly codec: SmtpCodec
   readonly tls: TlsSettings | undefined
+  /** Shared by the AUTH exchanges of all sessions. */
+  readonly auth: AuthShared
   phase: Phase
   /** Counters the limits apply to, and `refused` (4xx/5xx final replies) for the summary line. */
   readonly counters: {

@@ -14,6 +14,7 @@ import type { HookRunner } from '../host/runner.ts'
 import type { TlsSettings } from '../host/services.ts'
 import { type CodecEvent, type ContentResult, SmtpCodec } from '../protocol/codec.ts'
 import type { Reply } from '../protocol/reply.ts'
+import { type AuthShared, localAuthShared } from './auth/shared.ts'
 import { SessionClock, sleep } from './clock.ts'
 import { contentEnded } from './deliver.ts'
 import { decodeLine, dispatchCommand } from './dispatch.ts'
@@ -38,6 +39,8 @@ export interface SessionOptions {
   readonly local: Peer
   readonly tls: TlsSettings | undefined
   readonly tlsContexts: TlsContextProvider | undefined
+  /** Shared by the AUTH exchanges of all sessions (default: a process-local one). */
+  readonly auth?: AuthShared | undefined
   /** Set when the listener is implicit TLS and the handshake is already done. */
   readonly tlsInfo?: ConnectionState['tls']
   readonly relayClient?: boolean
@@ -53,6 +56,7 @@ export class Session implements SessionCore {
   readonly log: Logger
   readonly codec: SmtpCodec
   readonly tls: TlsSettings | undefined
+  readonly auth: AuthShared
   readonly counters = { errors: 0, unknown: 0, junk: 0, authFailures: 0, commands: 0, refused: 0 }
   phase: Phase = { name: 'connected' }
   command: CommandInProgress | undefined
@@ -83,6 +87,7 @@ export class Session implements SessionCore {
     this.server = opts.server
     this.listener = opts.listener
     this.tls = opts.tls
+    this.auth = opts.auth ?? localAuthShared()
     this.#tlsContexts = opts.tlsContexts
     this.log = opts.log.child({ connection: opts.id })
     this.codec = new SmtpCodec({ maxCommandLine: opts.settings.limits.commandLine })

@@ -143,6 +143,12 @@ export class SmtpTestClient {
     return 'getProtocol' in this.#socket ? (this.#socket as TLSSocket).getProtocol() : null
   }
 
+  /** Keying material exported from the TLS connection (RFC 5705), for channel binding; undefined before TLS. */
+  tlsExporter(label: string, length: number): Buffer | undefined {
+    const socket = this.#socket
+    return 'exportKeyingMaterial' in socket ? socket.exportKeyingMaterial(length, label, Buffer.alloc(0)) : undefined
+  }
+
   /** Replies that arrived and were not read yet. */
   pending(): readonly SmtpReply[] {
     return this.#replies

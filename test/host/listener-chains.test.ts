@@ -103,7 +103,7 @@ describe('per-listener chains', () => {
 
   it('submission (msa): AUTH is offered, and neither the DNSBL nor greylisting runs', async () => {
     const { c, ehlo } = await session(1)
-    assert.match(ehlo, /^250[- ]AUTH PLAIN LOGIN CRAM-MD5\r$/m)
+    assert.match(ehlo, /^250[- ]AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256\r$/m)
     await c.send(`AUTH PLAIN ${plain('alice@local.test', 'secret')}`, 235)
     await c.send('MAIL FROM:<alice@listed.test>', 250)
     await c.send('RCPT TO:<friend@elsewhere.test>', 250)

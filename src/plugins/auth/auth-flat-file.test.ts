@@ -97,10 +97,10 @@ describe('auth/auth_flat_file mechanisms', () => {
       assert.equal(raw(await c.send(`AUTH PLAIN ${plain('BOB@example.COM', 'Hello world!')}`, 235)), OK)
     }))
 
-  it('EHLO offers PLAIN LOGIN CRAM-MD5, and no CRAM-MD5 when every password is hashed', async () => {
+  it('EHLO offers PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256, and neither CRAM-MD5 nor SCRAM when every password is hashed', async () => {
     await withClient(async (c) => {
       const ehlo = await c.send('EHLO again.test', 250)
-      assert.ok(ehlo?.lines.includes('AUTH PLAIN LOGIN CRAM-MD5'), ehlo?.raw)
+      assert.ok(ehlo?.lines.includes('AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256'), ehlo?.raw)
     })
     await withClient(
       async (c) => {

@@ -1,22 +1,30 @@
 /**
- * auth/auth_flat_file: SMTP AUTH (PLAIN, LOGIN, CRAM-MD5) against `config/flat_auth_pw`, lines
- * `user@domain:password` (qpsmtpd's plugin). Passwords may be clear text or hashed in any form
- * verifyPassword knows ({SHA512-CRYPT}, $6$, {SSHA256}, $scrypt$, ...); CRAM-MD5 needs the clear
- * text, so it is offered only when some entry has it. User names compare case-insensitively.
+ * auth/auth_flat_file: SMTP AUTH (PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256) against
+ * `config/flat_auth_pw`, lines `user@domain:password` (qpsmtpd's plugin). Passwords may be clear
+ * text or hashed in any form verifyPassword knows ({SHA512-CRYPT}, $6$, {SSHA256}, $scrypt$,
+ * {SCRAM-SHA-256}, ...); CRAM-MD5 needs the clear text, SCRAM clear text or SCRAM keys, so each
+ * is offered only when some entry allows it. User names compare case-insensitively.
  * Security: an unknown user costs about as much as a wrong password (a dummy verification), and
  * gets `pass` so that another auth plugin may try; with none left the core answers the same
  * 535 5.7.8 as for a wrong password. Passwords never reach the log.
  */
 import { randomBytes } from 'node:crypto'
+import { scramCredentials, scramPassword } from '../../host/auth.ts'
 import type { HookContext } from '../../host/context.ts'
 import { definePlugin } from '../../host/define-plugin.ts'
-import type { AuthCramMd5Hook, AuthPasswordHook } from '../../host/hook-map.ts'
+import type { AuthCramMd5Hook, AuthPasswordHook, AuthScramHook } from '../../host/hook-map.ts'
 import { accept, pass, reject, type Verdict } from '../../host/verdict.ts'
 import { cramVerify } from '../../protocol/sasl.ts'
+import { parseScramSecret, type ScramKeys } from '../../protocol/scram.ts'
 import { storedCramSecret, verifyPassword } from './password-hash.ts'
 
 /** A password verification: `verifyPassword`, or a recorder in tests. */
 export type VerifyPassword = (stored: string, given: string) => Promise<boolean>
+
+/** An entry's stored SCRAM-SHA-256 keys (`{SCRAM-SHA-256}iter,salt,stored,server`), if it is one. */
+export function storedScramKeys(stored: string): ScramKeys | undefined {
+  return /^\{SCRAM-SHA-256\}/i.test(stored) ? parseScramSecret(stored) : undefined
+}
 
 /** The entry an unknown user is checked against: the first hashed one, so both cost the same. */
 export function dummyEntry(stored: readonly string[]): string {
@@ -60,13 +68,15 @@ export default definePlugin({
     const dummy = dummyEntry(stored)
     const dummyCram = randomBytes(16).toString('hex')
     const cramUsable = stored.some(isClear)
+    const scramUsable = stored.some((e) => isClear(e) || storedScramKeys(e) !== undefined)
     if (users.size === 0)
       log.warn(
         `${config.path('flat_auth_pw') === undefined ? 'no flat_auth_pw file' : 'flat_auth_pw has no entries'}: every AUTH will be refused`,
       )
     else
       log.info(
-        `${users.size} user(s) in flat_auth_pw${cramUsable ? '' : '; CRAM-MD5 not offered (no clear-text password)'}`,
+        `${users.size} user(s) in flat_auth_pw${cramUsable ? '' : '; CRAM-MD5 not offered (no clear-text password)'}` +
+          `${scramUsable ? '' : '; SCRAM-SHA-256 not offered (no clear-text password or SCRAM keys)'}`,
       )
 
     const decide = (ctx: HookContext, entry: string | undefined, ok: boolean, mechanism: string): Verdict => {
@@ -89,6 +99,26 @@ export default definePlugin({
       if (entry !== undefined && secret === undefined) ctx.log.notice('CRAM-MD5 needs a clear-text password')
       return decide(ctx, entry, ok, creds.mechanism)
     }
-    return { hooks: cramUsable ? { authPassword, authCramMd5 } : { authPassword } }
+    const authScram: AuthScramHook = (ctx, lookup) => {
+      const entry = users.get(lookup.user.toLowerCase())
+      if (entry === undefined) {
+        ctx.result('skip', 'unknown user')
+        return pass('unknown user')
+      }
+      const keys = storedScramKeys(entry)
+      if (keys !== undefined) return scramCredentials(keys)
+      const clear = storedCramSecret(entry)
+      if (clear !== undefined) return scramPassword(clear)
+      ctx.log.notice(`${lookup.mechanism} needs a clear-text password or stored SCRAM keys`)
+      ctx.result('fail', `authflat/${lookup.mechanism}: no usable entry`)
+      return reject()
+    }
+    return {
+      hooks: {
+        authPassword,
+        ...(cramUsable ? { authCramMd5 } : {}),
+        ...(scramUsable ? { authScram } : {}),
+      },
+    }
   },
 })

@@ -92,6 +92,12 @@ const vectors = [
     pw: 'password',
   },
   {
+    name: '{SCRAM-SHA-256} RFC 7677 keys',
+    stored:
+      '{SCRAM-SHA-256}4096,W22ZaJ0SNY7soEsUEjb6gQ==,WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=,wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=',
+    pw: 'pencil',
+  },
+  {
     name: '$scrypt$ RFC 7914 vector',
     stored:
       '$scrypt$ln=10,r=8,p=16$TmFDbA$/bq+HJ00cgB4VucZDQHp/nxq18vII3gw53N2Y0s3MWIurzDZLiKjiG/xCSedmDDaxyevuUqD7m2DYMvfoswGQA==',

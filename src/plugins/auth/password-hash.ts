@@ -1,7 +1,7 @@
 /**
  * Password verification for stored credentials: qpsmtpd flat_auth_pw cleartext, Dovecot-style
  * `{SCHEME}` prefixes ({PLAIN}, {CRYPT}, {SHA256-CRYPT}, {SHA512-CRYPT}, {SHA}, {SHA256}, {SHA512},
- * {SSHA}, {SSHA256}, {SSHA512}, {SCRYPT}), and bare `$5$`/`$6$` (SHA-crypt, Drepper 2008) and
+ * {SSHA}, {SSHA256}, {SSHA512}, {SCRYPT}, {SCRAM-SHA-256}), and bare `$5$`/`$6$` (SHA-crypt, Drepper 2008) and
  * `$scrypt$ln=…,r=…,p=…$salt$hash` (passlib/PHC style).
  * A stored value that looks like `{X}…` or `$id$…` is never compared as cleartext, even when the
  * scheme is unknown (else the hash itself would be a valid password); store `{PLAIN}$x$` to mean it.
@@ -9,6 +9,7 @@
  * SHA-crypt rounds are capped and yield to the event loop; scrypt runs in the thread pool with capped memory.
  */
 import crypto from 'node:crypto'
+import { deriveScramKeys, parseScramSecret } from '../../protocol/scram.ts'
 
 /** Cost caps for stored hashes (operator data, but a typo must not stall the server). */
 export const MAX_SHA_CRYPT_ROUNDS = 2_000_000
@@ -51,6 +52,7 @@ async function verifyScheme(scheme: string, rest: string, given: string): Promis
   if (scheme === 'SHA256-CRYPT') return rest.startsWith('$5$') && verifyCrypt(rest, given)
   if (scheme === 'SHA512-CRYPT') return rest.startsWith('$6$') && verifyCrypt(rest, given)
   if (scheme === 'SCRYPT') return rest.startsWith('$scrypt$') && verifyScrypt(rest, given)
+  if (scheme === 'SCRAM-SHA-256') return verifyScram(rest, given)
   const [name, enc] = scheme.split('.', 2) as [string, string | undefined]
   if (enc !== undefined && enc !== 'HEX' && enc !== 'B64') return false
   if (Object.hasOwn(DIGESTS, name)) {
@@ -228,4 +230,14 @@ async function verifyScrypt(stored: string, given: string): Promise<boolean> {
     ),
   )
   return equalBytes(got, want)
+}
+
+// ---- SCRAM-SHA-256 ({SCRAM-SHA-256}iter,salt,StoredKey,ServerKey: Dovecot, gsasl --mkpasswd) ----
+
+/** A PLAIN or LOGIN password against stored SCRAM keys: the StoredKey it gives must match. */
+async function verifyScram(rest: string, given: string): Promise<boolean> {
+  const stored = parseScramSecret(rest)
+  if (stored === undefined) return false
+  const got = await deriveScramKeys(given, stored.salt, stored.iterations)
+  return equalBytes(got.storedKey, stored.storedKey)
 }

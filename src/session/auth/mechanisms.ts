@@ -5,9 +5,10 @@
  * such hook covers goes to the `authSasl` backends that name it (Dovecot SASL).
  */
 import type { SessionCore } from '../session-core.ts'
+import { canBind } from './scram.ts'
 
 /** How the core runs a mechanism: one of its own exchanges, or a backend's (`sasl`). */
-export type Route = 'PLAIN' | 'LOGIN' | 'CRAM-MD5' | 'sasl'
+export type Route = 'PLAIN' | 'LOGIN' | 'CRAM-MD5' | 'SCRAM-SHA-256' | 'SCRAM-SHA-256-PLUS' | 'sasl'
 
 export interface Mechanism {
   /** Upper case, as offered and as the client names it. */
@@ -25,6 +26,10 @@ export function sessionMechanisms(s: SessionCore): Mechanism[] {
   if (password || r.has('authPlain')) out.push({ name: 'PLAIN', route: 'PLAIN' })
   if (password || r.has('authLogin')) out.push({ name: 'LOGIN', route: 'LOGIN' })
   if (r.has('authCramMd5')) out.push({ name: 'CRAM-MD5', route: 'CRAM-MD5' })
+  if (r.has('authScram')) {
+    if (canBind(s)) out.push({ name: 'SCRAM-SHA-256-PLUS', route: 'SCRAM-SHA-256-PLUS' })
+    out.push({ name: 'SCRAM-SHA-256', route: 'SCRAM-SHA-256' })
+  }
   if (r.has('authMechanisms')) {
     const own = new Set(out.map((m) => m.name))
     for (const { plugin, mechanisms } of r.saslMechanisms(s))

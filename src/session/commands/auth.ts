@@ -11,6 +11,7 @@ import { AuthChannel, decodeResponse } from '../auth/channel.ts'
 import { type Mechanism, sessionMechanisms } from '../auth/mechanisms.ts'
 import type { AuthOutcome } from '../auth/outcome.ts'
 import { passwordExchange } from '../auth/password.ts'
+import { scramExchange } from '../auth/scram.ts'
 import { sleep } from '../clock.ts'
 import { Replies } from '../replies.ts'
 import type { SessionCore } from '../session-core.ts'
@@ -68,6 +69,9 @@ function exchange(s: SessionCore, mechanism: Mechanism, channel: AuthChannel): P
     case 'LOGIN':
     case 'CRAM-MD5':
       return passwordExchange(s, mechanism.route, channel)
+    case 'SCRAM-SHA-256':
+    case 'SCRAM-SHA-256-PLUS':
+      return scramExchange(s, mechanism.route, channel)
     case 'sasl':
       return backendExchange(s, mechanism.plugin ?? '', channel)
   }
