@@ -74,10 +74,12 @@ export {
 } from './host/define-plugin.ts'
 // One name per hook, for annotating a hook written outside the `hooks` object.
 export type {
+  AuthAttemptHook,
   AuthCramMd5Hook,
   AuthHook,
   AuthLoginHook,
   AuthMechanismsHook,
+  AuthOutcomeHook,
   AuthPasswordHook,
   AuthPlainHook,
   AuthSaslHook,
@@ -117,6 +119,8 @@ export type {
   VrfyHook,
 } from './host/hook-map.ts'
 export {
+  type AuthAttempt,
+  type AuthAttemptOutcome,
   type AuthCredentials,
   type Awaitable,
   type Hook,

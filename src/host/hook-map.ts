@@ -32,6 +32,18 @@ export interface AuthCredentials {
   readonly cram: { readonly challenge: string; readonly digest: string } | undefined
 }
 
+/** An AUTH command about to start its exchange. */
+export interface AuthAttempt {
+  readonly mechanism: string
+}
+
+/** How an AUTH exchange ended: the name the client gave (undefined when it gave none). */
+export interface AuthAttemptOutcome {
+  readonly mechanism: string
+  readonly user: string | undefined
+  readonly success: boolean
+}
+
 export interface VerdictEvent {
   readonly plugin: string
   readonly hook: HookName
@@ -78,6 +90,19 @@ export interface HookMap {
   authScram: (ctx: HookContext, lookup: ScramLookup) => Awaitable<ScramVerdict>
   /** An OAuth 2.0 backend: OAUTHBEARER and XOAUTH2 bearer tokens. */
   authToken: (ctx: HookContext, token: BearerToken) => Awaitable<AuthVerdict>
+  /**
+   * Before an AUTH exchange (RFC 4954): `defer` or `reject` refuses the attempt (default
+   * `454 4.7.0`; with `disconnect`, the session ends), so a client over a limit of failures sends
+   * no credentials that anyone checks. `accept` means the same as `pass`: it never authenticates.
+   */
+  authAttempt: (ctx: HookContext, attempt: AuthAttempt) => Awaitable<Verdict>
+  /**
+   * After an AUTH exchange that succeeded or failed, before the session acts on it: every
+   * plugin sees failures (to count them across connections); `defer` or `reject` replaces the
+   * outcome (default `454 4.7.0`): a user locked out after too many failures is not let in even
+   * with the right password, and gets the same reply either way. `accept` means `pass`.
+   */
+  authOutcome: (ctx: HookContext, outcome: AuthAttemptOutcome) => Awaitable<Verdict>
   /** The mechanisms this plugin's `authSasl` runs, for the EHLO AUTH keyword (synchronous). */
   authMechanisms: (ctx: HookContext) => readonly string[]
   /** Runs a whole SASL exchange over the core's channel; `pass()` without a word for mechanisms it does not run. */
@@ -126,6 +151,8 @@ export type AuthLoginHook = HookMap['authLogin']
 export type AuthCramMd5Hook = HookMap['authCramMd5']
 export type AuthHook = HookMap['auth']
 export type AuthPasswordHook = HookMap['authPassword']
+export type AuthAttemptHook = HookMap['authAttempt']
+export type AuthOutcomeHook = HookMap['authOutcome']
 export type AuthScramHook = HookMap['authScram']
 export type AuthTokenHook = HookMap['authToken']
 export type AuthMechanismsHook = HookMap['authMechanisms']
@@ -174,6 +201,8 @@ export const qpsmtpdHookNames: Readonly<Record<HookName, string | undefined>> = 
   authToken: undefined,
   authMechanisms: undefined,
   authSasl: undefined,
+  authAttempt: undefined,
+  authOutcome: undefined,
   deny: 'deny',
   ok: 'ok',
   logging: 'logging',

@@ -30,6 +30,7 @@ import heloChecks from './helo/checks.ts'
 import dontRequireAnglebrackets from './helo/dont-require-anglebrackets.ts'
 import help from './help.ts'
 import karma from './karma/index.ts'
+import limit from './limit/index.ts'
 import logAdaptive from './logging/adaptive.ts'
 import logApache from './logging/apache.ts'
 import logConnectionId from './logging/connection-id.ts'
@@ -123,6 +124,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   resolvableFromhost,
   greylisting,
   karma,
+  limit,
   qmailDeliverable,
   help,
   naughty,

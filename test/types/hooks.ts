@@ -4,10 +4,12 @@
  * change that loosens or breaks the public hook types fails `npm run typecheck`.
  */
 import {
+  type AuthAttemptHook,
   type AuthCramMd5Hook,
   type AuthHook,
   type AuthLoginHook,
   type AuthMechanismsHook,
+  type AuthOutcomeHook,
   type AuthPasswordHook,
   type AuthPlainHook,
   type AuthSaslHook,
@@ -102,6 +104,8 @@ export type EveryHookIsExported = Expect<
       authToken: AuthTokenHook
       authMechanisms: AuthMechanismsHook
       authSasl: AuthSaslHook
+      authAttempt: AuthAttemptHook
+      authOutcome: AuthOutcomeHook
       deny: DenyHook
       ok: OkHook
       logging: LoggingHook
