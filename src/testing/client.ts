@@ -33,13 +33,20 @@ export class SmtpTestClient {
     this.#listen(socket)
   }
 
-  static async connect(port: number, host = '127.0.0.1', opts: { tls?: boolean; servername?: string } = {}) {
+  /** `localAddress`: the client's own address (`127.0.0.5`), to test per-address behaviour on loopback. */
+  static async connect(
+    port: number,
+    host = '127.0.0.1',
+    opts: { tls?: boolean; servername?: string; localAddress?: string } = {},
+  ) {
+    const from = opts.localAddress === undefined ? {} : { localAddress: opts.localAddress }
     const socket = await new Promise<Socket>((resolve, reject) => {
       const s = opts.tls
-        ? tlsConnect({ port, host, rejectUnauthorized: false, servername: opts.servername ?? 'localhost' }, () =>
-            resolve(s),
+        ? tlsConnect(
+            { port, host, ...from, rejectUnauthorized: false, servername: opts.servername ?? 'localhost' },
+            () => resolve(s),
           )
-        : netConnect({ port, host }, () => resolve(s))
+        : netConnect({ port, host, ...from }, () => resolve(s))
       s.once('error', reject)
     })
     return new SmtpTestClient(socket)
