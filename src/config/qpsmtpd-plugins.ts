@@ -39,7 +39,6 @@ const advice: Readonly<Record<string, Advice>> = {
       'auth/auth_vpopmail',
       'auth/auth_vpopmail_sql',
       'auth/auth_vpopmaild',
-      'auth/authdeny',
     ].map((name) => [name, later()]),
   ),
   stunnel: {

@@ -1,6 +1,7 @@
 /** The built-in plugins, each loadable by its name and its qpsmtpd name. */
 import type { AnyPluginFactory } from '../host/loader.ts'
 import authFlatFile from './auth/auth-flat-file.ts'
+import authdeny from './auth/authdeny.ts'
 import connectionTime from './connect/connection-time.ts'
 import countUnrecognizedCommands from './connect/count-unrecognized-commands.ts'
 import dnsWhitelistSoft from './connect/dns-whitelist-soft.ts'
@@ -138,6 +139,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   quarantine,
   discard,
   authFlatFile,
+  authdeny,
   logWarn,
   logFile,
   logSyslog,

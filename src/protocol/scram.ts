@@ -210,8 +210,27 @@ export function formatScramSecret(k: ScramKeys): string {
  */
 export function saslPrep(s: string): string {
   if (/^[\x20-\x7e]*$/.test(s)) return s
-  return s
-    .replace(/[\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000]/g, ' ')
-    .replace(/[\u00ad\u034f\u1806\u180b-\u180d\u200c\u200d\u2060\ufe00-\ufe0f\ufeff]/g, '')
-    .normalize('NFKC')
+  let out = ''
+  for (const c of s) {
+    const code = c.codePointAt(0) ?? 0
+    if (nonAsciiSpace(code)) out += ' '
+    else if (!mappedToNothing(code)) out += c
+  }
+  return out.normalize('NFKC')
 }
+
+/** RFC 3454 C.1.2. */
+const nonAsciiSpace = (c: number) =>
+  c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200b) || c === 0x202f || c === 0x205f || c === 0x3000
+
+/** RFC 3454 B.1 (soft hyphen, joiners, variation selectors, ...). */
+const mappedToNothing = (c: number) =>
+  c === 0xad ||
+  c === 0x34f ||
+  c === 0x1806 ||
+  (c >= 0x180b && c <= 0x180d) ||
+  c === 0x200c ||
+  c === 0x200d ||
+  c === 0x2060 ||
+  (c >= 0xfe00 && c <= 0xfe0f) ||
+  c === 0xfeff
