@@ -180,6 +180,18 @@ export function targets(r: Report): string[] {
       `| policy chain (issue 12): ≥ 2 × Haraka msgs/s | ${f(ratio, 2)} × (${f(q?.msgsPerSec.median)} vs ${f(h?.msgsPerSec.median)}) | ${mark(ratio === undefined ? undefined : ratio >= 2)} |`,
     )
   }
+  for (const [label, id] of [
+    ['SQLite', 'qtsmtpd-state'],
+    ['SQLite', 'qtsmtpd-state-n'],
+    ['Redis', 'qtsmtpd-state-redis-n'],
+  ] as const) {
+    const q = get('state', id)
+    const h = get('state', 'haraka-state')
+    const ratio = q && h ? q.msgsPerSec.median / h.msgsPerSec.median : undefined
+    rows.push(
+      `| greylisting + limits on ${label} (${id}, issue 14): ≥ 2 × Haraka's greylist + limit on Redis | ${f(ratio, 2)} × (${f(q?.msgsPerSec.median)} vs ${f(h?.msgsPerSec.median)}) | ${mark(ratio === undefined ? undefined : ratio >= 2)} |`,
+    )
+  }
   {
     const q = best('ka20')
     const s = get('ka20', 'sink')

@@ -27,12 +27,13 @@ import { treeRssKiB } from './proc.ts'
 import { profileMarkdown, summariseProfile } from './profile-summary.ts'
 import { type Cell, type IdleResult, markdown, type Report, rewriteSection, summarise, withRatios } from './report.ts'
 import { openIdle } from './smtp-client.ts'
+import { harakaState, qtsmtpdState, stopStateRedis } from './state.ts'
 import { type RunResult, runOnce, type Workload, workloads } from './workloads.ts'
 
 const usage = `Usage: npm run bench -- [--quick] [--rounds N] [--only ids] [--workloads ids] [--cap SECONDS]
                       [--idle N] [--no-idle] [--no-profile] [--no-docs]
        npm run bench -- --report .bench-work/results/FILE.json   (re-render a run into docs/performance.md)
-  contenders: qtsmtpd qtsmtpd-n qtsmtpd-maildir qtsmtpd-policy qtsmtpd-auth qtsmtpd-auth-n qtsmtpd-content haraka haraka-policy haraka-auth haraka-content qpsmtpd sink
+  contenders: qtsmtpd qtsmtpd-n qtsmtpd-maildir qtsmtpd-policy qtsmtpd-auth qtsmtpd-auth-n qtsmtpd-content qtsmtpd-state qtsmtpd-state-n qtsmtpd-state-redis-n haraka haraka-policy haraka-auth haraka-content haraka-state qpsmtpd sink
   workloads:  ${workloads.map((w) => w.id).join(' ')}
 `
 
@@ -149,6 +150,27 @@ async function main(): Promise<number> {
   if (wl.some((w) => w.id === 'policy')) all.push(qtsmtpdPolicy(), harakaPolicy())
   if (wl.some((w) => w.id === 'auth')) all.push(qtsmtpdAuth(), qtsmtpdAuth(cpus().length), harakaAuth())
   if (wl.some((w) => w.id === 'content')) all.push(qtsmtpdContent(), harakaContent())
+  if (wl.some((w) => w.id === 'state'))
+    all.push(
+      qtsmtpdState({
+        id: 'qtsmtpd-state',
+        label: 'qtsmtpd + greylisting, limits, SQLite (1 process)',
+        store: 'sqlite',
+      }),
+      qtsmtpdState({
+        id: 'qtsmtpd-state-n',
+        label: `qtsmtpd + greylisting, limits, SQLite (${cpus().length} workers)`,
+        store: 'sqlite',
+        workers: cpus().length,
+      }),
+      qtsmtpdState({
+        id: 'qtsmtpd-state-redis-n',
+        label: `qtsmtpd + greylisting, limits, Redis (${cpus().length} workers)`,
+        store: 'redis',
+        workers: cpus().length,
+      }),
+      harakaState(),
+    )
   if (wanted) all = all.filter((c) => wanted.includes(c.id))
   if (quick) all = all.filter((c) => c.id !== 'qtsmtpd-maildir' || wanted?.includes(c.id))
   const labels = Object.fromEntries(all.map((c) => [c.id, c.label]))
@@ -187,6 +209,7 @@ async function main(): Promise<number> {
     await stopPolicyDns()
     await stopAuthWorld()
     await stopContentDaemons()
+    await stopStateRedis()
   }
   process.once('SIGINT', () => void stopAll().then(() => process.exit(130)))
 

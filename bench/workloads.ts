@@ -9,6 +9,7 @@ import { contentDaemonPids } from './content.ts'
 import { AUTH_SENDER, authWorld } from './mailauth.ts'
 import { CLK_TCK, sampleRss, treeTicks } from './proc.ts'
 import { makeBody, oneTransaction, runLoad } from './smtp-client.ts'
+import { stateRedisPids } from './state.ts'
 
 export interface Workload {
   readonly id: string
@@ -133,6 +134,28 @@ export const workloads: readonly Workload[] = [
     probe: false,
     contenders: ['qtsmtpd-auth', 'qtsmtpd-auth-n', 'haraka-auth'],
     signed: true,
+  },
+  {
+    // bench/state.ts: greylisting (a white triplet) + rate limits + connection leases, SQLite and Redis.
+    id: 'state',
+    label: '2 KB, 1 msg/conn, c=20, greylisting + rate limits',
+    size: 2048,
+    concurrency: 20,
+    keepAlive: false,
+    tls: false,
+    count: 4000,
+    quickCount: 40,
+    probe: false,
+    contenders: [
+      'qtsmtpd',
+      'qtsmtpd-n',
+      'qtsmtpd-state',
+      'qtsmtpd-state-n',
+      'qtsmtpd-state-redis-n',
+      'haraka',
+      'haraka-state',
+    ],
+    peers: stateRedisPids,
   },
   {
     // bench/content.ts: virus/clamdscan + spamassassin, and Haraka's clamd + spamassassin, against one clamd and spamd.

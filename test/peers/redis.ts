@@ -18,6 +18,8 @@ export interface RedisServer {
   readonly port: number
   readonly url: string
   readonly dir: string
+  /** The redis-server process, while it runs (for CPU accounting). */
+  readonly pid: number | undefined
   /** Starts it again on the same port (after stop()). */
   start(): Promise<void>
   /** Ends it (SIGTERM; SIGKILL after 5 s) and waits until it is gone. */
@@ -79,6 +81,9 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<RedisSe
     clearTimeout(timer)
   }
   const server: RedisServer = {
+    get pid() {
+      return child?.pid
+    },
     port,
     url: `redis://127.0.0.1:${port}`,
     dir,

@@ -72,6 +72,9 @@ const Lease = defineKey<{ readonly key: string; readonly holder: string; readonl
   { scope: 'connection', initial: undefined },
 )
 
+/** Why a lease's renewal stops; one value, so a connection's end builds no DOMException. */
+const connectionEnded = new Error('connection ended')
+
 /** qpsmtpd's karma_bump: more connections for good clients, one for the others. */
 export function karmaLimit(max: number, history: number | undefined): number {
   if (history === undefined) return max
@@ -181,7 +184,7 @@ export default definePlugin({
     const disconnect: HookMap['disconnect'] = async (ctx) => {
       const lease = ctx.connection.notes.get(Lease)
       if (lease === undefined) return
-      lease.stop.abort()
+      lease.stop.abort(connectionEnded)
       try {
         await store?.releaseLease(lease.key, lease.holder)
       } catch (e) {
