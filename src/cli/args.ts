@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util'
 import type { ListenerRole } from '../host/context.ts'
 import { type ListenerSpec, roleForPort } from '../server/listeners.ts'
 import type { ServeOptions } from '../server/serve.ts'
+import { checkAdminAddress, parseHostPort } from './admin-args.ts'
 
 /** The command line: how to serve (ServeOptions) and what to do. */
 export interface CliOptions extends ServeOptions {
@@ -47,6 +48,10 @@ export const usage = `Usage: qtsmtpd --config DIR [--listen HOST:PORT[/smtp|subm
   --drain SECONDS         on SIGTERM, let sessions finish this long before 421 (default 30)
   --pid-file FILE         write the (primary) process id here; removed at exit
   --stdio                 speak SMTP on stdin/stdout for one connection (UCSPI environment)
+  --admin HOST:PORT       the admin listener: /metrics, /healthz, the status page (/); loopback
+                          unless --admin-token-file is given
+  --admin-token-file FILE a bearer token the admin listener requires (all but /healthz)
+  --agent-check HOST:PORT answer HAProxy's agent-check here (ready up N%, drain, maint)
   --reload                with --pid-file: make the running server reload its configuration
   --stop                  with --pid-file: make the running server drain and stop
   --check                 load and validate the configuration, then exit
@@ -95,6 +100,9 @@ export function parseCli(argv: readonly string[]): CliOptions {
       reload: { type: 'boolean' },
       stop: { type: 'boolean' },
       check: { type: 'boolean' },
+      admin: { type: 'string' },
+      'admin-token-file': { type: 'string' },
+      'agent-check': { type: 'string' },
       version: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -112,6 +120,11 @@ export function parseCli(argv: readonly string[]): CliOptions {
   const control = values.reload ? 'reload' : values.stop ? 'stop' : undefined
   if (control !== undefined && values['pid-file'] === undefined)
     throw new Error(`--${control} needs --pid-file of the running server`)
+  const admin = values.admin === undefined ? undefined : parseHostPort('--admin', values.admin)
+  if (admin !== undefined) checkAdminAddress(admin, values['admin-token-file'])
+  else if (values['admin-token-file'] !== undefined) throw new Error('--admin-token-file needs --admin')
+  if (stdio && (admin !== undefined || values['agent-check'] !== undefined))
+    throw new Error('--stdio serves one connection: no --admin or --agent-check')
   // No default directory: a forgotten --config must not serve whatever ./config holds.
   const needsConfig = !(values.help || values.version || control !== undefined)
   if (needsConfig && values.config === undefined) throw new Error(missingConfig)
@@ -132,5 +145,8 @@ export function parseCli(argv: readonly string[]): CliOptions {
     group: values.group,
     stdio,
     control,
+    admin,
+    adminTokenFile: values['admin-token-file'],
+    agentCheck: values['agent-check'] === undefined ? undefined : parseHostPort('--agent-check', values['agent-check']),
   }
 }

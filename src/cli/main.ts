@@ -132,7 +132,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       const id = Number(process.env[WorkerEnv.id] ?? '0')
       return await serve(opts, listeners, { id, send: (m) => process.send?.(m) })
     }
-    if (opts.workers > 0) return runPrimary(opts, listeners)
+    if (opts.workers > 0) return await runPrimary(opts, listeners)
     await serve(opts, listeners)
   } catch (e) {
     if (e instanceof StartupError && e.code === ExitCode.config) failConfig(e.message)

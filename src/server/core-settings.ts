@@ -171,8 +171,10 @@ export function readCoreSettingsCollecting(
         logFormat = format
       } else if (key === 'spool_memory_threshold') spoolMemoryThreshold = parseCount(line, value)
       // The process's services read their own lines (server/process-services.ts): the store,
-      // the metrics registry's limit, and the DNS layer, which refuses a dns_ key it does not know.
-      else if (key === 'store' || key === 'metrics_max_series' || key.startsWith('dns_')) return
+      // the metrics registry's limit, the DNS layer, which refuses a dns_ key it does not know,
+      // and the admin listener's limits (admin/settings.ts).
+      else if (key === 'store' || key === 'metrics_max_series' || key.startsWith('dns_') || key.startsWith('admin_'))
+        return
       else throw err(line, `unknown setting "${key}" (see docs/limits.md)`)
     })
   }

@@ -10,13 +10,18 @@
  * second TERM/INT → `exit-now`.
  */
 import cluster, { type Worker } from 'node:cluster'
-import type { ConfigSnapshot } from '../config/config-dir.ts'
+import { type AdminSettings, defaultAdminSettings, readAdminSettings } from '../admin/settings.ts'
+import { ConfigDir, type ConfigSnapshot } from '../config/config-dir.ts'
+import type { ConfigError } from '../config/config-error.ts'
 import { createLogger, stderrWriter } from '../host/logger.ts'
+import { type AdminListeners, ConfigGenerations, startAdminListeners } from './admin-listeners.ts'
 import { ExitCode } from './exit-codes.ts'
 import type { ListenerSpec } from './listeners.ts'
+import { PrimaryAdmin } from './primary-admin.ts'
 import { ReloadRounds } from './reload-rounds.ts'
 import { createReloadStatus } from './reload-status.ts'
 import { type ControlMessage, type ServeOptions, type WorkerMessage, writePidFile } from './serve.ts'
+import { StartupError } from './startup-error.ts'
 
 export const WorkerEnv = { id: 'QTSMTPD_WORKER_ID', listeners: 'QTSMTPD_LISTENERS' } as const
 
@@ -27,6 +32,7 @@ interface Slot {
   delayMs: number
   ready: boolean
   timer: NodeJS.Timeout | undefined
+  restarts: number
 }
 
 const firstDelayMs = 100
@@ -35,15 +41,46 @@ const quickDeathMs = 10_000
 /** How long a reload may take a worker (its plugins' set-up) before it counts as failed. */
 const reloadAnswerMs = 60_000
 
-export function runPrimary(opts: ServeOptions, listeners: readonly ListenerSpec[]): void {
+/**
+ * The admin listener's settings, for the primary, which loads no configuration: the `admin_*`
+ * lines of smtpd.conf. Anything else wrong with the configuration is the workers' to report.
+ */
+async function primaryAdminSettings(opts: ServeOptions): Promise<AdminSettings> {
+  let lines: readonly { text: string; file: string; line: number }[] = []
+  try {
+    const dirs = [opts.configDir, ...(opts.qmailControl === undefined ? [] : [opts.qmailControl])]
+    lines = (await ConfigDir.open(dirs)).lines('smtpd.conf') ?? []
+  } catch {
+    return defaultAdminSettings
+  }
+  try {
+    return readAdminSettings(lines)
+  } catch (e) {
+    throw new StartupError(ExitCode.config, (e as ConfigError).message)
+  }
+}
+
+export async function runPrimary(opts: ServeOptions, listeners: readonly ListenerSpec[]): Promise<void> {
   const log = createLogger(stderrWriter, 6)
+  const withAdmin = opts.admin !== undefined || opts.agentCheck !== undefined
+  const adminSettings = withAdmin ? await primaryAdminSettings(opts) : defaultAdminSettings
   const removeOnlyPid = writePidFile(opts.pidFile)
   const reloadStatus = createReloadStatus(opts.pidFile)
+  let adminListeners: AdminListeners | undefined
   const removePidFile = () => {
+    adminListeners?.close()
     removeOnlyPid()
     reloadStatus.remove()
   }
-  const reloads = new ReloadRounds((ok, message) => reloadStatus.report(ok, message), reloadAnswerMs)
+  const generations = new ConfigGenerations()
+  const adminReloads = new Map<number, (o: { ok: boolean; message: string }) => void>()
+  let settledNow: ((o: { ok: boolean; message: string }) => void) | undefined
+  const reloads = new ReloadRounds((ok, message, round) => {
+    reloadStatus.report(ok, message)
+    generations.reloaded(ok, message, running)
+    ;(adminReloads.get(round) ?? settledNow)?.({ ok, message })
+    adminReloads.delete(round)
+  }, reloadAnswerMs)
   // The configuration the workers run (from the first ready worker, then from each reload one
   // took): a replacement worker builds it, whatever the files hold by then.
   let running: ConfigSnapshot | null = null
@@ -54,10 +91,12 @@ export function runPrimary(opts: ServeOptions, listeners: readonly ListenerSpec[
     delayMs: firstDelayMs,
     ready: false,
     timer: undefined,
+    restarts: 0,
   }))
   let everReady = false
   let stopping = false
   let exitCode: ExitCode = ExitCode.ok
+  let exits = 0
   const live = () => slots.filter((s) => s.worker !== undefined)
   const send = (m: ControlMessage) => {
     for (const s of live()) if (s.worker?.isConnected()) s.worker.send(m)
@@ -70,6 +109,7 @@ export function runPrimary(opts: ServeOptions, listeners: readonly ListenerSpec[
   const fork = (slot: Slot): void => {
     slot.timer = undefined
     if (stopping) return
+    if (slot.startedAt > 0) slot.restarts++
     const worker = cluster.fork({ [WorkerEnv.id]: String(slot.id), [WorkerEnv.listeners]: JSON.stringify(listeners) })
     slot.worker = worker
     slot.startedAt = Date.now()
@@ -77,11 +117,13 @@ export function runPrimary(opts: ServeOptions, listeners: readonly ListenerSpec[
     log.info(`worker ${slot.id} started (pid ${worker.process.pid})`)
     worker.on('message', (m: WorkerMessage) => {
       if (m?.qtsmtpd === 'config?') return void worker.send({ qtsmtpd: 'config', snapshot: running })
+      if (m?.qtsmtpd === 'report') return admin?.reports.answer(slot.id, m.id, m.report)
       if (m?.qtsmtpd === 'reloaded') {
         if (m.ok && m.snapshot !== null) running = m.snapshot
         return reloads.answer(slot.id, m.round, m.ok, m.message)
       }
       if (m?.qtsmtpd !== 'ready') return
+      if (running === null) generations.loaded(m.snapshot)
       running ??= m.snapshot
       slot.ready = true
       everReady = true
@@ -92,7 +134,9 @@ export function runPrimary(opts: ServeOptions, listeners: readonly ListenerSpec[
       const how = signal ? `signal ${signal}` : `code ${code}`
       const pid = worker.process.pid
       slot.worker = undefined
+      slot.ready = false
       reloads.gone(slot.id)
+      admin?.reports.gone(slot.id)
       if (stopping) {
         log.info(`worker ${slot.id} (pid ${pid}) exited (${how})`)
         if (live().length === 0) {
@@ -112,6 +156,7 @@ export function runPrimary(opts: ServeOptions, listeners: readonly ListenerSpec[
         setTimeout(() => finish(exitCode), 2000).unref()
         return
       }
+      exits++
       const lived = Date.now() - slot.startedAt
       slot.delayMs = lived < quickDeathMs ? Math.min(slot.delayMs * 2, maxDelayMs) : firstDelayMs
       const wait = lived < quickDeathMs ? slot.delayMs : firstDelayMs
@@ -150,12 +195,48 @@ export function runPrimary(opts: ServeOptions, listeners: readonly ListenerSpec[
   process.on('SIGINT', () => stop('SIGINT'))
   // logrotate signals the process in the pid file: the workers hold the log files.
   process.on('SIGUSR1', () => send({ qtsmtpd: 'reopen-logs' }))
-  process.on('SIGHUP', () => {
+  const reload = (why: string): number => {
     const targets = live().filter((s) => s.worker?.isConnected())
-    log.notice(`SIGHUP: reloading ${targets.length} workers`)
+    log.notice(`${why}: reloading ${targets.length} workers`)
     const round = reloads.start(targets.map((s) => s.id))
     for (const s of targets) s.worker?.send({ qtsmtpd: 'reload', round })
-  })
+    return round
+  }
+  process.on('SIGHUP', () => reload('SIGHUP'))
+  const admin = withAdmin
+    ? new PrimaryAdmin(
+        adminSettings,
+        {
+          workers: () =>
+            slots.map((s) => ({
+              id: s.id,
+              pid: s.worker?.process.pid,
+              ready: s.ready && s.worker !== undefined,
+              startedAt: s.worker === undefined ? undefined : s.startedAt,
+              restarts: s.restarts,
+            })),
+          askable: () =>
+            live()
+              .filter((s) => s.ready && s.worker?.isConnected())
+              .map((s) => ({ id: s.id, send: (m) => s.worker?.send(m) })),
+          draining: () => stopping,
+          exits: () => exits,
+          reload: () =>
+            new Promise((resolve) => {
+              // A round with no worker to ask settles within start(), before its number is known.
+              let settled: { ok: boolean; message: string } | undefined
+              settledNow = (o) => (settled = o)
+              const round = reload('qtsmtpd reload')
+              settledNow = undefined
+              if (settled !== undefined) resolve(settled)
+              else adminReloads.set(round, resolve)
+            }),
+          drain: () => stop('qtsmtpd drain'),
+        },
+        generations,
+      )
+    : undefined
+  if (admin !== undefined) adminListeners = await startAdminListeners(opts, admin, log)
   // The kernel hands connections to the workers (each accepts on the shared socket), not the
   // primary: in round-robin mode a connection passed to a worker that is then killed stays in
   // the primary, never greeted and never closed (node:cluster has no way to take it back).

@@ -11,6 +11,7 @@
  */
 
 import { join } from 'node:path'
+import { type AdminSettings, readAdminSettings } from '../admin/settings.ts'
 import { systemClock } from '../clock/index.ts'
 import type { ConfigLine } from '../config/config-dir.ts'
 import { ConfigError, collecting, combineConfigErrors, configErrorsIn } from '../config/config-error.ts'
@@ -18,16 +19,18 @@ import type { ConfigSource } from '../config/config-source.ts'
 import { createDnsService, type DnsService, readDnsServers, readDnsSettings } from '../dns/index.ts'
 import { makeDirectories } from '../files/make-directories.ts'
 import type { ServiceSet } from '../host/plugin-services.ts'
-import { defaultMaxSeries, type MemoryMetrics, memoryMetrics } from '../metrics/index.ts'
+import { defaultMaxSeries, type MemoryMetrics, type MetricSnapshot, memoryMetrics } from '../metrics/index.ts'
 import { systemNet } from '../net/index.ts'
 import { borrowedStore, openStore, parseStoreSpec, type Store, StoreSpecError } from '../store/index.ts'
 import type { LoadedConfig } from './load-config.ts'
+import { dnsSnapshot, meteredStore } from './process-metrics.ts'
 
 /** What the services were opened from, to tell whether a reload asks for others. */
 interface Basis {
   readonly store: string | undefined
   readonly dns: string
   readonly maxSeries: number
+  readonly admin: string
 }
 
 interface Opened {
@@ -35,6 +38,7 @@ interface Opened {
   readonly store: Store
   readonly dns: DnsService
   readonly metrics: MemoryMetrics
+  readonly admin: AdminSettings
 }
 
 export interface ServicesForConfig {
@@ -63,6 +67,18 @@ export class ProcessServices {
     return this.#opened?.metrics
   }
 
+  /** The admin listener's settings of the first configuration. */
+  get admin(): AdminSettings | undefined {
+    return this.#opened?.admin
+  }
+
+  /** Every metric of the process: the registry's and the resolver's counters. */
+  snapshot(): MetricSnapshot[] {
+    const opened = this.#opened
+    if (opened === undefined) return []
+    return [...opened.metrics.snapshot(), ...dnsSnapshot(opened.dns.stats())]
+  }
+
   /**
    * The services for a configuration: opened from it the first time, the running ones after.
    * Throws the configuration's errors about them (ConfigError or ConfigErrors), each at its line.
@@ -75,14 +91,16 @@ export class ProcessServices {
     const dnsServers = collecting(problems, () => JSON.stringify(readDnsServers(loaded.source)))
     if (setting !== undefined) collecting(problems, () => checkStoreSpec(setting, loaded.baseDir))
     const maxSeries = collecting(problems, () => metricsMaxSeries(loaded.source))
-    if (problems.length > 0) throw combineConfigErrors(problems)
+    const admin = collecting(problems, () => readAdminSettings(loaded.source.lines('smtpd.conf') ?? []))
+    if (problems.length > 0 || admin === undefined) throw combineConfigErrors(problems)
     const basis: Basis = {
       store: setting?.text,
       dns: `${dnsSettings} ${dnsServers}`,
       maxSeries: maxSeries ?? defaultMaxSeries,
+      admin: JSON.stringify(admin),
     }
     const running = this.#opened
-    const opened = running ?? (this.#opened = await this.#open(loaded, setting, basis))
+    const opened = running ?? (this.#opened = await this.#open(loaded, setting, basis, admin))
     const warnings: string[] = []
     if (running !== undefined && basis.store !== running.basis.store)
       warnings.push(
@@ -97,6 +115,8 @@ export class ProcessServices {
       warnings.push(
         'metrics_max_series changed; the running metrics registry keeps its limit until qtsmtpd is restarted',
       )
+    if (running !== undefined && basis.admin !== running.basis.admin)
+      warnings.push('an admin_* setting changed; the admin listener keeps the running ones until qtsmtpd is restarted')
     return {
       services: {
         store: borrowedStore(opened.store),
@@ -109,7 +129,12 @@ export class ProcessServices {
     }
   }
 
-  async #open(loaded: LoadedConfig, setting: StoreLine | undefined, basis: Basis): Promise<Opened> {
+  async #open(
+    loaded: LoadedConfig,
+    setting: StoreLine | undefined,
+    basis: Basis,
+    admin: AdminSettings,
+  ): Promise<Opened> {
     const dns = createDnsService(loaded.source)
     const metrics = memoryMetrics({ maxSeries: basis.maxSeries, onWarning: (m) => this.#warn(m) })
     try {
@@ -121,7 +146,8 @@ export class ProcessServices {
         stateDir: loaded.settings.spoolDir,
         onWarning: (m) => this.#warn(m),
       })
-      return { basis, store, dns, metrics }
+      const backend = setting === undefined ? 'sqlite' : (/^(memory|sqlite|redis)/.exec(setting.value)?.[1] ?? 'other')
+      return { basis, store: meteredStore(store, metrics, backend), dns, metrics, admin }
     } catch (e) {
       throw asConfigError(e, setting, loaded)
     }

@@ -11,7 +11,7 @@ interface Round {
   readonly timer: NodeJS.Timeout
 }
 
-export type OutcomeReport = (ok: boolean, message: string) => void
+export type OutcomeReport = (ok: boolean, message: string, round: number) => void
 
 export class ReloadRounds {
   readonly #report: OutcomeReport
@@ -66,8 +66,8 @@ export class ReloadRounds {
     this.#open.delete(id)
     // Workers read the same files: one message per distinct refusal, not one per worker.
     const refusals = [...new Set(round.refusals)]
-    if (refusals.length > 0) this.#report(false, refusals.join('\n'))
-    else if (round.reloaded === 0) this.#report(false, 'no worker answered (none was running, or they exited)')
-    else this.#report(true, `configuration reloaded by ${round.reloaded} workers`)
+    if (refusals.length > 0) this.#report(false, refusals.join('\n'), id)
+    else if (round.reloaded === 0) this.#report(false, 'no worker answered (none was running, or they exited)', id)
+    else this.#report(true, `configuration reloaded by ${round.reloaded} workers`, id)
   }
 }

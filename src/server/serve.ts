@@ -10,19 +10,25 @@
  * Plugin code never runs as root when --user is given: the configuration is loaded after the drop.
  */
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import type { ProcessReport, ReportRequest } from '../admin/report.ts'
+import type { HostPort } from '../admin/settings.ts'
 import type { ConfigSnapshot } from '../config/config-dir.ts'
 import { ConfigError } from '../config/config-error.ts'
 import type { ListenerInfo } from '../host/context.ts'
 import { createLogger, type Logger, type LogWriter, stderrWriter } from '../host/logger.ts'
+import { type AdminListeners, ConfigGenerations, startAdminListeners } from './admin-listeners.ts'
 import { ExitCode } from './exit-codes.ts'
 import { BoundListeners, type ListenerSpec } from './listeners.ts'
 import { runtimeFromConfigDir } from './load-runtime.ts'
+import { LocalAdmin } from './local-admin.ts'
 import { dropPrivileges, type Identity, resolveIdentity } from './privileges.ts'
+import { processReport, type ReportSource } from './process-report.ts'
 import { ProcessServices } from './process-services.ts'
 import { ReloadQueue } from './reload-queue.ts'
 import { createReloadStatus } from './reload-status.ts'
 import type { Runtime } from './runtime.ts'
 import { SmtpServer } from './smtp-server.ts'
+import { StartupError } from './startup-error.ts'
 
 /** How to serve: what the command line (cli/args.ts) or an embedding program gives. */
 export interface ServeOptions {
@@ -37,6 +43,11 @@ export interface ServeOptions {
   readonly workers: number
   readonly user: string | undefined
   readonly group: string | undefined
+  /** The admin listener (metrics, health, status page); off when undefined. */
+  readonly admin: HostPort | undefined
+  readonly adminTokenFile: string | undefined
+  /** HAProxy's agent-check listener; off when undefined. */
+  readonly agentCheck: HostPort | undefined
 }
 
 /** Primary → worker. `config` answers `config?` with the configuration the workers run. */
@@ -44,10 +55,12 @@ export type ControlMessage =
   | { readonly qtsmtpd: 'reload'; readonly round: number }
   | { readonly qtsmtpd: 'drain' | 'exit-now' | 'reopen-logs' }
   | { readonly qtsmtpd: 'config'; readonly snapshot: ConfigSnapshot | null }
+  | { readonly qtsmtpd: 'report?'; readonly id: number; readonly request: ReportRequest }
 
 /**
  * Worker → primary: `config?` before loading (a replacement builds what the others run),
- * `ready` once it serves, `reloaded` after each reload the primary asked for.
+ * `ready` once it serves, `reloaded` after each reload the primary asked for, `report` to
+ * each `report?` (the admin listener's metrics and status).
  */
 export type WorkerMessage =
   | { readonly qtsmtpd: 'config?' }
@@ -59,19 +72,14 @@ export type WorkerMessage =
       readonly message: string
       readonly snapshot: ConfigSnapshot | null
     }
+  | { readonly qtsmtpd: 'report'; readonly id: number; readonly report: ProcessReport }
 
 export interface WorkerRole {
   readonly id: number
   readonly send: (m: WorkerMessage) => void
 }
 
-export class StartupError extends Error {
-  readonly code: ExitCode
-  constructor(code: ExitCode, message: string) {
-    super(message)
-    this.code = code
-  }
-}
+export { StartupError }
 
 /**
  * `logWriter`: where entries go when no logging plugin is loaded (stderr by default);
@@ -187,6 +195,12 @@ export async function serve(
   } catch (e) {
     throw new StartupError(ExitCode.listen, `cannot write the pid file: ${(e as Error).message}`)
   }
+  const generations = new ConfigGenerations()
+  // A single process runs its own admin listener (a worker's primary runs it for all), bound
+  // before the drop like the SMTP listeners; it says `starting` until the configuration is loaded.
+  const localAdmin = worker === undefined ? new LocalAdmin(generations) : undefined
+  let adminListeners: AdminListeners | undefined
+  if (localAdmin !== undefined) adminListeners = await startAdminListeners(opts, localAdmin, bootLog)
   becomeIdentity(identity, bootLog)
   const served = bound.servers.map((s) => s.info)
   // Opened with the first configuration (after the privilege drop: the store file belongs to
@@ -203,12 +217,15 @@ export async function serve(
       services,
     )
   } catch (e) {
+    adminListeners?.close()
     await services.close()
     throw e
   }
+  generations.loaded(runtime.configSnapshot?.())
   const server = new SmtpServer(runtime, {
     ...(opts.maxConnections === undefined ? {} : { maxConnections: opts.maxConnections }),
     ...(opts.maxConnectionsPerIp === undefined ? {} : { maxConnectionsPerIp: opts.maxConnectionsPerIp }),
+    ...(services.admin === undefined ? {} : { recentVerdicts: services.admin.recentVerdicts }),
   })
   server.serve(bound)
   const log = () => server.runtime.log
@@ -237,13 +254,28 @@ export async function serve(
     (outcome, rounds) => {
       reloadStatus.report(outcome.ok, outcome.message)
       const snapshot = outcome.ok ? (server.runtime.configSnapshot?.() ?? null) : null
-      for (const round of rounds) worker?.send({ qtsmtpd: 'reloaded', round, ...outcome, snapshot })
+      generations.reloaded(outcome.ok, outcome.message, snapshot)
+      for (const round of rounds) {
+        // Negative rounds are the admin listener's (`qtsmtpd reload`), positive ones the primary's.
+        if (round < 0) adminReloads.get(round)?.(outcome)
+        adminReloads.delete(round)
+        if (round > 0) worker?.send({ qtsmtpd: 'reloaded', round, ...outcome, snapshot })
+      }
     },
   )
+  const adminReloads = new Map<number, (o: { ok: boolean; message: string }) => void>()
+  let lastAdminReload = 0
+  const reportSource: ReportSource = {
+    worker: worker?.id ?? 0,
+    startedAt: Date.now(),
+    config: () => generations.current ?? { generation: 0, digest: '-', loadedAt: 0 },
+    metrics: () => services.snapshot(),
+  }
   let stopping = false
   let exitCode: ExitCode = ExitCode.ok
   const exitNow = (why: string): void => {
     log().warn(`${who}${why}: exiting now, cutting ${server.connectionCount} open sessions`)
+    adminListeners?.close()
     removePidFile()
     process.exit(exitCode)
   }
@@ -258,6 +290,7 @@ export async function serve(
       await reloads.idle()
       await server.runtime.close().catch(() => {})
       await services.close().catch(() => {})
+      adminListeners?.close()
       removePidFile()
       process.exit(exitCode)
     })
@@ -283,10 +316,25 @@ export async function serve(
       else if (m?.qtsmtpd === 'drain') drain('primary')
       else if (m?.qtsmtpd === 'exit-now') exitNow('primary')
       else if (m?.qtsmtpd === 'reopen-logs') reopenLogs()
+      else if (m?.qtsmtpd === 'report?')
+        worker.send({ qtsmtpd: 'report', id: m.id, report: processReport(server, reportSource, m.request) })
     })
     // The primary is gone (killed with SIGKILL): finish what is open and go.
     process.on('disconnect', () => drain('primary gone'))
   }
+  localAdmin?.attach({
+    server,
+    source: reportSource,
+    settings: services.admin ?? localAdmin.settings,
+    reload: () =>
+      new Promise((resolve) => {
+        const round = --lastAdminReload
+        adminReloads.set(round, resolve)
+        reloads.request('qtsmtpd reload', round)
+      }),
+    drain: () => drain('qtsmtpd drain'),
+    draining: () => stopping,
+  })
   // Only now: a SIGHUP sent on seeing this line must find its handler (without one, it kills).
   log().notice(`${who}ready: pid ${process.pid}, listening on ${where.join(' ')}`)
   worker?.send({ qtsmtpd: 'ready', pid: process.pid, snapshot: runtime.configSnapshot?.() ?? null })

@@ -12,11 +12,14 @@ import type { ListenerRole, Peer, TlsInfo } from '../host/context.ts'
 import { unmapIPv4 } from '../net/ip.ts'
 import { renderReply, reply } from '../protocol/reply.ts'
 import { Session } from '../session/session.ts'
+import { SessionMetrics } from '../session/session-metrics.ts'
 import type { SessionSettings } from '../session/settings.ts'
 import { serverHandshake } from '../session/tls.ts'
+import { ConnectionMetrics, type RefusalReason } from './connection-metrics.ts'
 import { BoundListeners, type ListenerInfoFull, type ListenerSpec } from './listeners.ts'
 import { defaultMaxHeader, looksLikeProxyHeader } from './proxy-protocol.ts'
 import { readProxyHeader } from './proxy-reader.ts'
+import { RecentVerdicts } from './recent-verdicts.ts'
 import type { Runtime } from './runtime.ts'
 
 export type { ListenerSpec }
@@ -38,6 +41,8 @@ export interface ServerLimits {
   readonly proxyMaxHeader: number
   /** A connection refused with 421 is closed at the latest this long after the reply. */
   readonly refusalLingerMs: number
+  /** Refusals and accepted messages kept for the status page (admin_recent_verdicts; 0: none). */
+  readonly recentVerdicts: number
 }
 
 export const defaultServerLimits: ServerLimits = {
@@ -46,6 +51,7 @@ export const defaultServerLimits: ServerLimits = {
   proxyTimeoutMs: 10_000,
   proxyMaxHeader: defaultMaxHeader,
   refusalLingerMs: 2000,
+  recentVerdicts: 100,
 }
 
 const tooMany = renderReply(reply(421, '4.3.2', 'Too many connections, try again later'))
@@ -65,10 +71,41 @@ export class SmtpServer {
   readonly #sessions = new Map<Session, Promise<void>>()
   readonly #perIp = new Map<string, number>()
   #closing = false
+  readonly recentVerdicts: RecentVerdicts
+  #connectionMetrics: ConnectionMetrics
+  /** Per listener name, bound in the registry #connectionMetrics uses. */
+  readonly #sessionMetrics = new Map<string, SessionMetrics>()
 
   constructor(runtime: Runtime, limits: Partial<ServerLimits> = {}) {
     this.#runtime = runtime
     this.limits = { ...defaultServerLimits, ...limits }
+    this.recentVerdicts = new RecentVerdicts(this.limits.recentVerdicts)
+    this.#connectionMetrics = new ConnectionMetrics(runtime.provided.metrics)
+  }
+
+  /** Whether close() was called: the server accepts nothing more. */
+  get draining(): boolean {
+    return this.#closing
+  }
+
+  /** The open sessions, oldest first. */
+  sessions(): IterableIterator<Session> {
+    return this.#sessions.keys()
+  }
+
+  /** The metrics of the running configuration's registry (the process's: the same across reloads). */
+  #metricsFor(listener: string): { connections: ConnectionMetrics; session: SessionMetrics } {
+    const registry = this.#runtime.provided.metrics
+    if (!this.#connectionMetrics.uses(registry)) {
+      this.#connectionMetrics = new ConnectionMetrics(registry)
+      this.#sessionMetrics.clear()
+    }
+    let session = this.#sessionMetrics.get(listener)
+    if (session === undefined) {
+      const onVerdict = this.limits.recentVerdicts > 0 ? this.recentVerdicts.add : undefined
+      this.#sessionMetrics.set(listener, (session = new SessionMetrics(registry, listener, onVerdict)))
+    }
+    return { connections: this.#connectionMetrics, session }
   }
 
   get runtime(): Runtime {
@@ -113,6 +150,8 @@ export class SmtpServer {
 
   /** Serves listeners bound earlier (before dropping privileges), held connections first. */
   serve(bound: BoundListeners): void {
+    // Every listener's series exist from the start, at 0, rather than from its first client.
+    for (const l of bound.servers) this.#metricsFor(l.info.name)
     this.#listeners.push(bound)
     bound.serve((socket, listener) => this.#accept(socket, listener))
   }
@@ -130,11 +169,21 @@ export class SmtpServer {
   #accepted = 0
 
   #accept(socket: Socket, listener: ListenerInfoFull): void {
-    if (this.#closing) return void socket.destroy()
+    const { connections } = this.#metricsFor(listener.name)
+    connections.accepted(listener.name)
+    if (this.#closing) {
+      connections.refused(listener.name, 'draining')
+      return void socket.destroy()
+    }
     const { maxConnections } = this.limits
-    if (maxConnections > 0 && this.#accepted >= maxConnections) return void this.#refuse(socket, listener.role, tooMany)
+    if (maxConnections > 0 && this.#accepted >= maxConnections)
+      return void this.#refuse(socket, listener, tooMany, 'max_connections')
     this.#accepted++
-    socket.once('close', () => this.#accepted--)
+    connections.opened(listener.name)
+    socket.once('close', () => {
+      this.#accepted--
+      connections.closed(listener.name)
+    })
     const peer = { ip: unmapIPv4(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 }
     const local =
       listener.boundIp !== undefined
@@ -151,9 +200,13 @@ export class SmtpServer {
     }).then((r) => {
       if (!r.ok) {
         this.#runtime.log.notice(`PROXY protocol error from ${peer.ip}: ${r.reason}; closing`)
+        connections.refused(listener.name, 'proxy_error')
         return void socket.destroy()
       }
-      if (this.#closing) return void socket.destroy()
+      if (this.#closing) {
+        connections.refused(listener.name, 'draining')
+        return void socket.destroy()
+      }
       const h = r.header
       const proxied: ProxiedConnection = { version: h.version, proxy: peer, tlvs: h.tlvs }
       if (h.command === 'local') return this.#admit(socket, listener, peer, local, proxied)
@@ -178,7 +231,7 @@ export class SmtpServer {
     const { maxConnectionsPerIp } = this.limits
     const fromIp = this.#perIp.get(ip) ?? 0
     if (maxConnectionsPerIp > 0 && fromIp >= maxConnectionsPerIp)
-      return void this.#refuse(socket, listener.role, tooManyFromYou)
+      return void this.#refuse(socket, listener, tooManyFromYou, 'max_connections_per_ip')
     this.#perIp.set(ip, fromIp + 1)
     void this.#start(socket, listener, remote, local, proxied).finally(() => {
       const n = (this.#perIp.get(ip) ?? 1) - 1
@@ -188,8 +241,9 @@ export class SmtpServer {
   }
 
   /** An implicit-TLS client expects a TLS record: it gets no cleartext reply, only the close. */
-  #refuse(socket: Socket, role: ListenerRole, text: string): void {
-    refuse(socket, role === 'smtps' ? undefined : text, this.limits.refusalLingerMs)
+  #refuse(socket: Socket, listener: { name: string; role: ListenerRole }, text: string, why: RefusalReason): void {
+    this.#metricsFor(listener.name).connections.refused(listener.name, why)
+    refuse(socket, listener.role === 'smtps' ? undefined : text, this.limits.refusalLingerMs)
   }
 
   async #start(
@@ -204,6 +258,9 @@ export class SmtpServer {
     let tlsInfo: TlsInfo | undefined
     if (listener.role === 'smtps') {
       const secured = await implicitTls(socket, runtime)
+      const { session: counted } = this.#metricsFor(listener.name)
+      if (secured === undefined) counted.tlsFailed()
+      else counted.tlsEstablished(secured.info)
       // A handshake that ends during a drain starts no session the drain would not wait for.
       if (secured === undefined || this.#closing) return void socket.destroy()
       stream = secured.socket
@@ -253,6 +310,7 @@ export class SmtpServer {
       auth: runtime.auth,
       tlsInfo: info.tlsInfo,
       relayClient: info.relayClient ?? false,
+      metrics: this.#metricsFor(info.listener.name).session,
     })
     session.connection.notes.set(ConnectionsFromIp, info.connectionsFromIp ?? 1)
     if (info.proxied !== undefined) session.connection.notes.set(ProxyInfo, info.proxied)
@@ -263,6 +321,7 @@ export class SmtpServer {
       stream.prependOnceListener('data', (chunk: Buffer) => {
         if (!looksLikeProxyHeader(chunk)) return
         session.log.notice(`PROXY protocol header from untrusted ${info.remote.ip}; closing`)
+        this.#metricsFor(info.listener.name).connections.refused(info.listener.name, 'untrusted_proxy')
         stream.end(proxyRefused)
       })
     }

@@ -12,6 +12,7 @@ import { formatAddress } from '../protocol/envelope.ts'
 import { type Reply, reply } from '../protocol/reply.ts'
 import { Replies, verdictReply } from './replies.ts'
 import type { SessionCore } from './session-core.ts'
+import type { QueueOutcome } from './session-metrics.ts'
 import type { TxnState } from './transaction.ts'
 
 const dataPostDefaults = {
@@ -59,6 +60,7 @@ export async function finishMessage(s: SessionCore, txn: TxnState, result: Conte
     answer = Replies.internalError
   }
   if (answer.code === 250) {
+    s.metrics?.messageAccepted()
     s.connection.messageCount++
     s.counters.junk = 0
     s.counters.errors = 0
@@ -149,8 +151,10 @@ async function judge(
     s.log.notice(`message ${txn.id} accepted and discarded: plugins removed every recipient`)
     return { reply: queuedAs, disconnect: false }
   }
+  const handoff = performance.now()
   const queued = await s.runner.chain('queue', s, msg)
   const v = queued.verdict
+  s.metrics?.queued(queued.plugin ?? '-', queueOutcome(v.kind), (performance.now() - handoff) / 1000)
   if (v.kind === 'accept') {
     const ok = verdictReply(v, { accept: queuedAs, ...queueDefaults })
     edits.enter('queuePost')
@@ -161,3 +165,6 @@ async function judge(
     return refuse(verdictReply(v, queueDefaults) ?? Replies.queueFailed, v.disconnect)
   return refuse(Replies.queueDeclined)
 }
+
+const queueOutcome = (kind: string): QueueOutcome =>
+  kind === 'accept' ? 'accepted' : kind === 'defer' ? 'deferred' : kind === 'reject' ? 'rejected' : 'declined'

@@ -13,6 +13,7 @@ import type { Reply } from '../protocol/reply.ts'
 import type { AuthShared } from './auth/shared.ts'
 import type { CommandInProgress } from './log-lines.ts'
 import type { Phase } from './phase.ts'
+import type { SessionMetrics } from './session-metrics.ts'
 import type { SessionSettings } from './settings.ts'
 
 export interface ConnectionState extends Connection {
@@ -36,6 +37,8 @@ export interface SessionCore extends SessionView {
   readonly tls: TlsSettings | undefined
   /** Shared by the AUTH exchanges of all sessions. */
   readonly auth: AuthShared
+  /** Where the session's events are counted; undefined in unit tests. */
+  readonly metrics: SessionMetrics | undefined
   phase: Phase
   /** Counters the limits apply to, and `refused` (4xx/5xx final replies) for the summary line. */
   readonly counters: {

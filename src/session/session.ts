@@ -25,6 +25,7 @@ import type { Phase } from './phase.ts'
 import { commandErrorReplies, Replies } from './replies.ts'
 import { ReplyWriter } from './reply-writer.ts'
 import { type ConnectionState, newConnectionState, type SessionCore } from './session-core.ts'
+import { replySummary, type SessionMetrics } from './session-metrics.ts'
 import type { SessionSettings } from './settings.ts'
 import { serverHandshake, type TlsContextProvider } from './tls.ts'
 import type { TxnState } from './transaction.ts'
@@ -45,6 +46,8 @@ export interface SessionOptions {
   readonly tlsInfo?: ConnectionState['tls']
   readonly relayClient?: boolean
   readonly id: string
+  /** Where its replies, bytes, TLS, AUTH and queue hand-offs are counted (server/): none in unit tests. */
+  readonly metrics?: SessionMetrics | undefined
 }
 
 export class Session implements SessionCore {
@@ -57,6 +60,7 @@ export class Session implements SessionCore {
   readonly codec: SmtpCodec
   readonly tls: TlsSettings | undefined
   readonly auth: AuthShared
+  readonly metrics: SessionMetrics | undefined
   readonly counters = { errors: 0, unknown: 0, junk: 0, authFailures: 0, commands: 0, refused: 0 }
   phase: Phase = { name: 'connected' }
   command: CommandInProgress | undefined
@@ -88,6 +92,7 @@ export class Session implements SessionCore {
     this.listener = opts.listener
     this.tls = opts.tls
     this.auth = opts.auth ?? localAuthShared()
+    this.metrics = opts.metrics
     this.#tlsContexts = opts.tlsContexts
     this.log = opts.log.child({ connection: opts.id })
     this.codec = new SmtpCodec({ maxCommandLine: opts.settings.limits.commandLine })
@@ -157,6 +162,7 @@ export class Session implements SessionCore {
   readonly #onData = (chunk: Buffer): void => {
     if (this.#closed) return
     if (this.phase.name === 'connected') this.#talkedEarly = true
+    this.metrics?.received(chunk.length)
     this.codec.push(chunk)
     this.#input.notify()
     if (this.codec.inContent()) this.#clock.content(chunk.length)
@@ -300,13 +306,32 @@ export class Session implements SessionCore {
   send(r: Reply): void {
     // A 3xx (354, 334) is not final: the command is answered by the reply after it.
     const command = this.command
+    this.metrics?.reply(command?.verb, r.code)
     if (command !== undefined && (r.code < 300 || r.code >= 400)) {
       if (r.code >= 400) this.counters.refused++
       logFinalReply(this, command, r, this.#refusedBy)
+      this.#tellVerdict(command, r)
       this.command = undefined
       this.#refusedBy = undefined
     }
     if (!this.#closed) this.#writer.queue(r)
+  }
+
+  /** Refusals and accepted messages, for the status page. */
+  #tellVerdict(command: CommandInProgress, r: Reply): void {
+    const onVerdict = this.metrics?.onVerdict
+    const accepted = r.code < 400 && command.message !== undefined
+    if (onVerdict === undefined || (r.code < 400 && !accepted)) return
+    onVerdict({
+      at: Date.now(),
+      session: this.connection.id,
+      ip: this.connection.remote.ip,
+      helo: this.connection.helo?.host,
+      command: command.verb,
+      reply: replySummary(r),
+      plugin: accepted ? command.message?.queue : this.#refusedBy,
+      accepted,
+    })
   }
 
   async sendNow(r: Reply): Promise<void> {
@@ -401,6 +426,7 @@ export class Session implements SessionCore {
     const result = await serverHandshake(plain, contexts, this.settings.timeouts.tlsHandshakeMs)
     if ('error' in result) {
       this.log.info(`TLS handshake failed: ${result.error}`)
+      this.metrics?.tlsFailed()
       this.#closed = true
       this.#onEnd()
       return false
@@ -409,6 +435,7 @@ export class Session implements SessionCore {
     this.#writer.stream = result.socket
     this.#attach(result.socket)
     this.connection.tls = result.info
+    this.metrics?.tlsEstablished(result.info)
     return true
   }
 

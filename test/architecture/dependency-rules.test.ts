@@ -39,10 +39,11 @@ const mayImport: Readonly<Record<string, readonly string[]>> = {
   mailauth: [...services, 'host'],
   session: core,
   plugins: core,
-  server: [...core, 'session', 'plugins'],
-  cli: [...core, 'session', 'plugins', 'server'],
+  admin: [...core, 'session'],
+  server: [...core, 'session', 'plugins', 'admin'],
+  cli: [...core, 'session', 'plugins', 'admin', 'server'],
   api: [...core, 'session', 'plugins', 'server'],
-  testing: [...core, 'session', 'plugins', 'server', 'cli', 'api'],
+  testing: [...core, 'session', 'plugins', 'admin', 'server', 'cli', 'api'],
 }
 
 /**

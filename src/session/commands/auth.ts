@@ -58,6 +58,18 @@ export async function auth(s: SessionCore, args: string): Promise<void> {
     (outcome.kind === 'success' || outcome.kind === 'failure') && s.runner.has('authOutcome')
       ? refusalOf((await s.runner.chain('authOutcome', s, resultOf(mechanism.name, outcome))).verdict)
       : undefined
+  s.metrics?.auth(
+    mechanism.name,
+    outcome.kind === 'success'
+      ? overruled === undefined
+        ? 'success'
+        : 'failure'
+      : outcome.kind === 'failure'
+        ? 'failure'
+        : outcome.kind === 'temporary'
+          ? 'tempfail'
+          : 'aborted',
+  )
   switch (outcome.kind) {
     case 'success':
       if (overruled !== undefined) {
