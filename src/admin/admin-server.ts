@@ -118,6 +118,7 @@ export class AdminServer {
       for (const [k, v] of Object.entries(securityHeaders)) res.setHeader(k, v)
       return reply(res, 200, asset.type, assetBody(asset.file))
     }
+    if (path === '/favicon.ico') return reply(res, 204, 'image/x-icon', '')
     if (path === '/metrics')
       return reply(res, 200, expositionContentType, renderExposition(await this.#backend.metrics()))
     if (path === '/events') return this.#feed.open(req, res, this.#query(url), securityHeaders)
