@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { chmodSync, writeFileSync } from 'node:fs'
+import { get as httpGet, type IncomingMessage } from 'node:http'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { promisify } from 'node:util'
@@ -89,5 +90,49 @@ describe('the admin listener', { timeout: 60_000 }, () => {
     await cli.waitFor(/configuration reloaded; new connections use it/)
     cli.kill('SIGTERM')
     await cli.exited()
+  })
+
+  test('admin_sse_clients bounds the status pages open at once: one more gets 503', async () => {
+    const cfg = adminConfig({ 'smtpd.conf': 'admin_sse_clients 1' })
+    cleanup.push(cfg.remove)
+    const [port, admin] = [await freePort(), await freePort()]
+    const cli = startCli(['--config', cfg.config, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`])
+    cleanup.push(() => cli.kill('SIGKILL'))
+    await cli.waitFor(/ready: pid \d+/)
+    const first = await new Promise<IncomingMessage>((resolve) => httpGet(`http://127.0.0.1:${admin}/events`, resolve))
+    assert.equal(first.statusCode, 200)
+    const event = await new Promise<string>((resolve) => {
+      let text = ''
+      first.on('data', (c: Buffer) => {
+        text += c.toString()
+        if (text.includes('event: status')) resolve(text)
+      })
+    })
+    assert.match(event, /^retry: 2000\n\nevent: status\ndata: \{"at":/)
+    const second = await get(admin, '/events')
+    assert.deepEqual([second.status, second.body], [503, 'too many status pages open (admin_sse_clients 1)\n'])
+    first.destroy()
+    cli.kill('SIGTERM')
+    await cli.exited()
+  })
+
+  test('a bad admin_* setting stops the start with its file and line (exit 2), with --workers too', async () => {
+    for (const workers of [[], ['--workers', '2']]) {
+      const cfg = adminConfig({ 'smtpd.conf': 'admin_overload 0' })
+      cleanup.push(cfg.remove)
+      const admin = await freePort()
+      const e = await run(process.execPath, [
+        ...[bin, '--config', cfg.config, '--listen', `127.0.0.1:${await freePort()}`],
+        ...['--admin', `127.0.0.1:${admin}`, ...workers],
+      ]).then(
+        () => assert.fail('started'),
+        (err: { code: number; stderr: string }) => err,
+      )
+      assert.equal(e.code, 2, e.stderr)
+      assert.match(
+        e.stderr,
+        /qtsmtpd: \S+\/config\/smtpd\.conf:1: admin_overload: expected a whole number from 1 to 100, got "0"/,
+      )
+    }
   })
 })
