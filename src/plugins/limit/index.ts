@@ -44,7 +44,7 @@ function network(ip: string, family: 4 | 6, bits: number): string | undefined {
   return `${formatIp({ family: 6, value: parsed.value & mask })}/${bits}`
 }
 
-function valueOf(scope: Scope, s: Subject, exempt: boolean): string | undefined {
+function subjectValue(scope: Scope, s: Subject, exempt: boolean): string | undefined {
   switch (scope.kind) {
     case 'ip':
       return exempt ? undefined : s.ip
@@ -109,7 +109,7 @@ export default definePlugin({
       const out: { rule: Rule; value: string }[] = []
       for (const g of current.groups.get(event) ?? []) {
         const rule = ruleFor(g, who)
-        const value = valueOf(g.scope, s, exempt)
+        const value = subjectValue(g.scope, s, exempt)
         if (rule !== undefined && rule.limit > 0 && value !== undefined) out.push({ rule, value })
       }
       return out
