@@ -30,6 +30,8 @@ const missingConfig =
 
 export const usage = `Usage: qtsmtpd --config DIR [--listen HOST:PORT[/smtp|submission|smtps]]... [options]
        qtsmtpd --stdio --config DIR        (one session on stdin/stdout: tcpserver, inetd)
+       qtsmtpd status|reload|drain --pid-file FILE | --admin HOST:PORT   (the running server)
+       qtsmtpd config --config DIR [-n | -d]   (the effective configuration, as postconf)
        qtsmtpd dkim-keygen --config DIR [--ed25519] DOMAIN SELECTOR   (a DKIM key and its DNS record)
        qtsmtpd karma --config DIR list|search|capture|release ...     (qpsmtpd's karma_tool)
        qtsmtpd import-greylist|import-karma --config DIR SOURCE       (qpsmtpd's databases)
@@ -52,8 +54,8 @@ export const usage = `Usage: qtsmtpd --config DIR [--listen HOST:PORT[/smtp|subm
                           unless --admin-token-file is given
   --admin-token-file FILE a bearer token the admin listener requires (all but /healthz)
   --agent-check HOST:PORT answer HAProxy's agent-check here (ready up N%, drain, maint)
-  --reload                with --pid-file: make the running server reload its configuration
-  --stop                  with --pid-file: make the running server drain and stop
+  --reload                with --pid-file: make the running server reload (as qtsmtpd reload)
+  --stop                  with --pid-file: make the running server drain and stop (as qtsmtpd drain)
   --check                 load and validate the configuration, then exit
   --version               print the version
 

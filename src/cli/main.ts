@@ -5,17 +5,16 @@
  * server/exit-codes.ts and docs/running.md.
  */
 import cluster from 'node:cluster'
-import { readFileSync } from 'node:fs'
 import { configErrorsIn } from '../config/config-error.ts'
 import { createLogger, type LogEntry, stderrWriter } from '../host/logger.ts'
 import { ExitCode } from '../server/exit-codes.ts'
 import { type ListenerSpec, plannedListenerInfo, socketActivationSpecs } from '../server/listeners.ts'
 import { runPrimary, WorkerEnv } from '../server/primary.ts'
-import { awaitReloadOutcome, readReloadStatus, reloadStatusFile } from '../server/reload-status.ts'
 import { becomeIdentity, identityFrom, loadRuntime, StartupError, serve } from '../server/serve.ts'
 import { StateUsageError } from '../server/state-commands.ts'
 import { runStdio } from '../server/stdio.ts'
 import { version } from '../version.ts'
+import { AdminCommandError, adminUsage, isAdminCommand, runAdminCommand, signal } from './admin-commands.ts'
 import { type CliOptions, defaultListen, parseCli, parseListen, usage } from './args.ts'
 import { dkimKeygen, KeygenUsageError, keygenUsage } from './dkim-keygen.ts'
 import { isStateCommand, runStateCommand, stateUsage } from './state.ts'
@@ -45,43 +44,6 @@ function listenersFor(opts: CliOptions): ListenerSpec[] {
   return activated ?? [parseListen(defaultListen)]
 }
 
-/**
- * `--reload` / `--stop`: the admin commands, as SIGHUP / SIGTERM to the server in the pid file.
- * `--reload` then waits for the server's outcome (server/reload-status.ts) and fails, saying
- * why, when the configuration was refused.
- */
-async function control(what: 'reload' | 'stop', pidFile: string): Promise<void> {
-  let pid: number
-  try {
-    pid = Number(readFileSync(pidFile, 'utf8').trim())
-  } catch (e) {
-    fail(ExitCode.usage, `--${what}: cannot read ${pidFile}: ${(e as Error).message}`)
-  }
-  if (!Number.isInteger(pid) || pid <= 1) fail(ExitCode.usage, `--${what}: ${pidFile} holds no process id`)
-  const statusFile = reloadStatusFile(pidFile)
-  // Read twice: the server may be rewriting the file at this very moment.
-  const before =
-    readReloadStatus(statusFile) ??
-    (await new Promise((r) => setTimeout(r, 100)).then(() => readReloadStatus(statusFile)))
-  try {
-    process.kill(pid, what === 'reload' ? 'SIGHUP' : 'SIGTERM')
-  } catch (e) {
-    fail(ExitCode.usage, `--${what}: process ${pid}: ${(e as Error).message}`)
-  }
-  process.stdout.write(`${what === 'reload' ? 'reload' : 'stop'} requested from process ${pid}\n`)
-  if (what === 'stop') return
-  if (before === undefined)
-    fail(ExitCode.usage, `--reload: cannot tell the outcome: ${statusFile} is missing (see the server's log)`)
-  const outcome = await awaitReloadOutcome(statusFile, before.seq, reloadWaitMs)
-  if (outcome === undefined)
-    fail(ExitCode.usage, `--reload: no outcome from process ${pid} within ${reloadWaitMs / 1000}s (see its log)`)
-  if (!outcome.ok) fail(ExitCode.config, `--reload: refused, the running configuration stays:\n${outcome.message}`)
-  process.stdout.write(`${outcome.message}\n`)
-}
-
-/** Longer than the primary gives its workers (server/primary.ts), so it hears their outcome. */
-const reloadWaitMs = 75_000
-
 export async function main(argv: readonly string[]): Promise<void> {
   if (argv[0] === 'dkim-keygen') {
     if (argv.includes('--help') || argv.includes('-h')) return void process.stdout.write(keygenUsage)
@@ -92,6 +54,17 @@ export async function main(argv: readonly string[]): Promise<void> {
         ExitCode.usage,
         e instanceof KeygenUsageError ? `${e.message}\n${keygenUsage}` : `dkim-keygen: ${(e as Error).message}`,
       )
+    }
+  }
+  if (isAdminCommand(argv[0])) {
+    if (argv.includes('--help') || argv.includes('-h')) return void process.stdout.write(adminUsage)
+    try {
+      return void process.stdout.write(await runAdminCommand(argv[0], argv.slice(1)))
+    } catch (e) {
+      if (e instanceof AdminCommandError && e.code === ExitCode.config) failConfig(e.message)
+      if (e instanceof AdminCommandError) fail(e.code, e.message)
+      if (configErrorsIn(e) !== undefined) failConfig((e as Error).message)
+      fail(ExitCode.usage, `${(e as Error).message}\n${adminUsage}`)
     }
   }
   if (isStateCommand(argv[0])) {
@@ -112,7 +85,14 @@ export async function main(argv: readonly string[]): Promise<void> {
   }
   if (opts.help) return void process.stdout.write(usage)
   if (opts.version) return void process.stdout.write(`qtsmtpd ${version}\n`)
-  if (opts.control !== undefined && opts.pidFile !== undefined) return await control(opts.control, opts.pidFile)
+  if (opts.control !== undefined && opts.pidFile !== undefined) {
+    try {
+      return void process.stdout.write(await signal(opts.control, opts.pidFile, `--${opts.control}`))
+    } catch (e) {
+      if (e instanceof AdminCommandError) fail(e.code, e.message)
+      throw e
+    }
+  }
   try {
     if (opts.check) {
       becomeIdentity(identityFrom(opts), createLogger(stderrWriter, 6))

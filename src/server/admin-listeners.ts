@@ -4,6 +4,8 @@
  * drop (as the SMTP listeners are), the token read as root.
  */
 
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { AdminServer } from '../admin/admin-server.ts'
 import { AgentCheck } from '../admin/agent.ts'
 import type { AdminBackend, ReloadFact } from '../admin/backend.ts'
@@ -17,6 +19,28 @@ import { StartupError } from './startup-error.ts'
 
 export interface AdminListeners {
   close(): void
+}
+
+/**
+ * Beside the pid file, `FILE.admin` says where the admin listener is and which token file it
+ * takes, so that `qtsmtpd status --pid-file FILE` finds it; removed at exit.
+ */
+export interface AdminPointer {
+  /** HOST:PORT, IPv6 in brackets. */
+  readonly address: string
+  readonly tokenFile: string | undefined
+}
+
+export const adminPointerFile = (pidFile: string): string => `${pidFile}.admin`
+
+export function readAdminPointer(pidFile: string): AdminPointer | undefined {
+  try {
+    const p = JSON.parse(readFileSync(adminPointerFile(pidFile), 'utf8')) as Partial<AdminPointer>
+    if (typeof p.address !== 'string') return undefined
+    return { address: p.address, tokenFile: typeof p.tokenFile === 'string' ? p.tokenFile : undefined }
+  } catch {
+    return undefined
+  }
 }
 
 export async function startAdminListeners(
@@ -37,7 +61,18 @@ export async function startAdminListeners(
       const admin = await AdminServer.listen(backend, { ...opts.admin, token })
       closers.push(() => admin.close())
       const a = admin.address
-      log.notice(`admin listener on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`)
+      const address = `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`
+      log.notice(`admin listener on ${address}`)
+      const pidFile = opts.pidFile
+      if (pidFile !== undefined) {
+        const pointer: AdminPointer = { address, tokenFile: file === undefined ? undefined : resolve(file) }
+        writeFileSync(adminPointerFile(pidFile), `${JSON.stringify(pointer)}\n`, { mode: 0o644 })
+        closers.push(() => {
+          try {
+            rmSync(adminPointerFile(pidFile), { force: true })
+          } catch {}
+        })
+      }
     }
     if (opts.agentCheck !== undefined) {
       const agent = new AgentCheck(backend)

@@ -26,7 +26,7 @@ import {
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
-const limitKeys: Readonly<Record<string, keyof Limits>> = {
+export const limitKeys: Readonly<Record<string, keyof Limits>> = {
   command_line_limit: 'commandLine',
   auth_line_limit: 'authLine',
   message_size_limit: 'messageSize',
@@ -44,7 +44,7 @@ const limitKeys: Readonly<Record<string, keyof Limits>> = {
   commands_per_session: 'commandsPerSession',
 }
 
-const timeoutKeys: Readonly<Record<string, keyof Timeouts>> = {
+export const timeoutKeys: Readonly<Record<string, keyof Timeouts>> = {
   command_timeout: 'commandMs',
   data_timeout: 'dataMs',
   session_timeout: 'sessionMs',
@@ -54,7 +54,7 @@ const timeoutKeys: Readonly<Record<string, keyof Timeouts>> = {
   greeting_delay: 'greetingDelayMs',
 }
 
-const policyKeys: Readonly<Record<string, keyof Policies>> = {
+export const policyKeys: Readonly<Record<string, keyof Policies>> = {
   enforce_sync: 'enforceSync',
   auth_requires_tls: 'authRequiresTls',
   strict_envelopes: 'strictEnvelopes',
