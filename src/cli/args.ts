@@ -53,7 +53,7 @@ export const usage = `Usage: qtsmtpd --config DIR [--listen HOST:PORT[/smtp|subm
   --admin HOST:PORT       the admin listener: /metrics, /healthz, the status page (/); loopback
                           unless --admin-token-file is given
   --admin-token-file FILE a bearer token the admin listener requires (all but /healthz)
-  --agent-check HOST:PORT answer HAProxy's agent-check here (ready up N%, drain, maint)
+  --agent-check HOST:PORT answer HAProxy's agent-check here (a weight, drain, maint)
   --reload                with --pid-file: make the running server reload (as qtsmtpd reload)
   --stop                  with --pid-file: make the running server drain and stop (as qtsmtpd drain)
   --check                 load and validate the configuration, then exit
