@@ -16,6 +16,8 @@ type Advice =
   | { readonly kind: 'later'; readonly as?: string }
   /** Not a plugin, or nothing qtsmtpd will run. */
   | { readonly kind: 'never'; readonly text: string }
+  /** A qpsmtpd plugin deliberately left out: why, and what to use instead. */
+  | { readonly kind: 'notPorted'; readonly text: string }
 
 const renamed = (to: string, why = 'qpsmtpd 0.94 renamed it'): Advice => ({ kind: 'renamed', to, why })
 const later = (as?: string): Advice => (as === undefined ? { kind: 'later' } : { kind: 'later', as })
@@ -28,7 +30,6 @@ const advice: Readonly<Record<string, Advice>> = {
   // Connection, HELO, sender and recipient policy, content checks.
   ...Object.fromEntries(
     [
-      'dspam',
       'content_log',
       'ident/geoip',
       'ident/p0f',
@@ -56,6 +57,13 @@ const advice: Readonly<Record<string, Advice>> = {
   http_config: { kind: 'never', text: 'qtsmtpd reads its configuration from files only' },
   user_config: { kind: 'never', text: 'per-user configuration files are not supported' },
   'auth/authnull': { kind: 'never', text: 'qpsmtpd itself removed it (it accepted every password)' },
+  dspam: {
+    kind: 'notPorted',
+    text:
+      'DSPAM is unmaintained (last release 2012) and not in Debian, so there is no daemon to test a port against; ' +
+      'classify spam with rspamd (docs/plugins/rspamd.md) or spamassassin (docs/plugins/spamassassin.md) instead, ' +
+      'and remove this line (docs/plugins/dspam.md)',
+  },
 }
 
 function adviceText(name: string, a: Advice): string {
@@ -70,6 +78,8 @@ function adviceText(name: string, a: Advice): string {
     }
     case 'never':
       return `qpsmtpd plugin "${name}" is not available in qtsmtpd: ${a.text}`
+    case 'notPorted':
+      return `qpsmtpd plugin "${name}" is not ported to qtsmtpd: ${a.text}`
   }
 }
 
