@@ -192,7 +192,13 @@ export class HookRunner {
       (value) => ({ value }),
       (error: unknown) => ({ error }),
     )
-    return { started, ended: performance.now(), answer, outcome }
+    return {
+      started,
+      ended: performance.now(),
+      answer,
+      outcome,
+      secrets: authHooks.has(hook) ? secretsOf(args[0]) : [],
+    }
   }
 
   /**
@@ -206,7 +212,7 @@ export class HookRunner {
     call: StartedCall,
   ): Promise<ChainResult<AnyVerdict> | undefined> {
     const { plugin } = slot
-    const { started, answer, outcome } = call
+    const { started, answer, outcome, secrets } = call
     const failed = (): ChainResult<Verdict> | undefined => {
       // A backend that cannot answer must never let the client in, nor have it refused as if
       // its password were wrong: AUTH's failures are temporary whatever the plugin declared.
@@ -217,8 +223,10 @@ export class HookRunner {
     if ('error' in outcome) {
       slot.record(started, outcome.error instanceof HookTimeout ? 'timeout' : 'error')
       answer.abandon()
-      plugin.log.error(`hook ${hook} failed: ${describe(outcome.error)}`)
-      view.connection.results.add(plugin.name, 'error', describe(outcome.error))
+      // A backend's error may quote what it was given (a library's "bad password x"): never log that.
+      const why = redact(describe(outcome.error), secrets)
+      plugin.log.error(`hook ${hook} failed: ${why}`)
+      view.connection.results.add(plugin.name, 'error', why)
       return failed()
     }
     const verdict = outcome.value
@@ -434,6 +442,8 @@ interface StartedCall {
   readonly ended: number
   readonly answer: HookAnswer
   readonly outcome: CallOutcome
+  /** What an error message must not show: the password or token an auth hook was given. */
+  readonly secrets: readonly string[]
 }
 
 /**
@@ -474,3 +484,15 @@ const isVerdict = (v: unknown): v is AnyVerdict =>
   typeof v === 'object' && v !== null && verdictKinds.has((v as { kind?: unknown }).kind as string)
 
 const describe = (e: unknown): string => (e instanceof Error ? e.message : String(e))
+
+/** An auth hook's secrets (PasswordLogin.password, BearerToken.token), also as base64. */
+function secretsOf(arg: unknown): string[] {
+  if (typeof arg !== 'object' || arg === null) return []
+  const { password, token } = arg as { password?: unknown; token?: unknown }
+  return [password, token]
+    .filter((x): x is string => typeof x === 'string' && x !== '')
+    .flatMap((x) => [x, Buffer.from(x).toString('base64')])
+}
+
+const redact = (text: string, secrets: readonly string[]): string =>
+  secrets.reduce((t, secret) => t.replaceAll(secret, '****'), text)

@@ -2,6 +2,7 @@
 import type { AnyPluginFactory } from '../host/loader.ts'
 import authFlatFile from './auth/auth-flat-file.ts'
 import authdeny from './auth/authdeny.ts'
+import oauth2 from './auth/oauth2.ts'
 import connectionTime from './connect/connection-time.ts'
 import countUnrecognizedCommands from './connect/count-unrecognized-commands.ts'
 import dnsWhitelistSoft from './connect/dns-whitelist-soft.ts'
@@ -140,6 +141,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   discard,
   authFlatFile,
   authdeny,
+  oauth2,
   logWarn,
   logFile,
   logSyslog,

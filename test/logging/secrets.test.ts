@@ -1,7 +1,8 @@
 /**
  * Secrets never reach a log: a start-up whose config/plugins holds a password (smtp-forward's
- * AUTH at the next hop), sessions that authenticate with PLAIN and LOGIN (right and wrong
- * passwords, a CRAM-MD5 attempt, an AUTH line too long), and a message relayed with AUTH to a
+ * AUTH at the next hop) and a client secret (auth/oauth2's), sessions that authenticate with
+ * PLAIN and LOGIN (right and wrong passwords, a CRAM-MD5 attempt, an AUTH line too long), SCRAM
+ * (wrong, then right), XOAUTH2 (a bad bearer token), and a message relayed with AUTH to a
  * real next hop (aiosmtpd over STARTTLS), all at LOGDEBUG through every output: the text and JSON
  * files, syslog over UDP, stderr and the built-in writer. Each output is searched for the
  * passwords as written and base64-encoded.
@@ -9,28 +10,53 @@
 import assert from 'node:assert/strict'
 import { createSocket } from 'node:dgram'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { openStore } from '../../src/store/open.ts'
 import { makeCertificate, type TestCertificate } from '../../src/testing/certs.ts'
-import { startTestServer } from '../../src/testing/index.ts'
+import { scramLogin, startTestServer } from '../../src/testing/index.ts'
 import { type Sink, startSink } from '../peers/aiosmtpd.ts'
 
 const userPassword = 'Us3r-Passw0rd-xyzzy'
 const nextHopPassword = 'N3xtH0p-s3cret-plugh'
+const bearerToken = 'T0ken.0f-alice-quux'
+const introspectionSecret = 'Intr0spect-s3cret-zork'
 const b64 = (s: string) => Buffer.from(s).toString('base64')
-const secrets = [userPassword, nextHopPassword, b64(userPassword), b64(`\0alice@example.com\0${userPassword}`)]
+const secrets = [
+  userPassword,
+  nextHopPassword,
+  bearerToken,
+  introspectionSecret,
+  b64(userPassword),
+  b64(`\0alice@example.com\0${userPassword}`),
+  b64(`user=alice@example.com\x01auth=Bearer ${bearerToken}\x01\x01`),
+  b64(`alice@example.com:${introspectionSecret}`),
+]
 
 let dir: string
 let sink: Sink
 let cert: TestCertificate
+/** A token introspection endpoint (RFC 7662) that knows one token. */
+let endpoint: Server
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'qtsmtpd-secrets-'))
   cert = await makeCertificate()
   sink = await startSink({ cert, requireTls: true, auth: `relayuser:${nextHopPassword}` })
+  endpoint = createServer(async (req, res) => {
+    let body = ''
+    for await (const chunk of req) body += String(chunk)
+    const good = new URLSearchParams(body).get('token') === bearerToken
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(JSON.stringify(good ? { active: true, username: 'alice@example.com' } : { active: false }))
+  })
+  await new Promise<void>((r) => endpoint.listen(0, '127.0.0.1', r))
 })
 after(async () => {
+  endpoint?.closeAllConnections()
+  endpoint?.close()
   await sink?.stop()
   await rm(dir, { recursive: true, force: true })
 })
@@ -48,6 +74,7 @@ describe('secrets in logs', { timeout: 60_000 }, () => {
       rcpthosts: 'example.com',
       loglevel: '7',
       tls_before_auth: '0',
+      'smtpd.conf': 'auth_failure_limit 10\nauth_failure_delay 0',
       flat_auth_pw: `alice@example.com:${userPassword}\n`,
       plugins: [
         `logging/file loglevel LOGDEBUG ${join(dir, 'all.log')}`,
@@ -55,6 +82,7 @@ describe('secrets in logs', { timeout: 60_000 }, () => {
         `logging/syslog loglevel LOGDEBUG logsock udp server 127.0.0.1:${udp.address().port}`,
         'logging/warn LOGDEBUG',
         'auth/auth_flat_file',
+        `auth/oauth2 http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/ client_id alice@example.com client_secret ${introspectionSecret}`,
         'rcpt_ok',
         `queue/smtp-forward 127.0.0.1 ${sink.port} tls required tls_ca ${cert.certFile} tls_servername localhost ` +
           `auth_user relayuser auth_password ${nextHopPassword}`,
@@ -79,6 +107,10 @@ describe('secrets in logs', { timeout: 60_000 }, () => {
       await c.send(b64('alice@example.com'), 334)
       await c.send(b64(`${userPassword}x`), 535)
       await c.send(`AUTH CRAM-MD5 ${b64(`alice@example.com ${userPassword}`)}`, /^[45]\d\d /)
+      await scramLogin(c, { user: 'alice@example.com', password: `${userPassword}!` })
+      await scramLogin(c, { user: 'alice@example.com', password: `${userPassword}?`, initialResponse: false })
+      await c.send(`AUTH XOAUTH2 ${b64(`user=alice@example.com\x01auth=Bearer ${bearerToken}x\x01\x01`)}`, 334)
+      await c.send('', 535)
       await c.send(`AUTH PLAIN ${b64(`\0alice@example.com\0${userPassword}`)}`, 235)
       await c.send('MAIL FROM:<alice@example.com>', 250)
       await c.send('RCPT TO:<bob@elsewhere.test>', 250)

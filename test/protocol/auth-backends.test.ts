@@ -98,6 +98,21 @@ describe('authPassword backends', () => {
         assert.ok(!srv.logs.some((e) => e.message.startsWith('authenticated')))
       }))
 
+  it("a backend's error that quotes the password: 454, and the log shows **** in its place", () =>
+    session(
+      [
+        passwordBackend('test/leaky', (_ctx, l) => {
+          throw new Error(`bind failed for ${l.user} with password ${l.password} (${b64(l.password)})`)
+        }),
+      ],
+      async (c, srv) => {
+        await c.send(`AUTH PLAIN ${plain('alice', 'Sup3r-s3cret')}`, 454)
+        const failure = srv.logs.find((e) => e.message.startsWith('hook authPassword failed'))
+        assert.equal(failure?.message, 'hook authPassword failed: bind failed for alice with password **** (****)')
+        assert.ok(!srv.logs.some((e) => e.message.includes('Sup3r-s3cret') || e.message.includes(b64('Sup3r-s3cret'))))
+      },
+    ))
+
   it('authenticated() with a name that could forge a log line is a failure (454)', () =>
     session([passwordBackend('test/bad-name', () => authenticated('evil\r\nX-Forged: 1'))], async (c, srv) => {
       await c.send(`AUTH PLAIN ${plain('alice', 'a')}`, 454)

@@ -8,7 +8,15 @@ import type { SessionCore } from '../session-core.ts'
 import { canBind } from './scram.ts'
 
 /** How the core runs a mechanism: one of its own exchanges, or a backend's (`sasl`). */
-export type Route = 'PLAIN' | 'LOGIN' | 'CRAM-MD5' | 'SCRAM-SHA-256' | 'SCRAM-SHA-256-PLUS' | 'sasl'
+export type Route =
+  | 'PLAIN'
+  | 'LOGIN'
+  | 'CRAM-MD5'
+  | 'SCRAM-SHA-256'
+  | 'SCRAM-SHA-256-PLUS'
+  | 'OAUTHBEARER'
+  | 'XOAUTH2'
+  | 'sasl'
 
 export interface Mechanism {
   /** Upper case, as offered and as the client names it. */
@@ -29,6 +37,10 @@ export function sessionMechanisms(s: SessionCore): Mechanism[] {
   if (r.has('authScram')) {
     if (canBind(s)) out.push({ name: 'SCRAM-SHA-256-PLUS', route: 'SCRAM-SHA-256-PLUS' })
     out.push({ name: 'SCRAM-SHA-256', route: 'SCRAM-SHA-256' })
+  }
+  if (r.has('authToken')) {
+    out.push({ name: 'OAUTHBEARER', route: 'OAUTHBEARER' })
+    out.push({ name: 'XOAUTH2', route: 'XOAUTH2' })
   }
   if (r.has('authMechanisms')) {
     const own = new Set(out.map((m) => m.name))

@@ -17,6 +17,7 @@ import { type Mechanism, sessionMechanisms } from '../auth/mechanisms.ts'
 import type { AuthOutcome } from '../auth/outcome.ts'
 import { passwordExchange } from '../auth/password.ts'
 import { scramExchange } from '../auth/scram.ts'
+import { tokenExchange } from '../auth/token.ts'
 import { sleep } from '../clock.ts'
 import { Replies, verdictReply } from '../replies.ts'
 import type { SessionCore } from '../session-core.ts'
@@ -101,6 +102,9 @@ function exchange(s: SessionCore, mechanism: Mechanism, channel: AuthChannel): P
     case 'SCRAM-SHA-256':
     case 'SCRAM-SHA-256-PLUS':
       return scramExchange(s, mechanism.route, channel)
+    case 'OAUTHBEARER':
+    case 'XOAUTH2':
+      return tokenExchange(s, mechanism.route, channel)
     case 'sasl':
       return backendExchange(s, mechanism.plugin ?? '', channel)
   }
