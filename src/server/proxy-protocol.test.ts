@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { crc32 } from 'node:zlib'
+import { crc32c } from '../net/crc32c.ts'
 import { looksLikeProxyHeader, parseProxyHeader, V2_SIGNATURE } from './proxy-protocol.ts'
 
 const v1 = (s: string) => Buffer.from(s, 'latin1')
@@ -209,6 +211,101 @@ describe('PROXY v2', () => {
     ],
   ]
   for (const [name, b] of bad) test(`refused: ${name}`, () => assert.equal(parseProxyHeader(b).status, 'error'))
+})
+
+describe('PROXY v2 CRC32C TLV', () => {
+  const addr = inet([192, 0, 2, 9], [10, 0, 0, 1], 40000, 25)
+  /** A header with a zeroed CRC32C TLV after `before`, then the checksum `sum` put in its place. */
+  function withCrc(opts: { before?: Buffer[]; after?: Buffer[]; cmd?: number; sum?: (h: Buffer) => Buffer }): Buffer {
+    const before = opts.before ?? []
+    const h = v2({ cmd: opts.cmd ?? 1, addr, tlvs: [...before, tlv(0x03, Buffer.alloc(4)), ...(opts.after ?? [])] })
+    const at = 16 + addr.length + Buffer.concat(before).length + 3
+    const sum = opts.sum ?? ((x) => u32be(crc32c(x)))
+    sum(h).copy(h, at)
+    return h
+  }
+  const u32be = (n: number) => {
+    const b = Buffer.alloc(4)
+    b.writeUInt32BE(n)
+    return b
+  }
+
+  test('a matching checksum (first, between or last of the TLVs) is accepted', () => {
+    for (const h of [
+      withCrc({ after: [tlv(0x02, 'mx.example')] }),
+      withCrc({ before: [tlv(0x01, 'smtp')], after: [tlv(0x02, 'mx.example')] }),
+      withCrc({ before: [tlv(0x02, 'mx.example'), tlv(0x04, Buffer.alloc(7))] }),
+      withCrc({ cmd: 0 }),
+    ]) {
+      const r = parseProxyHeader(Buffer.concat([h, Buffer.from('EHLO x\r\n')]))
+      if (r.status !== 'done') return assert.fail(JSON.stringify(r))
+      assert.equal(r.length, h.length)
+    }
+  })
+
+  test('the received bytes are left as they came (the checksum is not zeroed in place)', () => {
+    const h = withCrc({ after: [tlv(0x02, 'mx.example')] })
+    const copy = Buffer.from(h)
+    assert.equal(parseProxyHeader(h).status, 'done')
+    assert.deepEqual(h, copy)
+  })
+
+  test('one flipped bit anywhere in the header is refused, with the reason', () => {
+    const h = withCrc({ after: [tlv(0x02, 'mx.example')] })
+    // From the address block on: a flip before it breaks the signature, version or length first.
+    const crcType = 16 + addr.length
+    for (let at = 16; at < h.length; at++) {
+      // 0x03 ^ 0x04 makes the checksum an unknown TLV (7), skipped: a header without a checksum.
+      if (at === crcType) continue
+      const bad = Buffer.from(h)
+      bad[at] = (bad[at] as number) ^ 0x04
+      const r = parseProxyHeader(bad)
+      // A flip inside a TLV's type or length may break the TLV list before the sum is checked.
+      assert.equal(r.status, 'error', `bit flipped at ${at}`)
+    }
+    const bad = Buffer.from(h)
+    bad[16] = 193
+    const r = parseProxyHeader(bad)
+    assert.equal(r.status, 'error')
+    assert.match(
+      (r as { reason: string }).reason,
+      /^v2 header: CRC32C mismatch \(header says 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\): altered in transit or a broken proxy$/,
+    )
+  })
+
+  const bad: [string, Buffer, RegExp][] = [
+    ["zlib's CRC-32 instead of CRC-32C", withCrc({ sum: (x) => u32be(crc32(x)) }), /CRC32C mismatch/],
+    [
+      'the checksum in little-endian order',
+      withCrc({
+        sum: (x) => {
+          const b = Buffer.alloc(4)
+          b.writeUInt32LE(crc32c(x))
+          return b
+        },
+      }),
+      /CRC32C mismatch/,
+    ],
+    ['a checksum of the header without zeroing its field', withCrc({ sum: () => Buffer.from('abcd') }), /mismatch/],
+    ['a 3-byte CRC32C TLV', v2({ addr, tlvs: [tlv(0x03, Buffer.alloc(3))] }), /CRC32C TLV of 3 bytes, not 4/],
+    ['a 5-byte CRC32C TLV', v2({ addr, tlvs: [tlv(0x03, Buffer.alloc(5))] }), /CRC32C TLV of 5 bytes, not 4/],
+    [
+      'two CRC32C TLVs',
+      withCrc({ after: [tlv(0x03, Buffer.alloc(4))], sum: (x) => u32be(crc32c(x)) }),
+      /more than one CRC32C TLV/,
+    ],
+  ]
+  for (const [name, h, reason] of bad)
+    test(`refused: ${name}`, () => {
+      const r = parseProxyHeader(h)
+      assert.equal(r.status, 'error')
+      assert.match((r as { reason: string }).reason, reason)
+    })
+
+  test('truncated at every length is incomplete, never a checksum error', () => {
+    const h = withCrc({ after: [tlv(0x02, 'mx.example')] })
+    for (let n = 1; n < h.length; n++) assert.equal(parseProxyHeader(h.subarray(0, n)).status, 'incomplete', `${n}`)
+  })
 })
 
 test('looksLikeProxyHeader: v1 and v2 prefixes, not SMTP', () => {

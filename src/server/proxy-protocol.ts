@@ -2,13 +2,15 @@
  * HAProxy PROXY protocol v1 (text) and v2 (binary) header parser: pure, incremental (call it
  * with everything received so far), with a size cap. v1 TCP4/TCP6/UNKNOWN; v2 PROXY/LOCAL
  * over INET/INET6 STREAM (UNSPEC and UNIX give `local`: use the socket's own addresses), and
- * the TLVs ALPN, AUTHORITY, UNIQUE_ID and SSL (version, CN, cipher, signature/key algorithms).
- * Spec: https://www.haproxy.org/download/2.6/doc/proxy-protocol.txt. Does not check CRC32C.
+ * the TLVs ALPN, AUTHORITY, UNIQUE_ID and SSL (version, CN, cipher, signature/key algorithms);
+ * a CRC32C TLV is verified and a header whose checksum does not match is refused (spec §2.2.1).
+ * Spec: https://www.haproxy.org/download/2.6/doc/proxy-protocol.txt.
  * Security: strict address syntax (no octal octets), bounded work and size, never guesses.
  */
 
 import type { ProxySsl, ProxyTlvs } from '../host/connection-keys.ts'
 import type { Peer } from '../host/context.ts'
+import { crc32c } from '../net/crc32c.ts'
 import { formatIPv6, parseIPv4, parseIPv6 } from '../net/ip.ts'
 
 export type ProxyHeader =
@@ -115,7 +117,7 @@ function parseV2(buf: Buffer, maxHeader: number): ProxyParse {
   const addrLen = family === 1 ? 12 : family === 2 ? 36 : family === 3 ? 216 : 0
   if (family > 3) return { status: 'error', reason: `v2 header: unknown address family ${family}` }
   if (len < addrLen) return { status: 'error', reason: 'v2 header: address block truncated' }
-  const tlvs = parseTlvs(body.subarray(addrLen))
+  const tlvs = parseTlvs(buf.subarray(0, length), 16 + addrLen)
   if (typeof tlvs === 'string') return { status: 'error', reason: `v2 header: ${tlvs}` }
   if (cmd === 0 || family === 0 || family === 3)
     return { status: 'done', header: { command: 'local', version: 2, tlvs }, length }
@@ -138,20 +140,38 @@ function parseV2(buf: Buffer, maxHeader: number): ProxyParse {
   }
 }
 
-const TLV = { alpn: 0x01, authority: 0x02, uniqueId: 0x05, ssl: 0x20 } as const
+const TLV = { alpn: 0x01, authority: 0x02, crc32c: 0x03, uniqueId: 0x05, ssl: 0x20 } as const
 const SSL_SUB = { version: 0x21, cn: 0x22, cipher: 0x23, sigAlg: 0x24, keyAlg: 0x25 } as const
 
-function* tlvEntries(b: Buffer): Generator<{ type: number; value: Buffer } | string> {
-  let at = 0
+/** The TLVs in b from offset `from` on; `valueAt` is where a value starts in b. */
+function* tlvEntries(b: Buffer, from = 0): Generator<{ type: number; value: Buffer; valueAt: number } | string> {
+  let at = from
   while (at < b.length) {
     if (b.length - at < 3) return yield 'truncated TLV'
     const type = b[at] as number
     const len = b.readUInt16BE(at + 1)
     if (at + 3 + len > b.length) return yield 'TLV longer than the header'
-    yield { type, value: b.subarray(at + 3, at + 3 + len) }
+    yield { type, value: b.subarray(at + 3, at + 3 + len), valueAt: at + 3 }
     at += 3 + len
   }
 }
+
+/**
+ * Spec §2.2.1: the CRC32C of the whole header (signature to last TLV) with the checksum's own
+ * four octets as zeros, sent in network byte order as HAProxy writes it. Computed in three
+ * pieces so that the received bytes are not changed.
+ */
+function crc32cMismatch(header: Buffer, valueAt: number, value: Buffer): string | undefined {
+  if (value.length !== 4) return `CRC32C TLV of ${value.length} bytes, not 4`
+  const sent = value.readUInt32BE(0)
+  const zeroed = crc32c(header.subarray(valueAt + 4), crc32c(zeroCrc, crc32c(header.subarray(0, valueAt))))
+  if (zeroed !== sent)
+    return `CRC32C mismatch (header says ${hex32(sent)}, computed ${hex32(zeroed)}): altered in transit or a broken proxy`
+  return undefined
+}
+
+const zeroCrc = Buffer.alloc(4)
+const hex32 = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`
 
 const text = (v: Buffer): string | undefined => {
   const s = v.toString('utf8')
@@ -159,14 +179,22 @@ const text = (v: Buffer): string | undefined => {
   return /^[\x21-\x7e]{1,255}$/.test(s) ? s : undefined
 }
 
-function parseTlvs(b: Buffer): ProxyTlvs | string {
+/** The TLVs of a whole v2 header, which start at `from`. */
+function parseTlvs(header: Buffer, from: number): ProxyTlvs | string {
   let alpn: string | undefined
   let authority: string | undefined
   let uniqueId: Buffer | undefined
   let ssl: ProxySsl | undefined
-  for (const e of tlvEntries(b)) {
+  let checksummed = false
+  for (const e of tlvEntries(header, from)) {
     if (typeof e === 'string') return e
-    if (e.type === TLV.alpn) alpn = text(e.value)
+    if (e.type === TLV.crc32c) {
+      // One checksum field: a second one could not be zeroed for the first one's sum.
+      if (checksummed) return 'more than one CRC32C TLV'
+      checksummed = true
+      const mismatch = crc32cMismatch(header, e.valueAt, e.value)
+      if (mismatch !== undefined) return mismatch
+    } else if (e.type === TLV.alpn) alpn = text(e.value)
     else if (e.type === TLV.authority) authority = text(e.value)
     else if (e.type === TLV.uniqueId) {
       if (e.value.length > 128) return 'UNIQUE_ID longer than 128 bytes'

@@ -1,12 +1,14 @@
 /**
  * PROXY protocol end to end: from a trusted address the header's client reaches plugins, the
  * logs and the Received header; without a valid header in time a trusted peer is dropped; from
- * an untrusted address a PROXY header gets 421. Behind a real HAProxy (Debian haproxy) with
- * `send-proxy`, `send-proxy-v2`, and TLS terminated by HAProxy (SSL and AUTHORITY TLVs).
+ * an untrusted address a PROXY header gets 421; a v2 header whose CRC32C TLV does not match
+ * is dropped. Behind a real HAProxy (Debian haproxy) with `send-proxy`, `send-proxy-v2`, its
+ * `crc32c` option, and TLS terminated by HAProxy (SSL and AUTHORITY TLVs).
  */
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -15,6 +17,8 @@ import { type ProxiedConnection, ProxyInfo } from '../../src/host/connection-key
 import type { Peer } from '../../src/host/context.ts'
 import { definePlugin } from '../../src/host/define-plugin.ts'
 import { pass } from '../../src/host/verdict.ts'
+import { crc32c } from '../../src/net/crc32c.ts'
+import { parseProxyHeader, V2_SIGNATURE } from '../../src/server/proxy-protocol.ts'
 import { makeCertificate } from '../../src/testing/certs.ts'
 import { SmtpTestClient, startTestServer, type TestServer } from '../../src/testing/index.ts'
 import { freePort } from '../peers/free-port.ts'
@@ -56,6 +60,33 @@ const rcptAll = definePlugin({
   options: {},
   setup: () => ({ hooks: { rcpt: () => ({ kind: 'accept' }) } }),
 })
+
+/** A v2 PROXY header for TCP/IPv4 with a CRC32C TLV (`damage` alters it after the sum). */
+function v2WithCrc(src: [number, number, number, number], sport: number, damage?: (h: Buffer) => void): Buffer {
+  const body = Buffer.alloc(12 + 7)
+  Buffer.from(src).copy(body, 0)
+  Buffer.from([198, 51, 100, 25]).copy(body, 4)
+  body.writeUInt16BE(sport, 8)
+  body.writeUInt16BE(25, 10)
+  body.set([0x03, 0x00, 0x04], 12)
+  const head = Buffer.from([0x21, 0x11, 0, body.length])
+  const h = Buffer.concat([V2_SIGNATURE, head, body])
+  h.writeUInt32BE(crc32c(h), h.length - 4)
+  damage?.(h)
+  return h
+}
+
+/** Reads SMTP replies off a raw socket until `re` matches all that came. */
+function replies(socket: import('node:net').Socket): (re: RegExp) => Promise<void> {
+  let out = ''
+  socket.on('data', (d: string) => {
+    out += d
+  })
+  return async (re) => {
+    for (let i = 0; i < 150 && !re.test(out); i++) await new Promise((r) => setTimeout(r, 20))
+    assert.match(out, re)
+  }
+}
 
 describe('PROXY protocol from a trusted address', { timeout: 30_000 }, () => {
   const seen: Seen[] = []
@@ -121,6 +152,39 @@ describe('PROXY protocol from a trusted address', { timeout: 30_000 }, () => {
     for (const c of conns) c.socket.destroy()
   })
 
+  test('v2 with a CRC32C TLV: a matching checksum is served as the client in the header', async () => {
+    const raw = await rawConnect(srv.port)
+    raw.socket.write(v2WithCrc([192, 0, 2, 77], 40077))
+    const waitFor = replies(raw.socket)
+    await waitFor(/^220 /m)
+    raw.socket.write('EHLO client.test\r\n')
+    await waitFor(/^250 /m)
+    raw.socket.write('MAIL FROM:<a@client.test>\r\nRCPT TO:<u@mx.test>\r\nDATA\r\n')
+    await waitFor(/^354 /m)
+    raw.socket.write('Subject: crc\r\n\r\nhi\r\n.\r\nQUIT\r\n')
+    await raw.closed
+    assert.match(srv.queued.at(-1)?.text ?? '', /^Received: from client\.test \(unknown \[192\.0\.2\.77\]\)/)
+    assert.deepEqual(seen.at(-1)?.remote, { ip: '192.0.2.77', port: 40077 })
+  })
+
+  test('v2 with a CRC32C TLV that does not match: dropped without a word, and the log says why', async () => {
+    const connects = seen.length
+    // The client address altered after the proxy summed the header (a bit flipped in transit).
+    const raw = await rawConnect(srv.port)
+    raw.socket.write(v2WithCrc([192, 0, 2, 78], 40078, (h) => (h[16] = 193)))
+    raw.socket.write('EHLO client.test\r\n')
+    assert.equal(await raw.closed, '')
+    assert.equal(seen.length, connects, 'no session started: no connect hook ran')
+    assert.ok(
+      srv.logs.some((e) =>
+        /^PROXY protocol error from 127\.0\.0\.1: v2 header: CRC32C mismatch \(header says 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\): altered in transit or a broken proxy; closing$/.test(
+          e.message,
+        ),
+      ),
+      srv.logs.map((e) => e.message).join('\n'),
+    )
+  })
+
   test('a trusted peer without a valid header in time is dropped without a word', async () => {
     for (const first of ['EHLO client.test\r\n', 'PROXY TCP4 1.2.3.4\r\n', '']) {
       const raw = await rawConnect(srv.port)
@@ -160,8 +224,11 @@ describe('behind a real HAProxy', { timeout: 60_000 }, () => {
   let srv: TestServer
   let dir: string
   let haproxy: ReturnType<typeof spawn> | undefined
-  const ports = { v1: 0, v2: 0, tls: 0 }
+  const ports = { v1: 0, v2: 0, tls: 0, crc: 0, crcCapture: 0 }
   let haproxyLog = ''
+  /** Stands in for qtsmtpd behind the crc32c backend: keeps the first bytes HAProxy sends. */
+  let headerSink: Server
+  const captured: Buffer[] = []
 
   before(async () => {
     srv = await startTestServer({
@@ -174,6 +241,23 @@ describe('behind a real HAProxy', { timeout: 60_000 }, () => {
     ports.v1 = await freePort()
     ports.v2 = await freePort()
     ports.tls = await freePort()
+    ports.crc = await freePort()
+    ports.crcCapture = await freePort()
+    headerSink = createServer((sock) => {
+      const chunks: Buffer[] = []
+      sock.on('data', (d: Buffer) => {
+        chunks.push(d)
+        const all = Buffer.concat(chunks)
+        const r = parseProxyHeader(all)
+        if (r.status === 'incomplete') return
+        captured.push(r.status === 'done' ? all.subarray(0, r.length) : all)
+        sock.destroy()
+      })
+      sock.on('error', () => {})
+    })
+    const capturePort = await new Promise<number>((r) =>
+      headerSink.listen(0, '127.0.0.1', () => r((headerSink.address() as { port: number }).port)),
+    )
     const cfg = `
 global
   maxconn 100
@@ -197,6 +281,16 @@ frontend f_tls
   default_backend b_tls
 backend b_tls
   server s1 127.0.0.1:${srv.port} send-proxy-v2 proxy-v2-options ssl,ssl-cipher,authority
+frontend f_crc
+  bind 127.0.0.1:${ports.crc}
+  default_backend b_crc
+backend b_crc
+  server s1 127.0.0.1:${srv.port} send-proxy-v2 proxy-v2-options crc32c
+frontend f_crc_capture
+  bind 127.0.0.1:${ports.crcCapture}
+  default_backend b_crc_capture
+backend b_crc_capture
+  server s1 127.0.0.1:${capturePort} send-proxy-v2 proxy-v2-options crc32c
 `
     writeFileSync(join(dir, 'haproxy.cfg'), cfg)
     haproxy = spawn('haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -217,6 +311,7 @@ backend b_tls
   })
   after(async () => {
     haproxy?.kill('SIGKILL')
+    headerSink.close()
     await srv.close()
     rmSync(dir, { recursive: true, force: true })
   })
@@ -255,6 +350,34 @@ backend b_tls
       assert.match(srv.queued.at(-1)?.text ?? '', /^Received: from client\.test \(unknown \[127\.0\.0\.5\]\)/)
       assert.deepEqual(seen.at(-1)?.remote, { ip: '127.0.0.5', port: clientPort })
     })
+
+  test('proxy-v2-options crc32c: the checksummed header is verified and the message delivered', async () => {
+    const c = await SmtpTestClient.connect(ports.crc)
+    await send(c, 'via haproxy crc32c')
+    assert.match(srv.queued.at(-1)?.text ?? '', /^Received: from client\.test \(unknown \[127\.0\.0\.1\]\)/)
+    assert.equal(seen.at(-1)?.proxy?.version, 2, haproxyLog)
+    assert.equal(seen.at(-1)?.local.port, ports.crc)
+  })
+
+  test("HAProxy's checksummed header, altered by one bit, is dropped and logged", async () => {
+    const client = await rawConnect(ports.crcCapture)
+    for (let i = 0; i < 150 && captured.length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+    client.socket.destroy()
+    const header = captured[0]
+    assert.ok(header !== undefined, `HAProxy sent a header; log:\n${haproxyLog}`)
+    // It carries a CRC32C TLV (type 3, length 4) after the 12-byte IPv4 address block.
+    assert.deepEqual([...header.subarray(28, 31)], [0x03, 0x00, 0x04], header.toString('hex'))
+    assert.equal(parseProxyHeader(header).status, 'done')
+    const altered = Buffer.from(header)
+    altered[24] = (altered[24] as number) ^ 0x01 // the client's port
+    const raw = await rawConnect(srv.port)
+    raw.socket.write(altered)
+    assert.equal(await raw.closed, '')
+    const logged = srv.logs.filter((e) =>
+      /PROXY protocol error from 127\.0\.0\.1: v2 header: CRC32C mismatch/.test(e.message),
+    )
+    assert.equal(logged.length, 1)
+  })
 
   test('TLS terminated by HAProxy: SSL and AUTHORITY TLVs reach plugins', async () => {
     const socket = await new Promise<import('node:tls').TLSSocket>((resolve, reject) => {
