@@ -1,5 +1,6 @@
 /** The built-in plugins, each loadable by its name and its qpsmtpd name. */
 import type { AnyPluginFactory } from '../host/loader.ts'
+import authCheckpassword from './auth/auth-checkpassword.ts'
 import authFlatFile from './auth/auth-flat-file.ts'
 import authdeny from './auth/authdeny.ts'
 import oauth2 from './auth/oauth2.ts'
@@ -140,6 +141,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   quarantine,
   discard,
   authFlatFile,
+  authCheckpassword,
   authdeny,
   oauth2,
   logWarn,
