@@ -3,6 +3,7 @@ import type { AnyPluginFactory } from '../host/loader.ts'
 import authCheckpassword from './auth/auth-checkpassword.ts'
 import authFlatFile from './auth/auth-flat-file.ts'
 import authdeny from './auth/authdeny.ts'
+import dovecotAuth from './auth/dovecot.ts'
 import oauth2 from './auth/oauth2.ts'
 import connectionTime from './connect/connection-time.ts'
 import countUnrecognizedCommands from './connect/count-unrecognized-commands.ts'
@@ -143,6 +144,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   authFlatFile,
   authCheckpassword,
   authdeny,
+  dovecotAuth,
   oauth2,
   logWarn,
   logFile,
