@@ -12,6 +12,7 @@
  *   })
  */
 
+export type { P0fAnswer } from './clients/p0f/p0f.ts'
 export type { Clock } from './clock/index.ts'
 export type { ConfigLine } from './config/config-dir.ts'
 export type { DnsAnswer, DnsResolver, QueryOptions, RecordData, RecordType } from './dns/index.ts'

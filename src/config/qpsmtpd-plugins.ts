@@ -32,7 +32,6 @@ const advice: Readonly<Record<string, Advice>> = {
     [
       'content_log',
       'ident/geoip',
-      'ident/p0f',
       'auth/auth_cvm_unix_local',
       'auth/auth_imap',
       'auth/auth_ldap_bind',

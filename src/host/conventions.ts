@@ -3,6 +3,7 @@
  * and whitelists skip checks), the naughty note (detect now, reject later), karma, and the
  * common `reject 0|1|naughty` / `reject_type` / `loglevel` plugin arguments.
  */
+import type { P0fAnswer } from '../clients/p0f/p0f.ts'
 import type { EnhancedCode } from '../protocol/reply.ts'
 import type { HookContext } from './context.ts'
 import { defineKey } from './keys.ts'
@@ -26,17 +27,23 @@ export const Karma = defineKey<number>('karma', { scope: 'connection', initial: 
 export const KarmaHistory = defineKey<number | undefined>('karma_history', { scope: 'connection', initial: undefined })
 
 /**
- * The client's passive OS fingerprint (qpsmtpd's `p0f` note), set by a p0f plugin at connect;
- * greylisting's `p0f` option reads it. Fields p0f could not tell are absent.
+ * The client's passive OS fingerprint (qpsmtpd's `p0f` note), set by `ident/p0f` at connect;
+ * greylisting's `p0f` option and `p0f_blocked_operating_systems` read it. Fields p0f could not
+ * tell are absent.
  */
 export interface P0fFingerprint {
+  /** The OS, p0f 3's name and flavor as qpsmtpd joined them: "Linux 2.2.x-3.x", "Windows 7 or 8". */
   readonly genre?: string | undefined
+  /** The flavor alone ("2.2.x-3.x"): p0f 2's detail. */
   readonly detail?: string | undefined
   /** Hours. */
   readonly uptime?: number | undefined
+  /** The link type ("Ethernet or modem", "DSL"). */
   readonly link?: string | undefined
   /** Network hops. */
   readonly distance?: number | undefined
+  /** Everything p0f 3 said of the host. */
+  readonly answer?: P0fAnswer | undefined
 }
 export const P0f = defineKey<P0fFingerprint | undefined>('p0f', { scope: 'connection', initial: undefined })
 

@@ -234,10 +234,11 @@ describe('greylisting', () => {
     })()
 
   it('p0f: only clients whose fingerprint matches are greylisted; without p0f info nobody is', async () => {
+    // Fingerprints as ident/p0f writes them from p0f 3 (its own test runs the real p0f with greylisting).
     const cases = [
-      { fp: { genre: 'Windows', detail: 'XP' }, greylisted: true },
-      { fp: { genre: 'Linux', distance: 9 }, greylisted: true },
-      { fp: { genre: 'Linux', distance: 2, uptime: 500 }, greylisted: false },
+      { fp: { genre: 'Windows 7 or 8', detail: '7 or 8' }, greylisted: true },
+      { fp: { genre: 'Linux 3.11 and newer', detail: '3.11 and newer', distance: 9 }, greylisted: true },
+      { fp: { genre: 'Linux 3.11 and newer', detail: '3.11 and newer', distance: 2, uptime: 500 }, greylisted: false },
       { fp: undefined, greylisted: false },
     ]
     for (const { fp, greylisted } of cases) {
