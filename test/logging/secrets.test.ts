@@ -2,7 +2,8 @@
  * Secrets never reach a log: a start-up whose config/plugins holds a password (smtp-forward's
  * AUTH at the next hop) and a client secret (auth/oauth2's), sessions that authenticate with
  * PLAIN and LOGIN (right and wrong passwords, a CRAM-MD5 attempt, an AUTH line too long), SCRAM
- * (wrong, then right), XOAUTH2 (a bad bearer token), and a message relayed with AUTH to a
+ * (wrong, then right), XOAUTH2 (a bad bearer token), a password Dovecot's auth service refuses,
+ * and a message relayed with AUTH to a
  * real next hop (aiosmtpd over STARTTLS), all at LOGDEBUG through every output: the text and JSON
  * files, syslog over UDP, stderr and the built-in writer. Each output is searched for the
  * passwords as written and base64-encoded.
@@ -19,17 +20,21 @@ import { openStore } from '../../src/store/open.ts'
 import { makeCertificate, type TestCertificate } from '../../src/testing/certs.ts'
 import { scramLogin, startTestServer } from '../../src/testing/index.ts'
 import { type Sink, startSink } from '../peers/aiosmtpd.ts'
+import { type DovecotAuth, startDovecotAuth } from '../peers/dovecot-auth.ts'
 
 const userPassword = 'Us3r-Passw0rd-xyzzy'
 const nextHopPassword = 'N3xtH0p-s3cret-plugh'
 const bearerToken = 'T0ken.0f-alice-quux'
 const introspectionSecret = 'Intr0spect-s3cret-zork'
+const dovecotPassword = 'D0vecot-pass-grue'
 const b64 = (s: string) => Buffer.from(s).toString('base64')
 const secrets = [
   userPassword,
   nextHopPassword,
   bearerToken,
   introspectionSecret,
+  dovecotPassword,
+  b64(dovecotPassword),
   b64(userPassword),
   b64(`\0alice@example.com\0${userPassword}`),
   b64(`user=alice@example.com\x01auth=Bearer ${bearerToken}\x01\x01`),
@@ -41,7 +46,9 @@ let sink: Sink
 let cert: TestCertificate
 /** A token introspection endpoint (RFC 7662) that knows one token. */
 let endpoint: Server
+let dovecot: DovecotAuth
 before(async () => {
+  dovecot = await startDovecotAuth({ dave: `{PLAIN}${dovecotPassword}` })
   dir = await mkdtemp(join(tmpdir(), 'qtsmtpd-secrets-'))
   cert = await makeCertificate()
   sink = await startSink({ cert, requireTls: true, auth: `relayuser:${nextHopPassword}` })
@@ -55,6 +62,7 @@ before(async () => {
   await new Promise<void>((r) => endpoint.listen(0, '127.0.0.1', r))
 })
 after(async () => {
+  await dovecot?.stop()
   endpoint?.closeAllConnections()
   endpoint?.close()
   await sink?.stop()
@@ -82,6 +90,7 @@ describe('secrets in logs', { timeout: 60_000 }, () => {
         `logging/syslog loglevel LOGDEBUG logsock udp server 127.0.0.1:${udp.address().port}`,
         'logging/warn LOGDEBUG',
         'auth/auth_flat_file',
+        `auth/dovecot ${dovecot.socket}`,
         `auth/oauth2 http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/ client_id alice@example.com client_secret ${introspectionSecret}`,
         'rcpt_ok',
         `queue/smtp-forward 127.0.0.1 ${sink.port} tls required tls_ca ${cert.certFile} tls_servername localhost ` +
@@ -107,6 +116,8 @@ describe('secrets in logs', { timeout: 60_000 }, () => {
       await c.send(b64('alice@example.com'), 334)
       await c.send(b64(`${userPassword}x`), 535)
       await c.send(`AUTH CRAM-MD5 ${b64(`alice@example.com ${userPassword}`)}`, /^[45]\d\d /)
+      // Dovecot checks what the flat file does not know; its refusals are delayed (auth penalty).
+      await c.send(`AUTH PLAIN ${b64(`\0dave\0${dovecotPassword}x`)}`, 535)
       await scramLogin(c, { user: 'alice@example.com', password: `${userPassword}!` })
       await scramLogin(c, { user: 'alice@example.com', password: `${userPassword}?`, initialResponse: false })
       await c.send(`AUTH XOAUTH2 ${b64(`user=alice@example.com\x01auth=Bearer ${bearerToken}x\x01\x01`)}`, 334)
