@@ -6,6 +6,8 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { get } from 'node:http'
+import { type AddressInfo, createServer } from 'node:net'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { openSession } from './smtp-client.ts'
@@ -212,7 +214,11 @@ function qtsmtpdConfig(ctx: BenchContext, queue: 'discard' | 'maildir'): string 
   return config
 }
 
-function qtsmtpd(id: string, label: string, opts: { workers?: number; queue: 'discard' | 'maildir' }): Contender {
+function qtsmtpd(
+  id: string,
+  label: string,
+  opts: { workers?: number; queue: 'discard' | 'maildir'; admin?: boolean },
+): Contender {
   let config = ''
   return {
     id,
@@ -242,9 +248,51 @@ function qtsmtpd(id: string, label: string, opts: { workers?: number; queue: 'di
         '0',
         ...(opts.workers === undefined ? [] : ['--workers', String(opts.workers)]),
       ]
-      return launch(process.execPath, args, port, { cwd: ctx.repo })
+      if (opts.admin !== true) return launch(process.execPath, args, port, { cwd: ctx.repo })
+      return withScraper(args, port, ctx)
     },
   }
+}
+
+/**
+ * qtsmtpd with `--admin` and a Prometheus-like scraper that reads /metrics every second while
+ * it runs (Prometheus' default is every 15 s: this is the pessimistic case), so the measured
+ * cost is the listener's and the scrapes' on top of the counting every qtsmtpd does.
+ */
+async function withScraper(args: string[], port: number, ctx: BenchContext): Promise<Running> {
+  const admin = await new Promise<number>((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as AddressInfo).port
+      s.close(() => resolve(p))
+    })
+  })
+  const running = await launch(process.execPath, [...args, '--admin', `127.0.0.1:${admin}`], port, { cwd: ctx.repo })
+  const timer = setInterval(() => {
+    get(`http://127.0.0.1:${admin}/metrics`, (res) => res.resume()).on('error', () => {})
+  }, 1000)
+  return {
+    ...running,
+    tail: () => running.tail(),
+    alive: () => running.alive(),
+    stop: async () => {
+      clearInterval(timer)
+      await running.stop()
+    },
+  }
+}
+
+/** qtsmtpd with --admin and a scraper (one process, and --workers): what the metrics endpoint costs. */
+export function qtsmtpdAdminContenders(ctx: BenchContext): Contender[] {
+  return [
+    qtsmtpd('qtsmtpd-admin', 'qtsmtpd --admin, scraped every 1 s (1 process)', { queue: 'discard', admin: true }),
+    qtsmtpd('qtsmtpd-admin-n', `qtsmtpd --admin, scraped every 1 s (${ctx.cores} workers)`, {
+      workers: ctx.cores,
+      queue: 'discard',
+      admin: true,
+    }),
+  ]
 }
 
 export function qtsmtpdContenders(ctx: BenchContext): Contender[] {

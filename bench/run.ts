@@ -16,6 +16,7 @@ import {
   type Contender,
   haraka,
   qpsmtpd,
+  qtsmtpdAdminContenders,
   qtsmtpdContenders,
   type Running,
   smtpSink,
@@ -33,7 +34,7 @@ import { type RunResult, runOnce, type Workload, workloads } from './workloads.t
 const usage = `Usage: npm run bench -- [--quick] [--rounds N] [--only ids] [--workloads ids] [--cap SECONDS]
                       [--idle N] [--no-idle] [--no-profile] [--no-docs]
        npm run bench -- --report .bench-work/results/FILE.json   (re-render a run into docs/performance.md)
-  contenders: qtsmtpd qtsmtpd-n qtsmtpd-maildir qtsmtpd-policy qtsmtpd-auth qtsmtpd-auth-n qtsmtpd-content qtsmtpd-state qtsmtpd-state-n qtsmtpd-state-redis-n haraka haraka-policy haraka-auth haraka-content haraka-state qpsmtpd sink
+  contenders: qtsmtpd qtsmtpd-n qtsmtpd-admin qtsmtpd-admin-n qtsmtpd-maildir qtsmtpd-policy qtsmtpd-auth qtsmtpd-auth-n qtsmtpd-content qtsmtpd-state qtsmtpd-state-n qtsmtpd-state-redis-n haraka haraka-policy haraka-auth haraka-content haraka-state qpsmtpd sink
   workloads:  ${workloads.map((w) => w.id).join(' ')}
 `
 
@@ -171,6 +172,8 @@ async function main(): Promise<number> {
       }),
       harakaState(),
     )
+  // The admin listener's cost is measured when asked for (--only qtsmtpd,qtsmtpd-admin).
+  if (wanted?.some((id) => id.startsWith('qtsmtpd-admin'))) all.push(...qtsmtpdAdminContenders(ctx))
   if (wanted) all = all.filter((c) => wanted.includes(c.id))
   if (quick) all = all.filter((c) => c.id !== 'qtsmtpd-maildir' || wanted?.includes(c.id))
   const labels = Object.fromEntries(all.map((c) => [c.id, c.label]))

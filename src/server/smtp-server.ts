@@ -6,16 +6,14 @@
  */
 import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import type { TLSSocket } from 'node:tls'
 import { ConnectionsFromIp, ForwarderTrusted, type ProxiedConnection, ProxyInfo } from '../host/connection-keys.ts'
 import type { ListenerRole, Peer, TlsInfo } from '../host/context.ts'
 import { unmapIPv4 } from '../net/ip.ts'
 import { renderReply, reply } from '../protocol/reply.ts'
 import { Session } from '../session/session.ts'
 import { SessionMetrics } from '../session/session-metrics.ts'
-import type { SessionSettings } from '../session/settings.ts'
-import { serverHandshake } from '../session/tls.ts'
 import { ConnectionMetrics, type RefusalReason } from './connection-metrics.ts'
+import { implicitTls, refuse, settingsForRole, settledWithin } from './front-door.ts'
 import { BoundListeners, type ListenerInfoFull, type ListenerSpec } from './listeners.ts'
 import { defaultMaxHeader, looksLikeProxyHeader } from './proxy-protocol.ts'
 import { readProxyHeader } from './proxy-reader.ts'
@@ -356,60 +354,5 @@ export class SmtpServer {
     // Bounded: a session that does not end within 5 s of its 421 is left to the process exit.
     await settledWithin(Promise.all(this.#sessions.values()), 5000)
     return { finished: Math.max(0, open - forced), forced }
-  }
-}
-
-/** Waits for p, but at most ms. */
-async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))])
-  clearTimeout(timer)
-}
-
-/**
- * Writes a refusal (if any) and closes for certain. The socket was accepted paused and
- * half-open, so the client's FIN is seen only if we read: read and discard until it comes (the
- * socket then destroys itself), and destroy it after lingerMs whatever the client does.
- * Closing at once instead could turn unread client bytes into a reset that discards the 421.
- */
-function refuse(socket: Socket, text: string | undefined, lingerMs: number): void {
-  const timer = setTimeout(() => socket.destroy(), lingerMs).unref()
-  socket.once('close', () => clearTimeout(timer))
-  socket.on('data', () => {})
-  if (text === undefined) socket.end()
-  else socket.end(text)
-}
-
-async function implicitTls(
-  socket: Socket,
-  runtime: Runtime,
-): Promise<{ socket: TLSSocket; info: TlsInfo } | undefined> {
-  const contexts = runtime.tlsContexts
-  if (contexts === undefined) {
-    runtime.log.error('smtps listener without a TLS certificate (load the tls plugin)')
-    return undefined
-  }
-  const result = await serverHandshake(socket, contexts, runtime.settings.timeouts.tlsHandshakeMs)
-  if ('error' in result) {
-    runtime.log.info(`implicit TLS handshake failed: ${result.error}`)
-    return undefined
-  }
-  return result
-}
-
-/**
- * Submission (RFC 6409, port 587) requires AUTH before MAIL, and TLS before AUTH when a
- * certificate is configured; smtps is already encrypted.
- */
-function settingsForRole(runtime: Runtime, role: ListenerRole): SessionSettings {
-  if (role !== 'submission') return runtime.settings
-  const tls = runtime.tlsContexts !== undefined
-  return {
-    ...runtime.settings,
-    policies: {
-      ...runtime.settings.policies,
-      authRequired: true,
-      tlsRequired: tls || runtime.settings.policies.tlsRequired,
-    },
   }
 }

@@ -8,9 +8,10 @@
  * `onVerdict` hears each refusal and each accepted message (the status page's recent verdicts):
  * one small object per refused command or message, nothing per accepted command.
  */
-import type { TlsInfo } from '../host/context.ts'
+import type { Connection, TlsInfo } from '../host/context.ts'
 import type { Counter, Histogram, Metrics } from '../metrics/index.ts'
 import type { Reply } from '../protocol/reply.ts'
+import type { CommandInProgress } from './log-lines.ts'
 
 /** A refusal or an accepted message, as the status page lists it. */
 export interface RecentVerdict {
@@ -175,5 +176,27 @@ export class SessionMetrics {
 }
 
 /** The reply as the status page shows it: code, enhanced code, first line; at most 200 characters. */
-export const replySummary = (r: Reply): string =>
+const replySummary = (r: Reply): string =>
   `${r.code}${r.enhanced === undefined ? '' : ` ${r.enhanced}`} ${r.lines[0] ?? ''}`.slice(0, 200)
+
+/** A final reply: a refusal, or an accepted message, goes to the recent verdicts when anyone listens. */
+export function tellVerdict(
+  s: { readonly metrics: SessionMetrics | undefined; readonly connection: Connection },
+  command: CommandInProgress,
+  r: Reply,
+  refusedBy: string | undefined,
+): void {
+  const onVerdict = s.metrics?.onVerdict
+  const accepted = r.code < 400 && command.message !== undefined
+  if (onVerdict === undefined || (r.code < 400 && !accepted)) return
+  onVerdict({
+    at: Date.now(),
+    session: s.connection.id,
+    ip: s.connection.remote.ip,
+    helo: s.connection.helo?.host,
+    command: command.verb,
+    reply: replySummary(r),
+    plugin: accepted ? command.message?.queue : refusedBy,
+    accepted,
+  })
+}

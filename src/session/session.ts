@@ -25,7 +25,7 @@ import type { Phase } from './phase.ts'
 import { commandErrorReplies, Replies } from './replies.ts'
 import { ReplyWriter } from './reply-writer.ts'
 import { type ConnectionState, newConnectionState, type SessionCore } from './session-core.ts'
-import { replySummary, type SessionMetrics } from './session-metrics.ts'
+import { type SessionMetrics, tellVerdict } from './session-metrics.ts'
 import type { SessionSettings } from './settings.ts'
 import { serverHandshake, type TlsContextProvider } from './tls.ts'
 import type { TxnState } from './transaction.ts'
@@ -310,28 +310,11 @@ export class Session implements SessionCore {
     if (command !== undefined && (r.code < 300 || r.code >= 400)) {
       if (r.code >= 400) this.counters.refused++
       logFinalReply(this, command, r, this.#refusedBy)
-      this.#tellVerdict(command, r)
+      tellVerdict(this, command, r, this.#refusedBy)
       this.command = undefined
       this.#refusedBy = undefined
     }
     if (!this.#closed) this.#writer.queue(r)
-  }
-
-  /** Refusals and accepted messages, for the status page. */
-  #tellVerdict(command: CommandInProgress, r: Reply): void {
-    const onVerdict = this.metrics?.onVerdict
-    const accepted = r.code < 400 && command.message !== undefined
-    if (onVerdict === undefined || (r.code < 400 && !accepted)) return
-    onVerdict({
-      at: Date.now(),
-      session: this.connection.id,
-      ip: this.connection.remote.ip,
-      helo: this.connection.helo?.host,
-      command: command.verb,
-      reply: replySummary(r),
-      plugin: accepted ? command.message?.queue : this.#refusedBy,
-      accepted,
-    })
   }
 
   async sendNow(r: Reply): Promise<void> {
