@@ -49,7 +49,9 @@ export type {
 } from './host/context.ts'
 export {
   adjustKarma,
+  GeoIp,
   GeoIpCountry,
+  type GeoIpInfo,
   isImmune,
   isNaughty,
   Karma,

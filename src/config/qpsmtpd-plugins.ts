@@ -31,7 +31,6 @@ const advice: Readonly<Record<string, Advice>> = {
   ...Object.fromEntries(
     [
       'content_log',
-      'ident/geoip',
       'auth/auth_cvm_unix_local',
       'auth/auth_imap',
       'auth/auth_ldap_bind',

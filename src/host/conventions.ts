@@ -47,8 +47,31 @@ export interface P0fFingerprint {
 }
 export const P0f = defineKey<P0fFingerprint | undefined>('p0f', { scope: 'connection', initial: undefined })
 
-/** The client's country (qpsmtpd's `geoip_country` note: ISO 3166 code), set by a GeoIP plugin. */
+/** The client's country (qpsmtpd's `geoip_country` note: ISO 3166 code), set by `ident/geoip`. */
 export const GeoIpCountry = defineKey<string | undefined>('geoip_country', { scope: 'connection', initial: undefined })
+
+/**
+ * Where the client is, by `ident/geoip` at connect (qpsmtpd's `geoip_*` notes): what the
+ * databases did not say is absent; the whole key is undefined for an address they do not know.
+ */
+export interface GeoIpInfo {
+  /** ISO 3166 code (`geoip_country`), as GeoIpCountry. */
+  readonly country?: string | undefined
+  /** In English (`geoip_country_name`). */
+  readonly countryName?: string | undefined
+  /** Two-letter continent code (`geoip_continent`): AF, AN, AS, EU, NA, OC, SA. */
+  readonly continent?: string | undefined
+  /** In English (`geoip_city`). */
+  readonly city?: string | undefined
+  readonly latitude?: number | undefined
+  readonly longitude?: number | undefined
+  /** Kilometres from our server (`geoip_distance`), with the plugin's `distance` option. */
+  readonly distanceKm?: number | undefined
+  /** The autonomous system's number (`geoip_asn`) and organisation. */
+  readonly asn?: number | undefined
+  readonly asnOrganization?: string | undefined
+}
+export const GeoIp = defineKey<GeoIpInfo | undefined>('geoip', { scope: 'connection', initial: undefined })
 
 /** Set by whitelist plugins (qpsmtpd notes whitelisthost / whitelistsender). */
 export const WhitelistHost = defineKey<boolean>('whitelisthost', { scope: 'connection', initial: false })

@@ -33,6 +33,7 @@ import greylisting from './greylisting/index.ts'
 import heloChecks from './helo/checks.ts'
 import dontRequireAnglebrackets from './helo/dont-require-anglebrackets.ts'
 import help from './help.ts'
+import geoip from './ident/geoip.ts'
 import p0f from './ident/p0f.ts'
 import karma from './karma/index.ts'
 import limit from './limit/index.ts'
@@ -125,6 +126,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   dnsWhitelistSoft,
   fcrdns,
   p0f,
+  geoip,
   dnsbl,
   rhsbl,
   resolvableFromhost,
