@@ -22,6 +22,7 @@ import {
   smtpSink,
 } from './contenders.ts'
 import { harakaContent, qtsmtpdContent, stopContentDaemons } from './content.ts'
+import { harakaLogin, qtsmtpdLogin } from './login.ts'
 import { harakaAuth, qtsmtpdAuth, stopAuthWorld } from './mailauth.ts'
 import { harakaPolicy, qtsmtpdPolicy, stopPolicyDns } from './policy.ts'
 import { treeRssKiB } from './proc.ts'
@@ -34,7 +35,7 @@ import { type RunResult, runOnce, type Workload, workloads } from './workloads.t
 const usage = `Usage: npm run bench -- [--quick] [--rounds N] [--only ids] [--workloads ids] [--cap SECONDS]
                       [--idle N] [--no-idle] [--no-profile] [--no-docs]
        npm run bench -- --report .bench-work/results/FILE.json   (re-render a run into docs/performance.md)
-  contenders: qtsmtpd qtsmtpd-n qtsmtpd-admin qtsmtpd-admin-n qtsmtpd-maildir qtsmtpd-policy qtsmtpd-auth qtsmtpd-auth-n qtsmtpd-content qtsmtpd-state qtsmtpd-state-n qtsmtpd-state-redis-n haraka haraka-policy haraka-auth haraka-content haraka-state qpsmtpd sink
+  contenders: qtsmtpd qtsmtpd-n qtsmtpd-admin qtsmtpd-admin-n qtsmtpd-maildir qtsmtpd-policy qtsmtpd-auth qtsmtpd-auth-n qtsmtpd-content qtsmtpd-state qtsmtpd-state-n qtsmtpd-state-redis-n qtsmtpd-login qtsmtpd-login-n haraka haraka-policy haraka-auth haraka-content haraka-state haraka-login qpsmtpd sink
   workloads:  ${workloads.map((w) => w.id).join(' ')}
 `
 
@@ -151,6 +152,16 @@ async function main(): Promise<number> {
   if (wl.some((w) => w.id === 'policy')) all.push(qtsmtpdPolicy(), harakaPolicy())
   if (wl.some((w) => w.id === 'auth')) all.push(qtsmtpdAuth(), qtsmtpdAuth(cpus().length), harakaAuth())
   if (wl.some((w) => w.id === 'content')) all.push(qtsmtpdContent(), harakaContent())
+  if (wl.some((w) => w.id === 'login'))
+    all.push(
+      qtsmtpdLogin({ id: 'qtsmtpd-login', label: 'qtsmtpd + auth_flat_file (1 process)' }),
+      qtsmtpdLogin({
+        id: 'qtsmtpd-login-n',
+        label: `qtsmtpd + auth_flat_file (${cpus().length} workers)`,
+        workers: cpus().length,
+      }),
+      harakaLogin(),
+    )
   if (wl.some((w) => w.id === 'state'))
     all.push(
       qtsmtpdState({

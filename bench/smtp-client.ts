@@ -14,6 +14,8 @@ export interface TxnOptions {
   readonly from?: string
   readonly to?: string
   readonly timeoutMs?: number
+  /** AUTH PLAIN with these after EHLO (after STARTTLS when there is one). */
+  readonly auth?: { readonly user: string; readonly password: string }
 }
 
 /** Reads SMTP replies (multi-line aware) from a socket that may be replaced by a TLS socket. */
@@ -136,6 +138,10 @@ export async function oneTransaction(o: TxnOptions): Promise<number> {
       r.attach(secure)
       send(r, 'EHLO probe.bench.test\r\n')
       await expect(r, '250', 'EHLO after STARTTLS')
+    }
+    if (o.auth !== undefined) {
+      send(r, `AUTH PLAIN ${Buffer.from(`\0${o.auth.user}\0${o.auth.password}`).toString('base64')}\r\n`)
+      await expect(r, '235', 'AUTH PLAIN')
     }
     send(r, `MAIL FROM:<${o.from ?? 'probe@sender.test'}>\r\n`)
     await expect(r, '250', 'MAIL')

@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process'
 import { contentDaemonPids } from './content.ts'
+import { LOGIN_PASSWORD, LOGIN_USER } from './login.ts'
 import { AUTH_SENDER, authWorld } from './mailauth.ts'
 import { CLK_TCK, sampleRss, treeTicks } from './proc.ts'
 import { makeBody, oneTransaction, runLoad } from './smtp-client.ts'
@@ -26,6 +27,8 @@ export interface Workload {
   readonly contenders?: readonly string[]
   /** Sends bench/mailauth.ts's DKIM-signed message with our client (smtp-source cannot send a given one). */
   readonly signed?: boolean
+  /** Logs in with AUTH PLAIN (bench/login.ts's user) before each message. */
+  readonly auth?: { readonly user: string; readonly password: string }
   /** Daemons the servers ask (clamd, spamd): their process trees' CPU is measured beside the server's. */
   readonly peers?: () => Promise<readonly number[]>
 }
@@ -158,6 +161,20 @@ export const workloads: readonly Workload[] = [
     peers: stateRedisPids,
   },
   {
+    // bench/login.ts: AUTH PLAIN against auth_flat_file (qtsmtpd) and auth/flat_file (Haraka).
+    id: 'login',
+    label: '2 KB, STARTTLS + AUTH PLAIN, 1 msg/conn, c=20 (logins/s)',
+    size: 2048,
+    concurrency: 20,
+    keepAlive: false,
+    tls: true,
+    count: 1000,
+    quickCount: 20,
+    probe: false,
+    contenders: ['qtsmtpd-login', 'qtsmtpd-login-n', 'haraka-login'],
+    auth: { user: LOGIN_USER, password: LOGIN_PASSWORD },
+  },
+  {
     // bench/content.ts: virus/clamdscan + spamassassin, and Haraka's clamd + spamassassin, against one clamd and spamd.
     id: 'content',
     label: '2 KB, 1 msg/conn, c=10, clamd + spamd',
@@ -264,6 +281,7 @@ export async function runOnce(
     const r = await runLoad({
       port: server.port,
       starttls: w.tls,
+      ...(w.auth === undefined ? {} : { auth: w.auth }),
       ...(w.signed ? { body: (await authWorld()).message, from: AUTH_SENDER } : { body: makeBody(w.size) }),
       concurrency: w.concurrency,
       count,
