@@ -23,6 +23,7 @@ import rspamd from './content/rspamd.ts'
 import spamassassin from './content/spamassassin.ts'
 import arc from './data/arc.ts'
 import bogusBounce from './data/bogus-bounce.ts'
+import contentLog from './data/content-log.ts'
 import dkim from './data/dkim.ts'
 import dmarc from './data/dmarc.ts'
 import domainkeys from './data/domainkeys.ts'
@@ -102,6 +103,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   loop,
   uribl,
   bogusBounce,
+  contentLog,
   spamassassin,
   rspamd,
   clamdscan,
