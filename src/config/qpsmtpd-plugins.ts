@@ -30,7 +30,6 @@ const advice: Readonly<Record<string, Advice>> = {
   // Connection, HELO, sender and recipient policy, content checks.
   ...Object.fromEntries(
     [
-      'auth/auth_cvm_unix_local',
       'auth/auth_imap',
       'auth/auth_ldap_bind',
       'auth/auth_vpopmail',

@@ -1,6 +1,7 @@
 /** The built-in plugins, each loadable by its name and its qpsmtpd name. */
 import type { AnyPluginFactory } from '../host/loader.ts'
 import authCheckpassword from './auth/auth-checkpassword.ts'
+import authCvmUnixLocal from './auth/auth-cvm-unix-local.ts'
 import authFlatFile from './auth/auth-flat-file.ts'
 import authdeny from './auth/authdeny.ts'
 import dovecotAuth from './auth/dovecot.ts'
@@ -149,6 +150,7 @@ export const builtinPlugins: readonly AnyPluginFactory[] = [
   discard,
   authFlatFile,
   authCheckpassword,
+  authCvmUnixLocal,
   authdeny,
   dovecotAuth,
   oauth2,

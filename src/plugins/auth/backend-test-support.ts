@@ -64,18 +64,22 @@ const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
 /**
  * One session: EHLO, STARTTLS, EHLO, AUTH (PLAIN with an initial response, or LOGIN), and, when
  * it succeeded, a relayed RCPT to show the session is authenticated. Returns the AUTH reply.
+ * With `implicitTls`, the session is on the smtps listener instead.
  */
 export async function loginOverStartTls(
   srv: TestServer,
   user: string,
   password: string,
   mechanism: 'PLAIN' | 'LOGIN' = 'PLAIN',
+  opts: { implicitTls?: boolean } = {},
 ): Promise<string> {
-  const c = await srv.connect()
+  const c = await srv.connect({ tls: opts.implicitTls ?? false })
   try {
     await c.expect(220)
-    await c.send('EHLO client.test', 250)
-    await c.startTls()
+    if (opts.implicitTls !== true) {
+      await c.send('EHLO client.test', 250)
+      await c.startTls()
+    }
     const ehlo = await c.send('EHLO client.test', 250)
     assert.ok(
       ehlo?.lines.some((l) => /^AUTH .*\bPLAIN\b/.test(l)),
