@@ -18,6 +18,8 @@ export interface CliOptions extends ServeOptions {
   readonly help: boolean
   /** One session on stdin/stdout (tcpserver, inetd, systemd Accept=yes). */
   readonly stdio: boolean
+  /** --role: the stdio session's listener role; undefined: from the local port. */
+  readonly stdioRole: ListenerRole | undefined
   /** Admin command: signal the running server named by --pid-file, then exit. */
   readonly control: 'reload' | 'stop' | undefined
 }
@@ -29,7 +31,8 @@ const missingConfig =
   '`npm start` runs the example configuration in config.sample/'
 
 export const usage = `Usage: qtsmtpd --config DIR [--listen HOST:PORT[/smtp|submission|smtps]]... [options]
-       qtsmtpd --stdio --config DIR        (one session on stdin/stdout: tcpserver, inetd)
+       qtsmtpd --stdio [--role smtp|submission|smtps] --config DIR
+                                           (one session on stdin/stdout: tcpserver, inetd)
        qtsmtpd status|reload|drain --pid-file FILE | --admin HOST:PORT   (the running server)
        qtsmtpd config --config DIR [-n | -d]   (the effective configuration, as postconf)
        qtsmtpd dkim-keygen --config DIR [--ed25519] DOMAIN SELECTOR   (a DKIM key and its DNS record)
@@ -50,6 +53,8 @@ export const usage = `Usage: qtsmtpd --config DIR [--listen HOST:PORT[/smtp|subm
   --drain SECONDS         on SIGTERM, let sessions finish this long before 421 (default 30)
   --pid-file FILE         write the (primary) process id here; removed at exit
   --stdio                 speak SMTP on stdin/stdout for one connection (UCSPI environment)
+  --role ROLE             with --stdio: smtp, submission or smtps (implicit TLS on stdin/stdout);
+                          default: submission when the local port is 587, else smtp
   --admin HOST:PORT       the admin listener: /metrics, /healthz, the status page (/); loopback
                           unless --admin-token-file is given
   --admin-token-file FILE a bearer token the admin listener requires (all but /healthz)
@@ -99,6 +104,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
       user: { type: 'string', short: 'u' },
       group: { type: 'string', short: 'g' },
       stdio: { type: 'boolean' },
+      role: { type: 'string' },
       reload: { type: 'boolean' },
       stop: { type: 'boolean' },
       check: { type: 'boolean' },
@@ -127,6 +133,10 @@ export function parseCli(argv: readonly string[]): CliOptions {
   else if (values['admin-token-file'] !== undefined) throw new Error('--admin-token-file needs --admin')
   if (stdio && (admin !== undefined || values['agent-check'] !== undefined))
     throw new Error('--stdio serves one connection: no --admin or --agent-check')
+  if (values.role !== undefined && !stdio)
+    throw new Error('--role is for --stdio; a listener takes its role in --listen HOST:PORT/ROLE')
+  if (values.role !== undefined && !roles.has(values.role as ListenerRole))
+    throw new Error(`--role ${values.role}: expected smtp, submission or smtps`)
   // No default directory: a forgotten --config must not serve whatever ./config holds.
   const needsConfig = !(values.help || values.version || control !== undefined)
   if (needsConfig && values.config === undefined) throw new Error(missingConfig)
@@ -146,6 +156,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     user: values.user,
     group: values.group,
     stdio,
+    stdioRole: values.role as ListenerRole | undefined,
     control,
     admin,
     adminTokenFile: values['admin-token-file'],

@@ -106,7 +106,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       process.stdout.write('configuration OK\n')
       return
     }
-    if (opts.stdio) return await runStdio(opts)
+    if (opts.stdio) return await runStdio(opts, opts.stdioRole)
     const listeners = listenersFor(opts)
     if (cluster.isWorker) {
       const id = Number(process.env[WorkerEnv.id] ?? '0')

@@ -3,6 +3,7 @@
  * settings a listener's role implies, a bounded wait.
  */
 import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
 import type { ListenerRole, TlsInfo } from '../host/context.ts'
 import type { SessionSettings } from '../session/settings.ts'
@@ -31,7 +32,7 @@ export function refuse(socket: Socket, text: string | undefined, lingerMs: numbe
 }
 
 export async function implicitTls(
-  socket: Socket,
+  stream: Duplex,
   runtime: Runtime,
 ): Promise<{ socket: TLSSocket; info: TlsInfo } | undefined> {
   const contexts = runtime.tlsContexts
@@ -39,7 +40,7 @@ export async function implicitTls(
     runtime.log.error('smtps listener without a TLS certificate (load the tls plugin)')
     return undefined
   }
-  const result = await serverHandshake(socket, contexts, runtime.settings.timeouts.tlsHandshakeMs)
+  const result = await serverHandshake(stream, contexts, runtime.settings.timeouts.tlsHandshakeMs)
   if ('error' in result) {
     runtime.log.info(`implicit TLS handshake failed: ${result.error}`)
     return undefined

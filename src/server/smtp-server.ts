@@ -58,6 +58,25 @@ const proxyRefused = renderReply(
   reply(421, '4.7.0', 'PROXY protocol header from an untrusted address; closing connection'),
 )
 
+/** Who a session serves, and how it came in. */
+export interface SessionStart {
+  readonly listener: { name: string; role: ListenerRole }
+  readonly remote: Peer
+  readonly local: Peer
+  /** Set when the stream is already TLS (implicit TLS done by serveConnection). */
+  readonly tlsInfo?: TlsInfo | undefined
+  readonly relayClient?: boolean
+  /**
+   * Open connections from this client address, this one included (1 in stdio mode); default:
+   * this server's count when the session starts (after an implicit-TLS handshake).
+   */
+  readonly connectionsFromIp?: number
+  readonly remoteHost?: string | undefined
+  readonly proxied?: ProxiedConnection | undefined
+  /** Close with 421 if the client's first bytes are a PROXY header (it is not trusted). */
+  readonly refuseProxyHeader?: boolean
+}
+
 let connectionCounter = 0
 const connectionId = (): string => `${process.pid.toString(36)}.${(++connectionCounter).toString(36)}`
 
@@ -251,48 +270,34 @@ export class SmtpServer {
     local: Peer,
     proxied: ProxiedConnection | undefined,
   ): Promise<void> {
-    const runtime = this.#runtime
-    let stream: Duplex = socket
-    let tlsInfo: TlsInfo | undefined
-    if (listener.role === 'smtps') {
-      const secured = await implicitTls(socket, runtime)
-      const { session: counted } = this.#metricsFor(listener.name)
-      if (secured === undefined) counted.tlsFailed()
-      else counted.tlsEstablished(secured.info)
-      // A handshake that ends during a drain starts no session the drain would not wait for.
-      if (secured === undefined || this.#closing) return void socket.destroy()
-      stream = secured.socket
-      tlsInfo = secured.info
-    }
-    await this.runSession(stream, {
+    await this.serveConnection(socket, {
       listener,
       remote,
       local,
-      tlsInfo,
-      connectionsFromIp: this.connectionsFrom(remote.ip),
       proxied,
       // Only a direct client can smuggle a PROXY header; a proxied one already sent it.
       refuseProxyHeader: proxied === undefined,
     })
   }
 
+  /**
+   * Serves one connection on any duplex stream (an accepted socket, or stdin/stdout in stdio
+   * mode) as its listener's role says: on smtps, the TLS handshake first (within
+   * tls_handshake_timeout; a client that fails it is closed without a word), then the session.
+   */
+  async serveConnection(stream: Duplex, info: SessionStart): Promise<void> {
+    if (info.listener.role !== 'smtps') return this.runSession(stream, info)
+    const secured = await implicitTls(stream, this.#runtime)
+    const { session: counted } = this.#metricsFor(info.listener.name)
+    if (secured === undefined) counted.tlsFailed()
+    else counted.tlsEstablished(secured.info)
+    // A handshake that ends during a drain starts no session the drain would not wait for.
+    if (secured === undefined || this.#closing) return void stream.destroy()
+    await this.runSession(secured.socket, { ...info, tlsInfo: secured.info })
+  }
+
   /** Runs one session on any duplex stream (a socket, or stdin/stdout in stdio mode). */
-  async runSession(
-    stream: Duplex,
-    info: {
-      listener: { name: string; role: ListenerRole }
-      remote: Peer
-      local: Peer
-      tlsInfo?: TlsInfo | undefined
-      relayClient?: boolean
-      /** Open connections from this client address, this one included (1 in stdio mode). */
-      connectionsFromIp?: number
-      remoteHost?: string | undefined
-      proxied?: ProxiedConnection | undefined
-      /** Close with 421 if the client's first bytes are a PROXY header (it is not trusted). */
-      refuseProxyHeader?: boolean
-    },
-  ): Promise<void> {
+  async runSession(stream: Duplex, info: SessionStart): Promise<void> {
     const runtime = this.#runtime
     const session = new Session(stream, {
       id: connectionId(),
@@ -310,7 +315,7 @@ export class SmtpServer {
       relayClient: info.relayClient ?? false,
       metrics: this.#metricsFor(info.listener.name).session,
     })
-    session.connection.notes.set(ConnectionsFromIp, info.connectionsFromIp ?? 1)
+    session.connection.notes.set(ConnectionsFromIp, info.connectionsFromIp ?? this.connectionsFrom(info.remote.ip))
     if (info.proxied !== undefined) session.connection.notes.set(ProxyInfo, info.proxied)
     if (runtime.trust.xclient.contains(info.remote.ip)) session.connection.notes.set(ForwarderTrusted, true)
     if (info.refuseProxyHeader === true) {

@@ -4,9 +4,19 @@
  * can be awaited (free loopback ports: test/peers/free-port.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { makeCertificate } from '../../src/testing/certs.ts'
 
 export const repo = resolve(import.meta.dirname, '../..')
 export const bin = join(repo, 'bin/qtsmtpd')
@@ -74,6 +84,14 @@ export function makeConfig(plugins: readonly string[], files: Readonly<Record<st
     write: (file, text) => writeFileSync(join(config, file), text),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   }
+}
+
+/** A self-signed certificate for `name` where the tls plugin looks by default (config/ssl/). */
+export async function installCertificate(cfg: TestConfig, name = 'mx.test'): Promise<void> {
+  const cert = await makeCertificate(name, cfg.dir)
+  mkdirSync(join(cfg.config, 'ssl'), { recursive: true })
+  copyFileSync(cert.certFile, join(cfg.config, 'ssl/qpsmtpd-server.crt'))
+  copyFileSync(cert.keyFile, join(cfg.config, 'ssl/qpsmtpd-server.key'))
 }
 
 export interface Cli {

@@ -13,7 +13,8 @@ import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { SmtpTestClient } from '../../src/testing/client.ts'
 import { freePort } from '../peers/free-port.ts'
-import { bin, makeConfig } from './harness.ts'
+import { sClient } from '../peers/openssl-s-client.ts'
+import { bin, installCertificate, makeConfig } from './harness.ts'
 
 const cleanup: (() => void)[] = []
 after(() => {
@@ -100,6 +101,26 @@ describe('--stdio', { timeout: 60_000 }, () => {
     await dialogue(c, 'someone@elsewhere.test', /^250 /)
     assert.equal(cfg.messages().length, 1)
     assert.match(cfg.messages()[0] ?? '', /^Received: from client\.test \(unknown \[127\.0\.0\.1\]\)/)
+  })
+
+  test('under tcpserver, STARTTLS (openssl s_client): the session ends with a TLS close_notify', async () => {
+    const cfg = makeConfig(['tls', 'rcpt_ok'])
+    cleanup.push(cfg.remove)
+    await installCertificate(cfg)
+    const port = await freePort()
+    const tcp = startTcpserver(port, cfg.config, ['-H'])
+    await connectRetry(port).then((c) => c.quit())
+    const client = sClient(port, { starttls: true, servername: 'mx.test' })
+    cleanup.push(client.kill)
+    client.send('EHLO client.test')
+    await client.waitFor(/^250 /m)
+    client.send('QUIT')
+    const { code, out, err } = await client.exited()
+    assert.match(out, /^221 /m)
+    assert.equal(code, 0, err)
+    // Exiting right after the session would cut off the close_notify TLS sends after the 221.
+    assert.doesNotMatch(err, /unexpected eof/)
+    assert.match(tcp.log(), /summary ip=127\.0\.0\.1 helo=client\.test tls=TLSv1\.3 /)
   })
 
   test('inetd or systemd Accept=yes: no environment, the client comes from the socket on fd 0', async () => {

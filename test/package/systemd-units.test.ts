@@ -101,6 +101,7 @@ describe('the systemd units', { timeout: 120_000 }, () => {
       for (const set of [
         ['qtsmtpd.socket', 'qtsmtpd-submission.socket', 'qtsmtpd-smtps.socket', 'qtsmtpd.service'],
         ['qtsmtpd-stdio.socket', 'qtsmtpd-stdio@.service'],
+        ['qtsmtpd-smtps-stdio.socket', 'qtsmtpd-smtps-stdio@.service'],
       ]) {
         const r = await run('systemd-analyze', ['verify', ...set.map((f) => join(dir, f))]).then(
           ({ stdout, stderr }) => stdout + stderr,
@@ -143,7 +144,7 @@ describe('the systemd units', { timeout: 120_000 }, () => {
   test('systemd-analyze security rates them 2.0 or better', {
     skip: missing('systemd-analyze', 'systemd'),
   }, async () => {
-    for (const unit of ['qtsmtpd.service', 'qtsmtpd-stdio@.service']) {
+    for (const unit of ['qtsmtpd.service', 'qtsmtpd-stdio@.service', 'qtsmtpd-smtps-stdio@.service']) {
       const r = await run('systemd-analyze', ['security', '--offline=yes', '--threshold=20', join(units, unit)]).then(
         () => '',
         (e: { stdout: string }) => e.stdout.split('\n').findLast((l) => l.includes('Overall exposure')) ?? e.stdout,
@@ -223,7 +224,7 @@ describe('the systemd units', { timeout: 120_000 }, () => {
     })
     after(() => rm(dir, { recursive: true, force: true }))
 
-    for (const unit of ['qtsmtpd.service', 'qtsmtpd-stdio@.service'])
+    for (const unit of ['qtsmtpd.service', 'qtsmtpd-stdio@.service', 'qtsmtpd-smtps-stdio@.service'])
       test(unit, async () => {
         assert.ok(used.has('execve') && used.has('fsync'), 'the trace covers the start and a delivery')
         const allowed = allowedSyscalls(settings(await readFile(join(units, unit), 'utf8')))
