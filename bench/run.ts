@@ -29,6 +29,7 @@ import { treeRssKiB } from './proc.ts'
 import { profileMarkdown, summariseProfile } from './profile-summary.ts'
 import { type Cell, type IdleResult, markdown, type Report, rewriteSection, summarise, withRatios } from './report.ts'
 import { openIdle } from './smtp-client.ts'
+import { measureStartup } from './startup-memory.ts'
 import { harakaState, qtsmtpdState, stopStateRedis } from './state.ts'
 import { type RunResult, runOnce, type Workload, workloads } from './workloads.ts'
 
@@ -298,8 +299,17 @@ async function main(): Promise<number> {
   }
   await stopAll()
 
-  // Memory per idle connection: a fresh server, warmed, then N connections that got their greeting.
+  // Memory right after start (config.sample and the bench's servers), then per idle connection:
+  // a fresh server, warmed, then N connections that got their greeting.
   const idle: IdleResult[] = []
+  const startup = args['no-idle']
+    ? []
+    : await measureStartup(
+        ctx,
+        all.filter((c) => versions[c.id] && !skipped[c.id]),
+        freePort,
+      )
+  if (startup.length > 0 && !startup.some((s) => s.contender === 'qtsmtpd-sample')) qtFailed = true
   if (!args['no-idle']) {
     for (const c of all.filter(
       (x) => ['qtsmtpd', 'haraka', 'sink'].includes(x.id) && versions[x.id] && !skipped[x.id],
@@ -393,6 +403,7 @@ async function main(): Promise<number> {
     labels,
     cells,
     idle,
+    startup,
   }
   const md = markdown(report, wl, labels)
   const stamp = report.date.replace(/[:.]/g, '-')
